@@ -1,0 +1,1 @@
+"""hybridjobs: a self-hostable Amazon Braket Hybrid Jobs service."""

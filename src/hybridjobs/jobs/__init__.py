@@ -1,0 +1,1 @@
+"""The jobs domain: the Job model, its statuses and events, and one function per operation."""

@@ -1,0 +1,115 @@
+"""Rules the service adds on top of the model's constraints (spec §1.4, §1.5, §6)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hybridjobs.errors import ValidationException
+from hybridjobs.store.base import JobFilter
+from hybridjobs.timestamps import parse_iso8601
+
+_DEVICE_ARN = re.compile(
+    r"arn:aws[a-z\-]*:braket:[a-z0-9\-]*::device/(qpu|quantum-simulator)/[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+"
+)
+_LOCAL_DEVICE = re.compile(r"local:[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+")
+_S3_URI = re.compile(r"s3://([^/]+)(/.*)?")
+_HTTPS_S3_URI = re.compile(r"https://([^/]+)\.s3[.\-]([^/]*)amazonaws\.com(/.*)?")
+
+# SearchJobs filter name -> (store field, operators allowed).
+SEARCH_FILTERS: dict[str, tuple[str, frozenset[str]]] = {
+    "jobArn": ("job_arn", frozenset({"EQUAL"})),
+    "jobName": ("job_name", frozenset({"EQUAL", "CONTAINS"})),
+    "deviceArn": ("device", frozenset({"EQUAL"})),
+    "createdAt": ("created_at", frozenset({"EQUAL", "GT", "GTE", "LT", "LTE", "BETWEEN"})),
+    # Extension: not in the AWS docs, handy for `hybridjobs jobs --status`.
+    "status": ("status", frozenset({"EQUAL"})),
+}
+
+
+def device_problem(device: str) -> str | None:
+    """Why ``device`` is not a Braket device ARN or ``local:<provider>/<name>``; else None."""
+    if _DEVICE_ARN.fullmatch(device) or _LOCAL_DEVICE.fullmatch(device):
+        return None
+    return (
+        f"deviceConfig.device: {device!r} is neither a Braket device ARN "
+        "(arn:aws:braket:<region>::device/<qpu|quantum-simulator>/<provider>/<name>) "
+        "nor an embedded simulator of the form local:<provider>/<name>"
+    )
+
+
+def s3_uri_problem(field: str, uri: str) -> str | None:
+    """Why ``uri`` is not an S3 location we can read or write; else None."""
+    if _S3_URI.fullmatch(uri) or _HTTPS_S3_URI.fullmatch(uri):
+        return None
+    return f"{field}: {uri!r} is not an S3 URI of the form s3://bucket/key"
+
+
+def create_job_problems(params: dict[str, Any]) -> list[str]:
+    """Every service rule a (model-valid) CreateJob request breaks."""
+    problems: list[str] = []
+    device = params["deviceConfig"]["device"]
+    if (problem := device_problem(device)) is not None:
+        problems.append(problem)
+    uris: list[tuple[str, str]] = []
+    script = params["algorithmSpecification"].get("scriptModeConfig")
+    if script is not None:
+        uris.append(("algorithmSpecification.scriptModeConfig.s3Uri", script["s3Uri"]))
+    elif params["algorithmSpecification"].get("containerImage") is None:
+        problems.append(
+            "algorithmSpecification: needs scriptModeConfig or containerImage (or both)"
+        )
+    uris.append(("outputDataConfig.s3Path", params["outputDataConfig"]["s3Path"]))
+    if params.get("checkpointConfig"):
+        uris.append(("checkpointConfig.s3Uri", params["checkpointConfig"]["s3Uri"]))
+    channels: set[str] = set()
+    for index, channel in enumerate(params.get("inputDataConfig") or []):
+        field = f"inputDataConfig[{index}]"
+        uris.append(
+            (
+                f"{field}.dataSource.s3DataSource.s3Uri",
+                channel["dataSource"]["s3DataSource"]["s3Uri"],
+            )
+        )
+        if channel["channelName"] in channels:
+            problems.append(f"{field}.channelName: {channel['channelName']!r} is used twice")
+        channels.add(channel["channelName"])
+    problems.extend(p for field, uri in uris if (p := s3_uri_problem(field, uri)) is not None)
+    return problems
+
+
+def search_filters(raw_filters: list[dict[str, Any]]) -> list[JobFilter]:
+    """SearchJobs filters as store conditions; ValidationException on a misuse."""
+    problems: list[str] = []
+    result: list[JobFilter] = []
+    names = [f["name"] for f in raw_filters]
+    if "jobArn" in names and len(raw_filters) > 1:
+        problems.append("filters: the jobArn filter cannot be combined with other filters")
+    for index, raw in enumerate(raw_filters):
+        where = f"filters[{index}]"
+        name, operator, values = raw["name"], raw["operator"], list(raw["values"])
+        if name not in SEARCH_FILTERS:
+            problems.append(f"{where}.name: {name!r} is not one of: {', '.join(SEARCH_FILTERS)}")
+            continue
+        field, operators = SEARCH_FILTERS[name]
+        if operator not in operators:
+            problems.append(
+                f"{where}.operator: {name} supports {', '.join(sorted(operators))}, not {operator}"
+            )
+            continue
+        if name == "createdAt":
+            if operator == "BETWEEN" and len(values) != 2:
+                problems.append(f"{where}.values: BETWEEN needs exactly two date-times")
+                continue
+            if operator in ("GT", "GTE", "LT", "LTE") and len(values) != 1:
+                problems.append(f"{where}.values: {operator} needs exactly one date-time")
+                continue
+            try:
+                values = [parse_iso8601(v) for v in values]
+            except ValueError:
+                problems.append(f"{where}.values: {values!r} are not RFC 3339 date-times")
+                continue
+        result.append(JobFilter(field, operator, tuple(values)))
+    if problems:
+        raise ValidationException("; ".join(problems))
+    return result

@@ -1,0 +1,300 @@
+"""The Braket job operations: one method per operation, wire names in and out.
+
+Inputs are already model-validated parameter dicts (wire member names); outputs are dicts
+the wire layer serializes. Every job the service touches is scoped to the caller's account.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hybridjobs.arns import new_job_arn, parse_job_arn
+from hybridjobs.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    ServiceQuotaExceededException,
+    ValidationException,
+)
+from hybridjobs.jobs import rules
+from hybridjobs.jobs.admission import Capacity, job_needs, why_never_fits
+from hybridjobs.jobs.instance_types import InstanceResources
+from hybridjobs.jobs.model import (
+    MAX_FAILURE_REASON,
+    TERMINAL_STATUSES,
+    Job,
+    JobEvent,
+    JobEventType,
+    JobStatus,
+    utcnow,
+)
+from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobStore
+
+DEFAULT_MAX_RUNTIME_SECONDS = 432000
+DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/braket/checkpoints/"
+DEFAULT_PAGE_SIZE = 20
+MAX_EVENTS = 20
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the account the request belongs to and the region it addressed."""
+
+    account_id: str
+    region: str
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """Limits CreateJob enforces before storing a job."""
+
+    max_instances_per_job: int
+    instance_types: dict[str, InstanceResources]
+    capacity: Capacity
+
+
+def request_hash(params: dict[str, Any]) -> str:
+    """A stable hash of a CreateJob request, ignoring its client token."""
+    material = {k: v for k, v in params.items() if k != "clientToken"}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _definition(params: dict[str, Any]) -> dict[str, Any]:
+    """The request as GetJob echoes it: defaults filled in, token and tags left out."""
+    definition = copy.deepcopy(
+        {k: v for k, v in params.items() if k not in ("clientToken", "tags")}
+    )
+    definition["instanceConfig"].setdefault("instanceCount", 1)
+    stopping = definition.setdefault("stoppingCondition", {})
+    stopping.setdefault("maxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS)
+    if definition.get("checkpointConfig") is not None:
+        definition["checkpointConfig"].setdefault("localPath", DEFAULT_CHECKPOINT_LOCAL_PATH)
+    return definition
+
+
+def _encode_token(seq: int, filters: list[dict[str, Any]]) -> str:
+    payload = {
+        "seq": seq,
+        "filters": hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16],
+    }
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+def _decode_token(token: str, filters: list[dict[str, Any]]) -> int:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
+        seq = int(payload["seq"])
+        expected = json.loads(base64.urlsafe_b64decode(_encode_token(seq, filters).encode()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationException("nextToken: not a token this service issued") from exc
+    if payload.get("filters") != expected["filters"]:
+        raise ValidationException("nextToken: it belongs to a search with other filters")
+    return seq
+
+
+class JobService:
+    """CreateJob, GetJob, CancelJob, SearchJobs and the tag operations."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        limits: JobLimits,
+        wake_scheduler: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.wake_scheduler = wake_scheduler
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _owned_job(self, caller: Caller, job_arn: str) -> Job:
+        job = self.store.get_job(job_arn)
+        if job is None or job.account_id != caller.account_id:
+            raise ResourceNotFoundException(f"Job {job_arn} not found.")
+        return job
+
+    def _resource_job(self, caller: Caller, resource_arn: str) -> Job:
+        if parse_job_arn(resource_arn) is None:
+            raise ValidationException(
+                f"resourceArn: {resource_arn!r} is not a Braket job ARN "
+                "(arn:aws:braket:<region>:<account>:job/<id>)"
+            )
+        try:
+            return self._owned_job(caller, resource_arn)
+        except ResourceNotFoundException as exc:
+            raise ResourceNotFoundException(f"Resource {resource_arn} not found.") from exc
+
+    def _check_limits(self, params: dict[str, Any]) -> None:
+        config = params["instanceConfig"]
+        count = int(config.get("instanceCount", 1))
+        if count > self.limits.max_instances_per_job:
+            raise ServiceQuotaExceededException(
+                f"instanceConfig.instanceCount: {count} instances exceed the per-job limit of "
+                f"{self.limits.max_instances_per_job} on this service."
+            )
+        resources = self.limits.instance_types.get(config["instanceType"])
+        if resources is None:
+            raise ValidationException(
+                f"instanceConfig.instanceType: {config['instanceType']!r} is not in this "
+                "service's instance-type table"
+            )
+        reason = why_never_fits(job_needs(resources, count), self.limits.capacity)
+        if reason is not None:
+            raise ServiceQuotaExceededException(
+                f"You have exceeded the service quota for {count} x {config['instanceType']}: "
+                f"the job needs {reason}, so it could never start."
+            )
+
+    # -- operations -----------------------------------------------------------------------
+
+    def create_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        problems = rules.create_job_problems(params)
+        if problems:
+            raise ValidationException("; ".join(problems))
+        self._check_limits(params)
+        definition = _definition(params)
+        arn = new_job_arn(caller.region, caller.account_id)
+        now = utcnow()
+        job = Job(
+            job_arn=str(arn),
+            job_id=arn.job_id,
+            account_id=caller.account_id,
+            region=caller.region,
+            job_name=params["jobName"],
+            status=JobStatus.QUEUED,
+            device=params["deviceConfig"]["device"],
+            instance_type=definition["instanceConfig"]["instanceType"],
+            instance_count=definition["instanceConfig"]["instanceCount"],
+            definition=definition,
+            created_at=now,
+        )
+        event = JobEvent(
+            JobEventType.QUEUED_FOR_EXECUTION,
+            now,
+            f"Job queued for execution on {job.instance_count} x {job.instance_type}.",
+        )
+        key = IdempotencyKey(caller.account_id, params["clientToken"], request_hash(params))
+        try:
+            stored, created = self.store.create_job(job, event, params.get("tags") or {}, key)
+        except IdempotencyConflict as exc:
+            raise ConflictException(
+                f"clientToken: {params['clientToken']!r} was already used for job "
+                f"{exc.job_arn} with a different request."
+            ) from exc
+        if created:
+            self.wake_scheduler()
+        return {"jobArn": stored.job_arn}
+
+    def get_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._owned_job(caller, params["jobArn"])
+        response: dict[str, Any] = dict(job.definition)
+        response.update(
+            jobArn=job.job_arn,
+            jobName=job.job_name,
+            status=job.status.value,
+            createdAt=job.created_at,
+            startedAt=job.started_at,
+            endedAt=job.ended_at,
+            billableDuration=job.billable_duration_ms,
+            failureReason=(job.failure_reason or None) and job.failure_reason[:MAX_FAILURE_REASON],
+            events=[
+                {"eventType": e.event_type.value, "timeOfEvent": e.time, "message": e.message}
+                for e in self.store.list_events(job.job_arn, MAX_EVENTS)
+            ],
+            tags=self.store.get_tags(job.job_arn),
+        )
+        if "QueueInfo" in (params.get("additionalAttributeNames") or []):
+            response["queueInfo"] = self.queue_info(job)
+        return response
+
+    def queue_info(self, job: Job) -> dict[str, str]:
+        """The ``queueInfo`` of a job: its 1-based place among QUEUED jobs, else "None"."""
+        if job.status is JobStatus.QUEUED:
+            ahead = self.store.queue_position(job)
+            return {
+                "queue": "JOBS_QUEUE",
+                "position": str(ahead + 1),
+                "message": f"{ahead} job(s) ahead of this one are waiting for capacity.",
+            }
+        return {
+            "queue": "JOBS_QUEUE",
+            "position": "None",
+            "message": (
+                f"Job is in {job.status.value} status. AmazonBraket does not show queue "
+                "position for this status."
+            ),
+        }
+
+    def cancel_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._owned_job(caller, params["jobArn"])
+        while True:
+            if job.status in TERMINAL_STATUSES:
+                raise ConflictException(
+                    f"Job {job.job_arn} is already {job.status.value} and cannot be cancelled."
+                )
+            if job.status is JobStatus.CANCELLING:
+                return {"jobArn": job.job_arn, "cancellationStatus": "CANCELLING"}
+            now = utcnow()
+            if job.status is JobStatus.QUEUED:
+                moved = self.store.transition(
+                    job.job_arn,
+                    JobStatus.CANCELLED,
+                    expected=[JobStatus.QUEUED],
+                    event=JobEvent(JobEventType.CANCELLED, now, "Job cancelled while queued."),
+                    updates={"ended_at": now},
+                )
+            else:
+                moved = self.store.transition(
+                    job.job_arn, JobStatus.CANCELLING, expected=[JobStatus.RUNNING]
+                )
+            if moved is not None:
+                self.wake_scheduler()
+                return {"jobArn": moved.job_arn, "cancellationStatus": moved.status.value}
+            job = self._owned_job(caller, job.job_arn)  # it moved meanwhile: look again
+
+    def search_jobs(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        raw_filters: list[dict[str, Any]] = params["filters"]
+        filters = rules.search_filters(raw_filters)
+        limit = int(params.get("maxResults") or DEFAULT_PAGE_SIZE)
+        before = None
+        if params.get("nextToken"):
+            before = _decode_token(params["nextToken"], raw_filters)
+        jobs = self.store.search_jobs(caller.account_id, filters, limit + 1, before)
+        page, more = jobs[:limit], len(jobs) > limit
+        response: dict[str, Any] = {
+            "jobs": [
+                {
+                    "jobArn": job.job_arn,
+                    "jobName": job.job_name,
+                    "status": job.status.value,
+                    "device": job.device,
+                    "createdAt": job.created_at,
+                    "startedAt": job.started_at,
+                    "endedAt": job.ended_at,
+                    "tags": self.store.get_tags(job.job_arn),
+                }
+                for job in page
+            ]
+        }
+        if more:
+            response["nextToken"] = _encode_token(page[-1].seq, raw_filters)
+        return response
+
+    def tag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._resource_job(caller, params["resourceArn"])
+        self.store.tag(job.job_arn, params["tags"])
+        return {}
+
+    def untag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._resource_job(caller, params["resourceArn"])
+        self.store.untag(job.job_arn, params["tagKeys"])
+        return {}
+
+    def list_tags_for_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._resource_job(caller, params["resourceArn"])
+        return {"tags": self.store.get_tags(job.job_arn)}

@@ -1,0 +1,111 @@
+"""Compose the service from Settings and run it: store, job service, AWS surfaces, scheduler."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from hybridjobs.api import Accounts, HybridJobsApp
+from hybridjobs.jobs.admission import Capacity
+from hybridjobs.jobs.instance_types import load_instance_types
+from hybridjobs.jobs.service import JobLimits, JobService
+from hybridjobs.services.base import AwsService
+from hybridjobs.services.braket import BraketService
+from hybridjobs.settings import Settings
+from hybridjobs.store.sql import SqlJobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """Everything one running hybridjobs service is made of."""
+
+    settings: Settings
+    store: SqlJobStore
+    jobs: JobService
+    app: HybridJobsApp
+    on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        for hook in self.on_start:
+            hook()
+
+    def stop_background(self) -> None:
+        for hook in reversed(self.on_stop):
+            hook()
+
+
+def capacity_of(settings: Settings) -> Capacity:
+    return Capacity(settings.capacity_vcpus, settings.capacity_memory_gib, settings.capacity_gpus)
+
+
+def build_service(settings: Settings) -> Service:
+    """Open the store (migrating it) and wire the AWS surfaces to the domain."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlJobStore(settings.resolved_db_url)
+    limits = JobLimits(
+        max_instances_per_job=settings.max_instances_per_job,
+        instance_types=load_instance_types(settings.instance_types_file),
+        capacity=capacity_of(settings),
+    )
+    jobs = JobService(store, limits)
+    services: dict[str, AwsService] = {"braket": BraketService(jobs)}
+    accounts = Accounts(
+        default_account=settings.account_id,
+        secrets=dict(settings.credentials),
+        key_accounts={key: settings.account_id for key in settings.credentials},
+    )
+    app = HybridJobsApp(services, accounts, default_region=settings.default_region)
+    service = Service(settings=settings, store=store, jobs=jobs, app=app)
+    service.on_stop.append(store.close)
+    return service
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    """Run the service until SIGINT or SIGTERM, then stop everything it started."""
+    if not is_loopback(settings.host) and not settings.credentials:
+        raise SystemExit(
+            f"Refusing to listen on {settings.host}: the service runs the code it is given, so "
+            "listening beyond loopback needs access keys (set HYBRIDJOBS_CREDENTIALS to a JSON "
+            'object such as {"AKID": "secret"}).'
+        )
+    service = build_service(settings)
+    config = uvicorn.Config(
+        service.app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    announce(f"hybridjobs listening on {settings.endpoint_url}")
+    announce(f"data directory: {settings.data_dir}")
+    announce(f"database: {_redact(settings.resolved_db_url)}")
+    service.start_background()
+    try:
+        server.run()
+    finally:
+        service.stop_background()
+        announce("hybridjobs stopped")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

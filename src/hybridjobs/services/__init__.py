@@ -1,0 +1,1 @@
+"""One module per AWS surface: thin handlers, wire in, domain out."""

@@ -1,0 +1,110 @@
+"""One Settings object, built once at the edge (CLI or test) and passed down.
+
+Every field can be set from the environment as ``HYBRIDJOBS_<FIELD>`` (for example
+``HYBRIDJOBS_DB_URL``); CLI flags override the environment. Nothing below the edge reads
+``os.environ`` (design principle 7), except ``runners/contract.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/hybridjobs`` or ``~/.local/share/hybridjobs``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hybridjobs"
+
+
+def _total_memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 8.0
+
+
+class Settings(BaseSettings):
+    """Configuration of one hybridjobs service (API server and scheduler)."""
+
+    model_config = SettingsConfigDict(env_prefix="HYBRIDJOBS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8750
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file hybridjobs.db in the data directory.",
+    )
+    account_id: str = Field(default="000000000000", pattern=r"[0-9]{12}")
+    default_region: str = "us-east-1"
+    max_instances_per_job: int = Field(default=5, ge=1)
+
+    # Object storage: the local directory DATA_DIR/objects unless an S3 endpoint is given.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    # Capacity of this service, in the units of the instance-type table. Local instances are
+    # processes, not VMs, so the defaults oversubscribe the host: 5 vCPUs of instance per core
+    # and twice the physical memory (enough for a 5 x ml.m5.large job on a 2-core machine).
+    capacity_vcpus: float = Field(default_factory=lambda: 5.0 * (os.cpu_count() or 1))
+    capacity_memory_gib: float = Field(default_factory=lambda: 2.0 * _total_memory_gib())
+    capacity_gpus: int = 0
+    instance_types_file: Path | None = Field(
+        default=None,
+        description="JSON file overriding the instance-type table: {type: {vcpus, memory_gib, gpus}}.",
+    )
+    run_scheduler: bool = True
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0)
+    stop_grace_seconds: float = Field(default=30.0, ge=0)
+    heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Interpreters: the service's own by default; containerImage.uri -> python executable.
+    python_executable: str = Field(default_factory=lambda: sys.executable)
+    image_interpreters: dict[str, str] = Field(default_factory=dict)
+
+    # Warm instance pool (zygotes).
+    warm_pool: bool = True
+    warm_pool_size: int = Field(default=2, ge=0)
+    warm_pool_preload: list[str] = Field(
+        default_factory=lambda: [
+            "numpy",
+            "boto3",
+            "braket.circuits",
+            "braket.devices",
+            "braket.jobs",
+            "pennylane",
+        ]
+    )
+
+    # Access keys; when set, SigV4 signatures are verified. Format: {access_key: secret}.
+    credentials: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def resolved_db_url(self) -> str:
+        """The database URL in use: ``db_url`` or the SQLite file in the data directory."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'hybridjobs.db'}"
+
+    @property
+    def objects_dir(self) -> Path:
+        """Root of the local object store: ``s3://BUCKET/KEY`` is ``objects_dir/BUCKET/KEY``."""
+        return self.data_dir / "objects"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where each job's instance directories and logs live."""
+        return self.data_dir / "jobs"
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL jobs and clients use to reach this service."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"

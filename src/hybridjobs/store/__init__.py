@@ -1,0 +1,19 @@
+"""Durable storage of jobs, events, tags, idempotency records, logs and metrics."""
+
+from hybridjobs.store.base import (
+    IdempotencyConflict,
+    IdempotencyKey,
+    JobFilter,
+    JobStore,
+    LogEvent,
+    MetricPoint,
+)
+
+__all__ = [
+    "IdempotencyConflict",
+    "IdempotencyKey",
+    "JobFilter",
+    "JobStore",
+    "LogEvent",
+    "MetricPoint",
+]

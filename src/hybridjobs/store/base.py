@@ -1,0 +1,169 @@
+"""The store's contract: what the API and the scheduler may ask of it.
+
+Every implementation passes ``tests/contract/test_store_contract.py``. Status changes go
+through :meth:`JobStore.transition`, a compare-and-set against the transition table, so two
+processes (API and scheduler, or two schedulers) can never both move a job.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hybridjobs.jobs.model import Job, JobEvent, JobStatus
+
+
+class IdempotencyConflict(Exception):
+    """The client token was used before with a different request."""
+
+    def __init__(self, job_arn: str) -> None:
+        super().__init__(job_arn)
+        self.job_arn = job_arn
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client token, scoped to an account, and the hash of the request that carried it."""
+
+    account_id: str
+    client_token: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """One search condition; conditions are ANDed, a condition's values are ORed.
+
+    ``field`` is one of ``job_arn``, ``job_name``, ``device``, ``status``, ``created_at``;
+    ``operator`` one of EQUAL, CONTAINS, LT, LTE, GT, GTE, BETWEEN. ``created_at`` values
+    are datetimes, the others strings.
+    """
+
+    field: str
+    operator: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of an instance's output, with the time the service saw it."""
+
+    instance: str
+    timestamp: datetime.datetime
+    message: str
+    sequence: int = 0
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value parsed from a ``Metrics - ...`` line."""
+
+    instance: str
+    timestamp: float
+    name: str
+    value: float
+    iteration_number: int | None = None
+
+
+class JobStore(Protocol):
+    """Persistence for jobs. Implementations are safe to share between threads."""
+
+    def create_job(
+        self,
+        job: Job,
+        event: JobEvent,
+        tags: dict[str, str],
+        idempotency: IdempotencyKey | None,
+    ) -> tuple[Job, bool]:
+        """Insert ``job`` with its first event and tags, atomically.
+
+        With an idempotency key already recorded for the same request, return the job it
+        created and ``False``; with the same token but another request hash, raise
+        IdempotencyConflict. Otherwise insert and return the stored job and ``True``.
+        """
+        ...
+
+    def get_job(self, job_arn: str) -> Job | None: ...
+
+    def list_events(self, job_arn: str, limit: int | None = None) -> list[JobEvent]:
+        """Events oldest first; with ``limit``, the most recent ``limit`` of them."""
+        ...
+
+    def add_event(self, job_arn: str, event: JobEvent) -> None: ...
+
+    def transition(
+        self,
+        job_arn: str,
+        to: JobStatus,
+        *,
+        expected: Iterable[JobStatus] | None = None,
+        event: JobEvent | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> Job | None:
+        """Move the job to ``to`` if its status is one of ``expected`` (default: every
+        status the transition table allows ``to`` from); compare-and-set.
+
+        ``updates`` sets other Job fields in the same write (``started_at``, ``ended_at``,
+        ``failure_reason``, ``billable_duration_ms``, ``owner``, ``heartbeat_at``,
+        ``runner_state``). Returns the updated job, or ``None`` when the job's status was
+        not one of ``expected`` (nothing written). Raises ValueError when ``expected``
+        holds a status from which the table does not allow ``to``.
+        """
+        ...
+
+    def update_job(self, job_arn: str, owner: str | None, updates: dict[str, Any]) -> bool:
+        """Set scheduler-owned fields (``runner_state``, ``heartbeat_at``, …) without a
+        status change, only while ``owner`` still owns the job (``None``: unconditionally).
+        Returns whether a row was written."""
+        ...
+
+    def heartbeat(self, owner: str, job_arns: Sequence[str], now: datetime.datetime) -> int:
+        """Refresh ``heartbeat_at`` of the owner's unfinished jobs; returns rows touched."""
+        ...
+
+    def list_jobs(self, statuses: Iterable[JobStatus], limit: int | None = None) -> list[Job]:
+        """Jobs in the given statuses, in creation order (oldest first), all accounts."""
+        ...
+
+    def queue_position(self, job: Job) -> int:
+        """How many QUEUED jobs were created before ``job`` (0: next in line)."""
+        ...
+
+    def search_jobs(
+        self,
+        account_id: str,
+        filters: Sequence[JobFilter],
+        limit: int,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        """The account's jobs matching every filter, newest first, at most ``limit``,
+        only those with ``seq < before_seq`` when given (keyset pagination)."""
+        ...
+
+    def get_tags(self, job_arn: str) -> dict[str, str]: ...
+
+    def tag(self, job_arn: str, tags: dict[str, str]) -> None: ...
+
+    def untag(self, job_arn: str, keys: Iterable[str]) -> None: ...
+
+    def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None: ...
+
+    def list_log_events(
+        self,
+        job_arn: str,
+        instance: str,
+        after_sequence: int = 0,
+        start_time: datetime.datetime | None = None,
+        end_time: datetime.datetime | None = None,
+        limit: int = 10000,
+    ) -> list[LogEvent]:
+        """An instance's log lines in order, after ``after_sequence``, within the window."""
+        ...
+
+    def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None: ...
+
+    def list_metrics(self, job_arn: str) -> list[MetricPoint]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,69 @@
+"""Versioned schema migrations.
+
+A fresh database gets the current schema (``schema.metadata``) in one step and is stamped
+with the latest version. An existing database at version ``v`` runs every migration after
+``v`` in order. To change the schema: edit ``schema.py`` and append a migration that
+brings a database at the previous version to the new one. Migrating runs under a lock
+(PostgreSQL advisory lock; SQLite's write lock), so a server and a separate scheduler
+starting together do not race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from hybridjobs.store import schema
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Brings a database from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _initial(connection: sa.Connection) -> None:
+    schema.metadata.create_all(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+_ADVISORY_LOCK_ID = 0x4A0B5
+
+
+def current_version(connection: sa.Connection) -> int:
+    """The schema version recorded in the database (0 for an empty database)."""
+    if not sa.inspect(connection).has_table("schema_version"):
+        return 0
+    version = connection.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+    return int(version.scalar() or 0)
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Bring the database to the latest version; returns the version it was at before."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})"))
+        before = current_version(connection)
+        if before > LATEST_VERSION:
+            raise RuntimeError(
+                f"The database schema is version {before}, newer than this hybridjobs "
+                f"({LATEST_VERSION}); upgrade hybridjobs."
+            )
+        if before == 0:
+            schema.metadata.create_all(connection)
+        else:
+            for migration in MIGRATIONS:
+                if migration.version > before:
+                    migration.apply(connection)
+        if before != LATEST_VERSION:
+            connection.execute(schema.schema_version.delete())
+            connection.execute(schema.schema_version.insert().values(version=LATEST_VERSION))
+        return before

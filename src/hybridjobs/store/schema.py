@@ -1,0 +1,94 @@
+"""The current SQL schema (SQLAlchemy Core). Migrations bring older databases up to it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Times are stored as float seconds since the epoch (UTC): portable and sortable.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_arn", sa.String(256), nullable=False, unique=True),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("job_name", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("device", sa.String(256), nullable=False),
+    sa.Column("instance_type", sa.String(64), nullable=False),
+    sa.Column("instance_count", sa.Integer, nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("billable_duration_ms", sa.BigInteger),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("runner_state", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("ix_jobs_account_seq", "account_id", "seq"),
+    sa.Index("ix_jobs_status_seq", "status", "seq"),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_arn", sa.String(256), sa.ForeignKey("jobs.job_arn"), nullable=False),
+    sa.Column("event_type", sa.String(48), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_job_events_job", "job_arn", "id"),
+)
+
+job_tags = sa.Table(
+    "job_tags",
+    metadata,
+    sa.Column("job_arn", sa.String(256), sa.ForeignKey("jobs.job_arn"), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("client_token", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("job_arn", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+log_events = sa.Table(
+    "log_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_arn", sa.String(256), nullable=False),
+    sa.Column("instance", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_log_events_stream", "job_arn", "instance", "id"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_arn", sa.String(256), nullable=False),
+    sa.Column("instance", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("iteration_number", sa.Integer),
+    sa.Index("ix_metrics_job", "job_arn", "id"),
+)
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)

@@ -1,0 +1,471 @@
+"""The SQL store (SQLAlchemy Core): SQLite in WAL mode by default, or PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, sources_of
+from hybridjobs.store import schema
+from hybridjobs.store.base import (
+    IdempotencyConflict,
+    IdempotencyKey,
+    JobFilter,
+    LogEvent,
+    MetricPoint,
+)
+from hybridjobs.store.migrations import migrate
+
+_TIME_FIELDS = ("created_at", "started_at", "ended_at", "heartbeat_at")
+_UPDATABLE = frozenset(
+    {
+        "started_at",
+        "ended_at",
+        "failure_reason",
+        "billable_duration_ms",
+        "owner",
+        "heartbeat_at",
+        "runner_state",
+    }
+)
+_FILTER_COLUMNS = {
+    "job_arn": schema.jobs.c.job_arn,
+    "job_name": schema.jobs.c.job_name,
+    "device": schema.jobs.c.device,
+    "status": schema.jobs.c.status,
+    "created_at": schema.jobs.c.created_at,
+}
+
+
+def _epoch(value: datetime.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _moment(value: float | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+
+
+def _job_from_row(row: sa.Row[Any]) -> Job:
+    created = _moment(row.created_at)
+    assert created is not None
+    return Job(
+        job_arn=row.job_arn,
+        job_id=row.job_id,
+        account_id=row.account_id,
+        region=row.region,
+        job_name=row.job_name,
+        status=JobStatus(row.status),
+        device=row.device,
+        instance_type=row.instance_type,
+        instance_count=row.instance_count,
+        definition=dict(row.definition),
+        created_at=created,
+        started_at=_moment(row.started_at),
+        ended_at=_moment(row.ended_at),
+        failure_reason=row.failure_reason,
+        billable_duration_ms=row.billable_duration_ms,
+        owner=row.owner,
+        heartbeat_at=_moment(row.heartbeat_at),
+        runner_state=dict(row.runner_state or {}),
+        seq=row.seq,
+    )
+
+
+def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(updates) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update job fields {sorted(unknown)}")
+    return {key: _epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
+    transactions (so concurrent writers queue instead of failing to upgrade a lock)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SqlJobStore:
+    """A :class:`~hybridjobs.store.base.JobStore` over SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        migrate(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as connection:
+            yield connection
+            connection.rollback()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job: Job,
+        event: JobEvent,
+        tags: dict[str, str],
+        idempotency: IdempotencyKey | None,
+    ) -> tuple[Job, bool]:
+        try:
+            with self._write() as connection:
+                if idempotency is not None:
+                    existing = self._find_idempotent(connection, idempotency)
+                    if existing is not None:
+                        return existing, False
+                    connection.execute(
+                        schema.idempotency.insert().values(
+                            account_id=idempotency.account_id,
+                            client_token=idempotency.client_token,
+                            request_hash=idempotency.request_hash,
+                            job_arn=job.job_arn,
+                            created_at=_epoch(job.created_at),
+                        )
+                    )
+                result = connection.execute(
+                    schema.jobs.insert().values(
+                        job_arn=job.job_arn,
+                        job_id=job.job_id,
+                        account_id=job.account_id,
+                        region=job.region,
+                        job_name=job.job_name,
+                        status=job.status.value,
+                        device=job.device,
+                        instance_type=job.instance_type,
+                        instance_count=job.instance_count,
+                        definition=job.definition,
+                        created_at=_epoch(job.created_at),
+                        runner_state=job.runner_state,
+                    )
+                )
+                self._insert_event(connection, job.job_arn, event)
+                if tags:
+                    connection.execute(
+                        schema.job_tags.insert(),
+                        [{"job_arn": job.job_arn, "key": k, "value": v} for k, v in tags.items()],
+                    )
+                seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            # Another request with the same token committed first: answer as it did.
+            with self._read() as connection:
+                existing = self._find_idempotent(connection, idempotency)
+            if existing is None:
+                raise
+            return existing, False
+        job.seq = int(seq)
+        return job, True
+
+    def _find_idempotent(self, connection: sa.Connection, key: IdempotencyKey) -> Job | None:
+        record = connection.execute(
+            sa.select(schema.idempotency).where(
+                schema.idempotency.c.account_id == key.account_id,
+                schema.idempotency.c.client_token == key.client_token,
+            )
+        ).first()
+        if record is None:
+            return None
+        if record.request_hash != key.request_hash:
+            raise IdempotencyConflict(record.job_arn)
+        row = connection.execute(
+            sa.select(schema.jobs).where(schema.jobs.c.job_arn == record.job_arn)
+        ).first()
+        return None if row is None else _job_from_row(row)
+
+    def get_job(self, job_arn: str) -> Job | None:
+        with self._read() as connection:
+            row = connection.execute(
+                sa.select(schema.jobs).where(schema.jobs.c.job_arn == job_arn)
+            ).first()
+        return None if row is None else _job_from_row(row)
+
+    def transition(
+        self,
+        job_arn: str,
+        to: JobStatus,
+        *,
+        expected: Iterable[JobStatus] | None = None,
+        event: JobEvent | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> Job | None:
+        allowed = sources_of(to)
+        sources = frozenset(expected) if expected is not None else allowed
+        if not sources <= allowed:
+            bad = ", ".join(sorted(s.value for s in sources - allowed))
+            raise ValueError(f"the transition table does not allow {bad} -> {to.value}")
+        values = _column_values(updates or {})
+        jobs = schema.jobs
+        with self._write() as connection:
+            result = connection.execute(
+                jobs.update()
+                .where(jobs.c.job_arn == job_arn, jobs.c.status.in_([s.value for s in sources]))
+                .values(status=to.value, version=jobs.c.version + 1, **values)
+            )
+            if result.rowcount != 1:
+                return None
+            if event is not None:
+                self._insert_event(connection, job_arn, event)
+            row = connection.execute(sa.select(jobs).where(jobs.c.job_arn == job_arn)).one()
+        return _job_from_row(row)
+
+    def update_job(self, job_arn: str, owner: str | None, updates: dict[str, Any]) -> bool:
+        values = _column_values(updates)
+        jobs = schema.jobs
+        condition = jobs.c.job_arn == job_arn
+        if owner is not None:
+            condition = sa.and_(condition, jobs.c.owner == owner)
+        with self._write() as connection:
+            result = connection.execute(jobs.update().where(condition).values(**values))
+        return result.rowcount == 1
+
+    def heartbeat(self, owner: str, job_arns: Sequence[str], now: datetime.datetime) -> int:
+        if not job_arns:
+            return 0
+        jobs = schema.jobs
+        with self._write() as connection:
+            result = connection.execute(
+                jobs.update()
+                .where(jobs.c.owner == owner, jobs.c.job_arn.in_(list(job_arns)))
+                .values(heartbeat_at=now.timestamp())
+            )
+        return int(result.rowcount)
+
+    def list_jobs(self, statuses: Iterable[JobStatus], limit: int | None = None) -> list[Job]:
+        jobs = schema.jobs
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.status.in_([s.value for s in statuses]))
+            .order_by(jobs.c.seq)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as connection:
+            return [_job_from_row(row) for row in connection.execute(query)]
+
+    def queue_position(self, job: Job) -> int:
+        jobs = schema.jobs
+        with self._read() as connection:
+            count = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(jobs)
+                .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.seq < job.seq)
+            ).scalar()
+        return int(count or 0)
+
+    def search_jobs(
+        self,
+        account_id: str,
+        filters: Sequence[JobFilter],
+        limit: int,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        jobs = schema.jobs
+        conditions: list[sa.ColumnElement[bool]] = [jobs.c.account_id == account_id]
+        if before_seq is not None:
+            conditions.append(jobs.c.seq < before_seq)
+        conditions.extend(_filter_condition(f) for f in filters)
+        query = sa.select(jobs).where(*conditions).order_by(jobs.c.seq.desc()).limit(limit)
+        with self._read() as connection:
+            return [_job_from_row(row) for row in connection.execute(query)]
+
+    # -- events ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_event(connection: sa.Connection, job_arn: str, event: JobEvent) -> None:
+        connection.execute(
+            schema.job_events.insert().values(
+                job_arn=job_arn,
+                event_type=event.event_type.value,
+                time=event.time.timestamp(),
+                message=event.message,
+            )
+        )
+
+    def add_event(self, job_arn: str, event: JobEvent) -> None:
+        with self._write() as connection:
+            self._insert_event(connection, job_arn, event)
+
+    def list_events(self, job_arn: str, limit: int | None = None) -> list[JobEvent]:
+        events = schema.job_events
+        query = sa.select(events).where(events.c.job_arn == job_arn).order_by(events.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as connection:
+            rows = list(connection.execute(query))
+        rows.reverse()
+        return [
+            JobEvent(JobEventType(row.event_type), _moment(row.time) or _never(), row.message)
+            for row in rows
+        ]
+
+    # -- tags -----------------------------------------------------------------------------
+
+    def get_tags(self, job_arn: str) -> dict[str, str]:
+        tags = schema.job_tags
+        with self._read() as connection:
+            rows = connection.execute(
+                sa.select(tags.c.key, tags.c.value)
+                .where(tags.c.job_arn == job_arn)
+                .order_by(tags.c.key)
+            )
+            return {row.key: row.value for row in rows}
+
+    def tag(self, job_arn: str, new_tags: dict[str, str]) -> None:
+        tags = schema.job_tags
+        with self._write() as connection:
+            connection.execute(
+                tags.delete().where(tags.c.job_arn == job_arn, tags.c.key.in_(list(new_tags)))
+            )
+            if new_tags:
+                connection.execute(
+                    tags.insert(),
+                    [{"job_arn": job_arn, "key": k, "value": v} for k, v in new_tags.items()],
+                )
+
+    def untag(self, job_arn: str, keys: Iterable[str]) -> None:
+        tags = schema.job_tags
+        with self._write() as connection:
+            connection.execute(
+                tags.delete().where(tags.c.job_arn == job_arn, tags.c.key.in_(list(keys)))
+            )
+
+    # -- logs and metrics -----------------------------------------------------------------
+
+    def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None:
+        if not events:
+            return
+        with self._write() as connection:
+            connection.execute(
+                schema.log_events.insert(),
+                [
+                    {
+                        "job_arn": job_arn,
+                        "instance": e.instance,
+                        "timestamp": e.timestamp.timestamp(),
+                        "message": e.message,
+                    }
+                    for e in events
+                ],
+            )
+
+    def list_log_events(
+        self,
+        job_arn: str,
+        instance: str,
+        after_sequence: int = 0,
+        start_time: datetime.datetime | None = None,
+        end_time: datetime.datetime | None = None,
+        limit: int = 10000,
+    ) -> list[LogEvent]:
+        logs = schema.log_events
+        conditions = [logs.c.job_arn == job_arn, logs.c.instance == instance]
+        conditions.append(logs.c.id > after_sequence)
+        if start_time is not None:
+            conditions.append(logs.c.timestamp >= start_time.timestamp())
+        if end_time is not None:
+            conditions.append(logs.c.timestamp < end_time.timestamp())
+        query = sa.select(logs).where(*conditions).order_by(logs.c.id).limit(limit)
+        with self._read() as connection:
+            return [
+                LogEvent(row.instance, _moment(row.timestamp) or _never(), row.message, row.id)
+                for row in connection.execute(query)
+            ]
+
+    def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None:
+        if not points:
+            return
+        with self._write() as connection:
+            connection.execute(
+                schema.metrics.insert(),
+                [
+                    {
+                        "job_arn": job_arn,
+                        "instance": p.instance,
+                        "timestamp": p.timestamp,
+                        "name": p.name,
+                        "value": p.value,
+                        "iteration_number": p.iteration_number,
+                    }
+                    for p in points
+                ],
+            )
+
+    def list_metrics(self, job_arn: str) -> list[MetricPoint]:
+        metrics = schema.metrics
+        query = sa.select(metrics).where(metrics.c.job_arn == job_arn).order_by(metrics.c.id)
+        with self._read() as connection:
+            return [
+                MetricPoint(row.instance, row.timestamp, row.name, row.value, row.iteration_number)
+                for row in connection.execute(query)
+            ]
+
+
+def _never() -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
+
+
+def _filter_condition(condition: JobFilter) -> sa.ColumnElement[bool]:
+    column = _FILTER_COLUMNS[condition.field]
+    values = list(condition.values)
+    if condition.field == "created_at":
+        stamps = [v.timestamp() for v in values]
+        operator = condition.operator
+        if operator == "EQUAL":
+            # Equal to the millisecond that the wire format can express.
+            return sa.or_(*[sa.and_(column >= s, column < s + 0.001) for s in stamps])
+        if operator == "BETWEEN":
+            return column.between(min(stamps), max(stamps))
+        comparisons = {
+            "LT": column < stamps[0],
+            "LTE": column <= stamps[0],
+            "GT": column > stamps[0],
+            "GTE": column >= stamps[0],
+        }
+        return comparisons[operator]  # type: ignore[no-any-return]
+    if condition.operator == "CONTAINS":
+        return sa.or_(*[column.contains(v, autoescape=True) for v in values])
+    return column.in_(values)

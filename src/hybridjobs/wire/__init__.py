@@ -1,0 +1,1 @@
+"""The wire: parse, validate and serialize AWS requests, driven by botocore's models."""
