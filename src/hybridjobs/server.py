@@ -13,6 +13,10 @@ from hybridjobs.api import Accounts, HybridJobsApp
 from hybridjobs.jobs.admission import Capacity
 from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.service import JobLimits, JobService
+from hybridjobs.objects import LocalObjectStore, ObjectStore
+from hybridjobs.runners.local import ColdLauncher
+from hybridjobs.scheduler.context import SchedulerContext
+from hybridjobs.scheduler.loop import Scheduler
 from hybridjobs.services.base import AwsService
 from hybridjobs.services.braket import BraketService
 from hybridjobs.settings import Settings
@@ -29,6 +33,7 @@ class Service:
     store: SqlJobStore
     jobs: JobService
     app: HybridJobsApp
+    scheduler: Scheduler | None = None
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -54,7 +59,8 @@ def build_service(settings: Settings) -> Service:
         instance_types=load_instance_types(settings.instance_types_file),
         capacity=capacity_of(settings),
     )
-    jobs = JobService(store, limits)
+    scheduler = build_scheduler(settings, store, limits) if settings.run_scheduler else None
+    jobs = JobService(store, limits, wake_scheduler=scheduler.wake if scheduler else _no_wake)
     services: dict[str, AwsService] = {"braket": BraketService(jobs)}
     accounts = Accounts(
         default_account=settings.account_id,
@@ -62,9 +68,42 @@ def build_service(settings: Settings) -> Service:
         key_accounts={key: settings.account_id for key in settings.credentials},
     )
     app = HybridJobsApp(services, accounts, default_region=settings.default_region)
-    service = Service(settings=settings, store=store, jobs=jobs, app=app)
+    service = Service(settings=settings, store=store, jobs=jobs, app=app, scheduler=scheduler)
     service.on_stop.append(store.close)
+    if scheduler is not None:
+        service.on_start.append(scheduler.start)
+        service.on_stop.append(scheduler.stop)
     return service
+
+
+def _no_wake() -> None:
+    """Without an in-process scheduler, a separate one polls the database."""
+
+
+def open_objects(settings: Settings) -> ObjectStore:
+    """The object store: S3 when an endpoint is configured, else DATA_DIR/objects."""
+    if settings.s3_endpoint_url:
+        from hybridjobs.objects.s3 import S3ObjectStore
+
+        return S3ObjectStore(
+            settings.s3_endpoint_url,
+            settings.s3_region,
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
+        )
+    return LocalObjectStore(settings.objects_dir)
+
+
+def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -> Scheduler:
+    """A scheduler over ``store`` with this service's capacity and launcher."""
+    context = SchedulerContext(
+        settings=settings,
+        store=store,
+        objects=open_objects(settings),
+        instance_types=limits.instance_types,
+        launcher=ColdLauncher(settings.python_executable),
+    )
+    return Scheduler(context, limits.capacity)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,0 +1,473 @@
+"""What runs inside every instance process: the local twin of Braket's ``braket_container.py``.
+
+Two ways in, same behaviour:
+
+* ``python -m hybridjobs.bootstrap SPEC_JSON`` (cold start: the runner gives the process
+  the spec's environment, the instance directory as cwd, its own session, and the log file
+  as stdout/stderr);
+* :func:`run_instance` called in a freshly forked child (warm pool). It relies on no
+  module state: it replaces ``os.environ`` with the spec's environment (keeping only
+  MPI launcher variables), changes directory, sets ``sys.argv`` and ``sys.path`` itself.
+
+Steps (spec §4.4): print ``Beginning Setup``; fetch the script object into
+``code/customer_code/original/``; unpack it into ``extracted/`` (compression ``GZIP``/``ZIP``
+or archive content) or copy the single file there; install every ``requirements.txt``
+(cached by content hash); put ``extracted/`` first on ``sys.path`` and make it the cwd;
+print ``Running Code As Process``; run the entry point in this process (``module:func`` is
+imported and called with the hyperparameters bound by annotation; ``module`` runs like
+``python -m module``); print ``Code Run Finished``.
+
+Failures go to ``output/failure`` with the container's texts. Unlike the container, which
+exits 0 after a setup failure, the bootstrap exits 1 so the job fails visibly. An uncaught
+exception appends ``Type: message``, prints the traceback and exits 1; ``SystemExit(n)``
+exits ``n`` and, when the failure file is still empty, records the toolkit's
+``ExecuteUserScriptError`` text. The exit code is also written to ``exit_code`` (except
+under MPI, where the launcher's exit code is the one that counts).
+
+Imports stay light: the standard library, the spec loader, and (only when needed) the
+archive and object-store modules; boto3 only for S3-backed objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import importlib
+import inspect
+import io
+import json
+import os
+import posixpath
+import runpy
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hybridjobs.runners.contract import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
+
+MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
+"""Variables an MPI launcher sets per rank; they survive the switch to the spec's env."""
+
+_SETUP_MARKER = ".setup-complete"
+_CACHE_MARKER = ".hybridjobs-complete"
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off", ""}
+
+
+class SetupFailure(Exception):
+    """Setup could not complete; the message is the failure file's text."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hybridjobs.bootstrap SPEC_JSON``: run the instance, return its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m hybridjobs.bootstrap SPEC_JSON", file=sys.stderr)
+        return 2
+    return run_instance(Path(args[0]))
+
+
+def run_instance(spec_path: Path) -> int:
+    """Set up and run one instance in this process; return its exit code.
+
+    Changes this process's environment, cwd, ``sys.argv`` and ``sys.path`` (so call it
+    in a process of its own: the ``-m`` entry point, or a forked child that then calls
+    ``os._exit`` with the result). stdout and stderr are flushed before returning.
+    """
+    spec = load_instance_spec(Path(spec_path).absolute())
+    mpi = _enter_instance(spec)
+    try:
+        code = _run(spec, mpi)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if not mpi:
+        _write_exit_file(spec.paths.exit_file, code)
+    return code
+
+
+def _enter_instance(spec: InstanceSpec) -> bool:
+    """Adopt the spec's environment, cwd and argv; return whether an MPI launcher started us."""
+    launcher = {k: v for k, v in os.environ.items() if k.startswith(MPI_PREFIXES)}
+    os.environ.clear()
+    os.environ.update(spec.env)
+    os.environ.update(launcher)
+    instance_dir = spec.paths.instance_dir
+    os.chdir(instance_dir)
+    sys.argv = [USER_ENTRY_POINT, *spec.argv]
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", str(instance_dir))]
+    if spec.env.get("PYTHONUNBUFFERED") and not getattr(sys.stdout, "write_through", False):
+        _unbuffer_stdio()
+    return "OMPI_COMM_WORLD_SIZE" in launcher or "OMPI_COMM_WORLD_RANK" in launcher
+
+
+def _unbuffer_stdio() -> None:
+    """What ``python -u`` does, for a forked child whose streams were made buffered."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        raw = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115 - lives with the process
+        wrapper = io.TextIOWrapper(
+            raw,
+            encoding=getattr(stream, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            write_through=True,
+        )
+        setattr(sys, name, wrapper)
+
+
+def _run(spec: InstanceSpec, mpi: bool) -> int:
+    _say(_preamble(spec))
+    _say("Beginning Setup")
+    try:
+        entry_point = _entry_point(spec)
+        requirement_dirs = _set_up_code(spec)
+    except SetupFailure as failure:
+        _log_failure(spec, str(failure))
+        _say(str(failure))
+        _say("Reporting training FAILURE")
+        return 1
+    _activate(spec, requirement_dirs)
+    if mpi:
+        _say("MPI is active - running customer code in-process (no fork)")
+    else:
+        _say("Running Code As Process")
+    code = _call_entry_point(spec, entry_point)
+    sys.stdout.flush()
+    _say("Code Run Finished")
+    failed = code != 0 or _has_failure(spec)
+    _say("Reporting training FAILURE" if failed else "Reporting training SUCCESS")
+    return code
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _preamble(spec: InstanceSpec) -> str:
+    """The toolkit's start-up lines, which the SDK's integration tests look for in logs."""
+    try:
+        training_env = json.dumps(json.loads(spec.env["SM_TRAINING_ENV"]), indent=4, sort_keys=True)
+    except (KeyError, ValueError):
+        training_env = "{}"
+    command = " ".join([sys.executable, USER_ENTRY_POINT, *spec.argv])
+    return (
+        f"Training Env:\n\n{training_env}\n\n"
+        f"Invoking script with the following command:\n\n{command}\n"
+    )
+
+
+# -- setup -------------------------------------------------------------------------------
+
+
+def _entry_point(spec: InstanceSpec) -> str:
+    if not spec.script.s3_uri:
+        raise SetupFailure("No customer script specified")
+    if not spec.script.entry_point:
+        raise SetupFailure("No customer entry point specified")
+    return spec.script.entry_point
+
+
+def _set_up_code(spec: InstanceSpec) -> list[Path]:
+    """Download, unpack and install requirements once per instance directory.
+
+    Several processes may share an instance directory (MPI ranks), so the work runs under
+    a file lock and leaves a marker listing the requirement directories for the others.
+    """
+    customer_code = spec.paths.extracted_dir.parent
+    customer_code.mkdir(parents=True, exist_ok=True)
+    marker = customer_code / _SETUP_MARKER
+    with _locked(customer_code / ".setup.lock"):
+        if marker.exists():
+            return [Path(p) for p in json.loads(marker.read_text())["requirement_dirs"]]
+        local_file = _download(spec)
+        _unpack(spec, local_file)
+        dirs = _install_all_requirements(spec)
+        marker.write_text(json.dumps({"requirement_dirs": [str(d) for d in dirs]}))
+        return dirs
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _download(spec: InstanceSpec) -> Path:
+    """Fetch the script object to ``original/<basename of its key>``."""
+    uri = str(spec.script.s3_uri)
+    try:
+        from hybridjobs.objects import open_object_store, parse_s3_uri
+
+        bucket, key = parse_s3_uri(uri)
+        name = posixpath.basename(key)
+        if not name or name in (".", ".."):
+            raise ValueError(f"S3 URI names no object: {uri}")
+        target = spec.paths.original_dir / name
+        if not target.exists():
+            open_object_store(spec.objects).get_to_file(bucket, key, target)
+    except Exception as exc:
+        raise SetupFailure(f"Unable to download code.\nException: {exc}") from exc
+    return target
+
+
+def _unpack(spec: InstanceSpec, local_file: Path) -> None:
+    """Extract an archive into ``extracted/``, or copy a single file there."""
+    from hybridjobs.archives import ArchiveError, extract_archive, is_archive
+
+    compression = spec.script.compression_type
+    extracted = spec.paths.extracted_dir
+    extracted.mkdir(parents=True, exist_ok=True)
+    if (compression or "").strip().lower() in ("gzip", "zip") or is_archive(local_file):
+        try:
+            extract_archive(local_file, extracted)
+        except ArchiveError as exc:
+            raise SetupFailure(
+                f"Got an exception while trying to unpack archive: {local_file} of type: "
+                f"{compression}.\nException: {exc}"
+            ) from exc
+    else:
+        shutil.copy(local_file, extracted)
+
+
+def _install_all_requirements(spec: InstanceSpec) -> list[Path]:
+    """Install every ``requirements.txt`` under ``extracted/`` (walk order, sorted)."""
+    _say("Checking for Additional Requirements")
+    dirs: list[Path] = []
+    for root, subdirs, files in os.walk(spec.paths.extracted_dir):
+        subdirs.sort()
+        if "requirements.txt" in files:
+            installed = _install_requirements(spec, Path(root, "requirements.txt"))
+            if installed is not None:
+                dirs.append(installed)
+    _say("Additional Requirements Check Finished")
+    return dirs
+
+
+def _has_requirements(text: str) -> bool:
+    return any(line.split("#", 1)[0].strip() for line in text.splitlines())
+
+
+def _install_requirements(spec: InstanceSpec, requirements: Path) -> Path | None:
+    """``pip install --target CACHE/<sha256 of the file>``, shared by every job.
+
+    A directory counts only once it holds the completion marker. pip installs into a
+    temporary sibling that is renamed into place under a per-hash file lock, so two
+    instances never install the same hash at once and a crash leaves no half directory.
+    A file without requirements (only comments) installs nothing and returns None.
+    Relative paths in the file are taken from ``extracted/`` (the container's cwd).
+    """
+    content = requirements.read_bytes()
+    if not _has_requirements(content.decode("utf-8", "replace")):
+        return None
+    digest = hashlib.sha256(content).hexdigest()
+    cache = spec.requirements_cache_dir
+    target = cache / digest
+    if (target / _CACHE_MARKER).exists():
+        _say(f"Using cached requirements for {requirements.name} ({digest[:12]})")
+        return target
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with _locked(cache / f"{digest}.lock"):
+            if (target / _CACHE_MARKER).exists():
+                return target
+            shutil.rmtree(target, ignore_errors=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=cache))
+            try:
+                _pip_install(spec, requirements, staging)
+                (staging / _CACHE_MARKER).write_text(str(requirements) + "\n")
+                os.rename(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except SetupFailure:
+        raise
+    except Exception as exc:
+        raise SetupFailure(f"Unable to install requirements.\nException: {exc}") from exc
+    return target
+
+
+def _pip_install(spec: InstanceSpec, requirements: Path, target: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
+    sys.stdout.flush()
+    result = subprocess.run(command, cwd=spec.paths.extracted_dir, check=False)
+    if result.returncode != 0:
+        raise SetupFailure(
+            "Unable to install requirements.\nException: "
+            f"pip exited with code {result.returncode} installing {requirements}"
+        )
+
+
+def _activate(spec: InstanceSpec, requirement_dirs: list[Path]) -> None:
+    """``extracted/`` first on sys.path, then the requirement dirs; cwd = ``extracted/``."""
+    for directory in reversed(requirement_dirs):
+        sys.path.insert(0, str(directory))
+    if requirement_dirs:
+        existing = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(d) for d in requirement_dirs] + ([existing] if existing else [])
+        )
+    sys.path.insert(0, str(spec.paths.extracted_dir))
+    os.chdir(spec.paths.extracted_dir)
+    importlib.invalidate_caches()
+
+
+# -- the user's code ---------------------------------------------------------------------
+
+
+def _call_entry_point(spec: InstanceSpec, entry_point: str) -> int:
+    """Run the entry point and turn its outcome into an exit code (see module docstring)."""
+    try:
+        function = _load_entry_point(entry_point)
+        function(**_bind_hyperparameters(function, spec))
+    except SystemExit as exc:
+        code = _exit_status(exc)
+        if code != 0 and not _has_failure(spec):
+            _log_failure(
+                spec,
+                f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage ""\n'
+                f'Command "{" ".join([sys.executable, USER_ENTRY_POINT, *spec.argv])}"',
+            )
+        return code
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return 130
+    except Exception as exc:
+        message = str(exc)
+        _log_failure(spec, f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _load_entry_point(entry_point: str) -> Callable[..., Any]:
+    """``module:attr`` imports ``module`` and returns ``attr`` (dots walk attributes);
+    ``module`` returns a no-argument function that runs it like ``python -m module``."""
+    module_name, colon, attribute = entry_point.partition(":")
+    if not colon:
+
+        def run_module() -> None:
+            runpy.run_module(module_name, run_name="__main__", alter_sys=True)
+
+        return run_module
+    module = importlib.import_module(module_name)
+    target: Any = functools.reduce(getattr, attribute.split("."), module)
+    if not callable(target):
+        raise TypeError(f"entry point {entry_point!r} is not callable")
+    function: Callable[..., Any] = target
+    return function
+
+
+def _bind_hyperparameters(function: Callable[..., Any], spec: InstanceSpec) -> dict[str, Any]:
+    """Keyword arguments for ``function`` from the hyperparameters file (spec §4.4 item 7).
+
+    When ``AMZN_BRAKET_HP_FILE`` is set and ``signature.bind(**hps)`` succeeds, each value
+    is converted by its parameter's annotation: ``int``/``float``/``str`` and any other
+    callable annotation are applied to the string (as the container does); ``bool`` is
+    parsed (``true/1/yes/on`` and ``false/0/no/off``) rather than ``bool("False") == True``.
+    Otherwise the function is called with no arguments.
+    """
+    hp_file = spec.env.get("AMZN_BRAKET_HP_FILE")
+    if not hp_file:
+        return {}
+    try:
+        hyperparameters = json.loads(Path(hp_file).read_text())
+        signature = inspect.signature(function)
+        signature.bind(**hyperparameters)
+    except (OSError, ValueError, TypeError):
+        return {}
+    annotations = _annotations(function)
+    return {name: _convert(annotations.get(name), value) for name, value in hyperparameters.items()}
+
+
+def _annotations(function: Callable[..., Any]) -> Mapping[str, Any]:
+    try:
+        return inspect.get_annotations(function, eval_str=True)
+    except Exception:
+        try:
+            return inspect.get_annotations(function)
+        except Exception:
+            return {}
+
+
+_NAMED_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _convert(annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, str):
+        annotation = _NAMED_TYPES.get(annotation.strip())
+    if annotation is None or annotation is str or not isinstance(value, str):
+        return value
+    if annotation is bool:
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"cannot convert {value!r} to bool")
+    if callable(annotation):
+        return annotation(value)
+    return value
+
+
+def _exit_status(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+def _log_failure(spec: InstanceSpec, text: str) -> None:
+    """Append ``text`` to the failure file (as the container does, without a newline)."""
+    failure = spec.paths.failure_file
+    failure.parent.mkdir(parents=True, exist_ok=True)
+    with open(failure, "a", encoding="utf-8") as out:
+        out.write(text)
+
+
+def _has_failure(spec: InstanceSpec) -> bool:
+    try:
+        return spec.paths.failure_file.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _write_exit_file(path: Path, code: int) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        staging.write_text(f"{code}\n")
+        os.replace(staging, path)
+    except OSError as exc:
+        print(f"hybridjobs: could not write {path}: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Local instances: each one a process in its own session (so its own process group).
+
+A process we start is a process we can stop (design principle 5): stop is SIGTERM to the
+whole group, a grace period, then SIGKILL to the group. Every handle records the pid and
+the kernel's start time of the process, so a service that restarts can re-attach to a
+still-running instance without mistaking a reused pid for it; an instance's exit code is
+also written to a file by the bootstrap, so it survives the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KILLED_EXIT_CODE = 137
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot (``/proc/PID/stat`` field 22),
+    or ``None`` when no such process exists (or it is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+@dataclass
+class InstanceHandle:
+    """One started instance: enough to poll, stop or re-attach to it."""
+
+    host: str
+    pid: int
+    start_time: int
+    exit_file: str
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able record (for ``Job.runner_state``)."""
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "exit_file": self.exit_file,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> InstanceHandle:
+        return cls(
+            host=str(state["host"]),
+            pid=int(state["pid"]),
+            start_time=int(state["start_time"]),
+            exit_file=str(state["exit_file"]),
+        )
+
+    def is_alive(self) -> bool:
+        """Whether the very process we started still runs."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return process_start_time(self.pid) == self.start_time
+
+    def exit_code(self) -> int | None:
+        """The exit code once the instance has ended; ``None`` while it runs.
+
+        For a process we did not start ourselves (re-attached after a restart) the code
+        comes from the exit file the bootstrap writes; a process that left no file was
+        killed, which reads as 137.
+        """
+        if self.popen is not None:
+            code = self.popen.poll()
+            if code is None:
+                return None
+            return 128 - code if code < 0 else code
+        if self.is_alive():
+            return None
+        try:
+            return int(Path(self.exit_file).read_text().strip())
+        except (OSError, ValueError):
+            return KILLED_EXIT_CODE
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the instance's whole process group (members that outlived
+        the leader included); a group that is gone is left alone.
+
+        Linux never hands out a pid that is still some group's id, so while any member of
+        the group lives, ``pid`` still names our group.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+
+def launch(
+    host: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    exit_file: Path,
+) -> InstanceHandle:
+    """Start ``argv`` as a new session with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    exit_file.unlink(missing_ok=True)
+    with open(log_path, "ab", buffering=0) as log:
+        popen = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    start_time = process_start_time(popen.pid)
+    return InstanceHandle(
+        host=host,
+        pid=popen.pid,
+        start_time=start_time if start_time is not None else -1,
+        exit_file=str(exit_file),
+        popen=popen,
+    )
+
+
+def group_alive(handle: InstanceHandle) -> bool:
+    """Whether any process of the instance's group is still alive."""
+    try:
+        os.killpg(handle.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop_all(handles: Sequence[InstanceHandle], grace_seconds: float) -> None:
+    """SIGTERM every instance's group, wait up to ``grace_seconds`` for the groups to
+    empty, then SIGKILL what is left. Returns once every instance has ended."""
+    for handle in handles:
+        handle.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(
+        h.exit_code() is None or group_alive(h) for h in handles
+    ):
+        time.sleep(0.05)
+    for handle in handles:
+        handle.signal_group(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(h.exit_code() is None for h in handles):
+        time.sleep(0.02)
+
+
+def _hybridjobs_source_root() -> str:
+    import hybridjobs
+
+    return str(Path(hybridjobs.__file__).resolve().parent.parent)
+
+
+class ColdLauncher:
+    """Starts each instance as a fresh ``python -m hybridjobs.bootstrap SPEC`` process.
+
+    An interpreter other than the service's own (a BYOC image mapped to a virtualenv)
+    gets hybridjobs' source directory appended to ``PYTHONPATH`` so it can run the
+    bootstrap, which needs only the standard library.
+    """
+
+    def __init__(self, service_python: str) -> None:
+        self.service_python = service_python
+
+    def launch(
+        self,
+        host: str,
+        spec_path: Path,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+        python: str,
+    ) -> InstanceHandle:
+        if python != self.service_python:
+            env = dict(env)
+            extra = _hybridjobs_source_root()
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), extra]))
+        argv = [python, "-m", "hybridjobs.bootstrap", str(spec_path)]
+        return launch(host, argv, env, cwd, log_path, exit_file)

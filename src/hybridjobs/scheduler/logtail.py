@@ -1,0 +1,94 @@
+"""Ship instance output to the store: log lines, and the metrics in ``Metrics -`` lines.
+
+Each instance writes its stdout and stderr, unbuffered, to its own file. A
+:class:`LogTail` reads what was appended since the last call, keeps a partial last line
+for later, stamps each complete line with the time it was read, and parses
+``Metrics - timestamp=<t>; <name>=<value>; [iteration_number=<n>;]`` lines (what
+``braket.jobs.metrics.log_metric`` prints) into metric points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hybridjobs.jobs.model import utcnow
+from hybridjobs.store.base import LogEvent, MetricPoint
+
+_METRIC_PAIR = re.compile(r"(\w+)\s*=\s*([^;]+)\s*;")
+_NODE_TAG = re.compile(r"^\[([^\]]*)\]")
+_MAX_LINE = 256 * 1024
+_READ_CHUNK = 4 * 1024 * 1024
+
+
+def parse_metrics(line: str, instance: str, seen_at: float) -> list[MetricPoint]:
+    """The metric points of one output line (none when it is not a metrics line)."""
+    marker = line.find("Metrics - ")
+    if marker < 0:
+        return []
+    pairs = dict(_METRIC_PAIR.findall(line[marker + len("Metrics - ") :]))
+    timestamp = seen_at
+    iteration: int | None = None
+    if "timestamp" in pairs:
+        with contextlib.suppress(ValueError):
+            timestamp = float(pairs.pop("timestamp"))
+    if "iteration_number" in pairs:
+        with contextlib.suppress(ValueError):
+            iteration = int(float(pairs.pop("iteration_number")))
+    node = _NODE_TAG.match(line)
+    source = f"{instance}{node.group(0)}" if node else instance
+    points = []
+    for name, raw in pairs.items():
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            continue
+        points.append(MetricPoint(source, timestamp, name, value, iteration))
+    return points
+
+
+@dataclass
+class LogTail:
+    """Incremental reader of one instance's log file."""
+
+    instance: str
+    path: Path
+    offset: int = 0
+    _partial: bytes = field(default=b"", repr=False)
+
+    def read(self, final: bool = False) -> tuple[list[LogEvent], list[MetricPoint]]:
+        """New complete lines since the last call (with ``final``, the partial last line
+        too) and the metrics they carry."""
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                data = log.read(_READ_CHUNK)
+        except FileNotFoundError:
+            data = b""
+        self.offset += len(data)
+        buffer = self._partial + data
+        lines = buffer.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > _MAX_LINE:
+            lines.append(self._partial)
+            self._partial = b""
+        if final and self._partial:
+            lines.append(self._partial)
+            self._partial = b""
+        now = utcnow()
+        seen_at = time.time()
+        events: list[LogEvent] = []
+        metrics: list[MetricPoint] = []
+        for raw in lines:
+            text = raw.decode("utf-8", errors="replace").rstrip("\r")
+            events.append(LogEvent(self.instance, now, text))
+            metrics.extend(parse_metrics(text, self.instance, seen_at))
+        return events, metrics
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the file fully shipped (complete lines); where a restart resumes."""
+        return self.offset - len(self._partial)

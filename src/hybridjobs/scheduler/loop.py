@@ -1,0 +1,216 @@
+"""The scheduler loop: reconcile, admit by capacity, claim, supervise, heartbeat.
+
+The database is the only channel to the API: the API writes QUEUED jobs and cancel
+requests; the scheduler claims jobs with a compare-and-set (QUEUED -> RUNNING plus owner),
+so several schedulers may share a database. ``wake()`` lets an in-process API skip the
+poll interval; :meth:`Scheduler.run_once` makes one deterministic pass for tests.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Callable
+
+from hybridjobs.jobs.admission import Capacity, job_needs, why_never_fits
+from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
+from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
+from hybridjobs.scheduler.supervisor import JobSupervisor
+
+log = logging.getLogger(__name__)
+
+_HEARTBEAT_SECONDS = 5.0
+
+
+class Scheduler:
+    """Runs queued jobs on this service's capacity."""
+
+    def __init__(self, context: SchedulerContext, capacity: Capacity) -> None:
+        self.context = context
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._supervisors: dict[str, JobSupervisor] = {}
+        self._thread: threading.Thread | None = None
+        self._reconciled = False
+        self._last_heartbeat = 0.0
+        self.listeners: list[Callable[[], None]] = []
+
+    # -- control --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask for a pass now (a job was queued or cancelled). Thread-safe, cheap."""
+        self._wake.set()
+        with self._lock:
+            supervisors = list(self._supervisors.values())
+        for supervisor in supervisors:
+            supervisor.wake.set()
+
+    def start(self) -> None:
+        """Run the loop in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the loop; running jobs' instances are stopped and the jobs end FAILED with
+        a reason saying the service stopped. Returns when every supervisor has finished."""
+        self.context.stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._lock:
+            supervisors = list(self._supervisors.values())
+        for supervisor in supervisors:
+            supervisor.wake.set()
+            supervisor.join(timeout)
+
+    def running_jobs(self) -> list[str]:
+        with self._lock:
+            return list(self._supervisors)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.context.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("scheduler pass failed; retrying")
+            self._wake.wait(self.context.settings.scheduler_poll_seconds)
+            self._wake.clear()
+
+    def run_once(self) -> list[str]:
+        """One pass: reconcile (first pass, then for stale owners), admit what fits,
+        heartbeat. Returns the ARNs of the jobs it started."""
+        self._reconcile()
+        started = self._admit()
+        self._heartbeat()
+        return started
+
+    # -- admission ------------------------------------------------------------------------
+
+    def _in_use(self) -> Capacity:
+        used = Capacity(0, 0, 0)
+        with self._lock:
+            jobs = [s.job for s in self._supervisors.values()]
+        for job in jobs:
+            resources = self.context.instance_types.get(job.instance_type)
+            if resources is not None:
+                used = used.plus(job_needs(resources, job.instance_count))
+        return used
+
+    def _admit(self) -> list[str]:
+        if self.context.stopping.is_set():
+            return []
+        free = self.capacity.minus(self._in_use())
+        started: list[str] = []
+        for job in self.context.store.list_jobs([JobStatus.QUEUED]):
+            resources = self.context.instance_types.get(job.instance_type)
+            if resources is None:
+                self._refuse(
+                    job, f"instance type {job.instance_type} is not in this service's table"
+                )
+                continue
+            need = job_needs(resources, job.instance_count)
+            never = why_never_fits(need, self.capacity)
+            if never is not None:
+                self._refuse(job, f"the job needs {never}")
+                continue
+            if not free.covers(need):
+                break  # first come, first served: later jobs wait behind this one
+            now = utcnow()
+            claimed = self.context.store.transition(
+                job.job_arn,
+                JobStatus.RUNNING,
+                expected=[JobStatus.QUEUED],
+                event=JobEvent(
+                    JobEventType.STARTING_INSTANCE,
+                    now,
+                    f"Starting {job.instance_count} x {job.instance_type} as local processes "
+                    f"({', '.join(f'algo-{i}' for i in range(1, job.instance_count + 1))}).",
+                ),
+                updates={"owner": self.context.owner, "heartbeat_at": now, "started_at": now},
+            )
+            if claimed is None:
+                continue  # another scheduler took it, or it was cancelled
+            free = free.minus(need)
+            self._supervise(claimed, attach=False)
+            started.append(claimed.job_arn)
+        return started
+
+    def _refuse(self, job: Job, why: str) -> None:
+        now = utcnow()
+        reason = f"ServiceQuotaExceeded: {why}, so it can never start on this service."
+        self.context.store.transition(
+            job.job_arn,
+            JobStatus.FAILED,
+            expected=[JobStatus.QUEUED],
+            event=JobEvent(JobEventType.FAILED, now, reason),
+            updates={"ended_at": now, "failure_reason": reason},
+        )
+
+    def _supervise(self, job: Job, attach: bool) -> None:
+        supervisor = JobSupervisor(self.context, job, self._supervisor_done, attach=attach)
+        with self._lock:
+            self._supervisors[job.job_arn] = supervisor
+        supervisor.start()
+
+    def _supervisor_done(self, supervisor: JobSupervisor) -> None:
+        with self._lock:
+            self._supervisors.pop(supervisor.job.job_arn, None)
+        self._wake.set()  # capacity freed
+        for listener in self.listeners:
+            listener()
+
+    # -- ownership ------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        now = utcnow()
+        if now.timestamp() - self._last_heartbeat < _HEARTBEAT_SECONDS:
+            return
+        self._last_heartbeat = now.timestamp()
+        self.context.store.heartbeat(self.context.owner, self.running_jobs(), now)
+
+    def _reconcile(self) -> None:
+        """Take over unfinished jobs whose owner is gone: re-attach to their instances if
+        they were started, else fail them with a reason that says why."""
+        timeout = datetime.timedelta(seconds=self.context.settings.heartbeat_timeout_seconds)
+        now = utcnow()
+        mine = set(self.running_jobs())
+        for job in self.context.store.list_jobs([JobStatus.RUNNING, JobStatus.CANCELLING]):
+            if job.job_arn in mine or job.owner == self.context.owner:
+                continue
+            stale = job.heartbeat_at is None or now - job.heartbeat_at > timeout
+            if not (owner_is_dead(job.owner) or stale):
+                continue
+            if not self.context.store.update_job(
+                job.job_arn, job.owner, {"owner": self.context.owner, "heartbeat_at": now}
+            ):
+                continue  # someone else took it over first
+            job.owner = self.context.owner
+            if job.runner_state.get("instances"):
+                log.info("job %s: re-attaching after a service restart", job.job_arn)
+                self._supervise(job, attach=True)
+            else:
+                self._fail_unstarted(job)
+
+    def _fail_unstarted(self, job: Job) -> None:
+        now = utcnow()
+        reason = (
+            "ServiceRestarted: the hybridjobs service stopped while the job was starting, "
+            "before its instances ran; submit it again."
+        )
+        self.context.store.transition(
+            job.job_arn,
+            JobStatus.CANCELLED if job.status is JobStatus.CANCELLING else JobStatus.FAILED,
+            expected=[job.status],
+            event=JobEvent(
+                JobEventType.CANCELLED
+                if job.status is JobStatus.CANCELLING
+                else JobEventType.FAILED,
+                now,
+                reason,
+            ),
+            updates={"ended_at": now, "failure_reason": reason},
+        )

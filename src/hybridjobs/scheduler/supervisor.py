@@ -1,0 +1,414 @@
+"""One job's life after its claim: prepare, download, start, watch, stop, finish.
+
+A :class:`JobSupervisor` is a thread. It records every step as an event, keeps the
+runner's record (pids, start times, log offsets) in ``Job.runner_state`` so a restarted
+service can re-attach, and always ends the job in a terminal status with a readable
+``failureReason`` when it did not complete.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hybridjobs.jobs.model import (
+    MAX_FAILURE_REASON,
+    Job,
+    JobEvent,
+    JobEventType,
+    JobStatus,
+    utcnow,
+)
+from hybridjobs.runners import contract
+from hybridjobs.runners.local import InstanceHandle, stop_all
+from hybridjobs.scheduler import results
+from hybridjobs.scheduler.context import SchedulerContext
+from hybridjobs.scheduler.logtail import LogTail
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+_STATUS_CHECK_SECONDS = 1.0
+_STATE_SAVE_SECONDS = 2.0
+
+
+class Outcome(enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    CANCELLED = "cancelled"
+    SERVICE_STOPPED = "service stopped"
+
+
+class JobSupervisor(threading.Thread):
+    """Runs one claimed job to a terminal status."""
+
+    def __init__(
+        self,
+        context: SchedulerContext,
+        job: Job,
+        on_exit: Callable[[JobSupervisor], None],
+        attach: bool = False,
+    ) -> None:
+        super().__init__(name=f"job-{job.job_id[:8]}", daemon=True)
+        self.context = context
+        self.job = job
+        self.on_exit = on_exit
+        self.attach = attach
+        self.wake = threading.Event()
+        self.handles: list[InstanceHandle] = []
+        self.tails: list[LogTail] = []
+        self.paths: list[contract.InstancePaths] = []
+        self.run_started = time.time()
+        self.failure: tuple[str, int] | None = None  # (text, exit code)
+
+    # -- thread entry ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._layout()
+            if self.attach:
+                self._reattach()
+            elif not self._start():
+                return
+            outcome = self._watch()
+            self._finish(outcome)
+        except Exception as exc:
+            log.exception("job %s: supervisor failed", self.job.job_arn)
+            stop_all(self.handles, self.context.settings.stop_grace_seconds)
+            self._end(
+                JobStatus.FAILED,
+                f"InternalServiceError: hybridjobs could not run the job: {exc}",
+                detail="".join(traceback.format_exception_only(exc)).strip(),
+            )
+        finally:
+            self.on_exit(self)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _hosts(self) -> list[str]:
+        return [f"algo-{i}" for i in range(1, self.job.instance_count + 1)]
+
+    def _launches(self) -> list[contract.InstanceLaunch]:
+        settings = self.context.settings
+        resources = self.context.instance_types[self.job.instance_type]
+        state = self.job.runner_state
+        master_port = int(state.get("master_port") or _free_port())
+        state["master_port"] = master_port
+        image = (self.job.definition["algorithmSpecification"].get("containerImage") or {}).get(
+            "uri"
+        )
+        python = _interpreter(settings.image_interpreters.get(image or ""), settings)
+        access_key, secret_key = _job_credentials(settings.credentials)
+        return [
+            contract.InstanceLaunch(
+                job_arn=self.job.job_arn,
+                job_name=self.job.job_name,
+                job_id=self.job.job_id,
+                request=self.job.definition,
+                host_index=index,
+                hosts=self._hosts(),
+                job_dir=settings.jobs_dir / self.job.job_id,
+                region=self.job.region,
+                endpoint_url=settings.endpoint_url,
+                access_key_id=access_key,
+                secret_access_key=secret_key,
+                master_port=master_port,
+                python=python,
+                instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
+                job_token=self.job.job_id,
+                objects=self.context.objects.config(),
+                requirements_cache_dir=settings.data_dir / "cache" / "requirements",
+            )
+            for index in range(1, self.job.instance_count + 1)
+        ]
+
+    def _layout(self) -> None:
+        self.launches = self._launches()
+        self.paths = [contract.instance_paths(launch) for launch in self.launches]
+        offsets = self.job.runner_state.get("log_offsets", {})
+        self.tails = [
+            LogTail(launch.current_host, paths.log_file, int(offsets.get(launch.current_host, 0)))
+            for launch, paths in zip(self.launches, self.paths, strict=True)
+        ]
+
+    def _event(self, event_type: JobEventType, message: str) -> None:
+        self.context.store.add_event(self.job.job_arn, JobEvent(event_type, utcnow(), message))
+
+    def _start(self) -> bool:
+        store, objects = self.context.store, self.context.objects
+        definition = self.job.definition
+        specs: list[tuple[contract.InstanceLaunch, contract.InstancePaths, Path, dict[str, str]]]
+        specs = []
+        for launch in self.launches:
+            paths = contract.prepare_instance_dirs(launch)
+            env = contract.build_environment(launch, paths)
+            specs.append((launch, paths, contract.write_instance_spec(launch, paths, env), env))
+        self._event(
+            JobEventType.DOWNLOADING_DATA,
+            "Downloading input data and checkpoints for "
+            f"{len(self.launches)} instance(s): {', '.join(self._hosts())}.",
+        )
+        channels = definition.get("inputDataConfig") or []
+        checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
+        for _launch, paths, _spec, _env in specs:
+            if channels:
+                results.download_channels(objects, channels, paths.input_data_dir)
+            if checkpoint_uri:
+                results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir)
+        mpi = _mpi_requested(definition)
+        if mpi and shutil.which("mpirun") is None:
+            self._end(
+                JobStatus.FAILED,
+                "AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but mpirun was "
+                "not found on this service's PATH; install Open MPI (Debian: apt-get install "
+                "openmpi-bin) or drop the MPI hyperparameters, exit code: 1",
+            )
+            return False
+        current = store.get_job(self.job.job_arn)
+        if current is None or current.status is not JobStatus.RUNNING:
+            self._finish(Outcome.CANCELLED)
+            return False
+        self.run_started = time.time()
+        for launch, paths, spec, env in specs:
+            self.handles.append(
+                self.context.launcher.launch(
+                    launch.current_host,
+                    spec,
+                    env,
+                    paths.instance_dir,
+                    paths.log_file,
+                    paths.exit_file,
+                    launch.python,
+                )
+            )
+        for handle in self.handles:
+            if handle.popen is not None:
+                threading.Thread(
+                    target=_notify_on_exit, args=(handle, self.wake), daemon=True
+                ).start()
+        self._save_state()
+        self._event(
+            JobEventType.RUNNING,
+            f"Running {definition['algorithmSpecification'].get('scriptModeConfig', {}).get('entryPoint', 'the container')} "
+            f"on {len(self.handles)} instance(s).",
+        )
+        return True
+
+    def _reattach(self) -> None:
+        state = self.job.runner_state
+        self.handles = [InstanceHandle.from_state(s) for s in state.get("instances", [])]
+        self.run_started = float(state.get("run_started", time.time()))
+        alive = [h.host for h in self.handles if h.is_alive()]
+        log.info("job %s: re-attached; alive instances: %s", self.job.job_arn, alive or "none")
+
+    def _save_state(self) -> None:
+        state = dict(self.job.runner_state)
+        state.update(
+            instances=[h.to_state() for h in self.handles],
+            run_started=self.run_started,
+            log_offsets={t.instance: t.consumed for t in self.tails},
+        )
+        self.job.runner_state = state
+        self.context.store.update_job(
+            self.job.job_arn,
+            self.context.owner,
+            {"runner_state": state, "heartbeat_at": utcnow()},
+        )
+
+    # -- watching -------------------------------------------------------------------------
+
+    def _ship_logs(self, final: bool = False) -> None:
+        store = self.context.store
+        for tail in self.tails:
+            events, metrics = tail.read(final=final)
+            store.add_log_events(self.job.job_arn, events)
+            store.add_metrics(self.job.job_arn, metrics)
+
+    def _failure_text(self, index: int) -> str:
+        failure = self.paths[index].failure_file
+        try:
+            return failure.read_text(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def _watch(self) -> Outcome:
+        max_runtime = self.job.max_runtime_seconds
+        next_status_check = 0.0
+        next_state_save = time.monotonic() + _STATE_SAVE_SECONDS
+        while True:
+            self._ship_logs()
+            codes = [h.exit_code() for h in self.handles]
+            for index, code in enumerate(codes):
+                failure = self._failure_text(index) if code is not None else ""
+                if code not in (None, 0) or failure:
+                    text = failure or self._last_error_line(index)
+                    self.failure = (text, code if code is not None else 1)
+                    return Outcome.FAILED
+            if all(code == 0 for code in codes):
+                return Outcome.COMPLETED
+            if time.time() - self.run_started > max_runtime:
+                return Outcome.TIMED_OUT
+            if self.context.stopping.is_set():
+                return Outcome.SERVICE_STOPPED
+            now = time.monotonic()
+            if self.wake.is_set() or now >= next_status_check:
+                self.wake.clear()
+                next_status_check = now + _STATUS_CHECK_SECONDS
+                current = self.context.store.get_job(self.job.job_arn)
+                if current is None or current.status is JobStatus.CANCELLING:
+                    return Outcome.CANCELLED
+            if now >= next_state_save:
+                next_state_save = now + _STATE_SAVE_SECONDS
+                self._save_state()
+            self.wake.wait(_POLL_SECONDS)
+
+    def _last_error_line(self, index: int) -> str:
+        try:
+            lines = self.paths[index].log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return "the instance exited without output"
+        for line in reversed(lines):
+            stripped = line.strip()
+            if stripped and not stripped.startswith(("Code Run Finished", "File ")):
+                return stripped
+        return "the instance exited without output"
+
+    # -- the end --------------------------------------------------------------------------
+
+    def _finish(self, outcome: Outcome) -> None:
+        settings = self.context.settings
+        definition = self.job.definition
+        if outcome is not Outcome.COMPLETED:
+            stop_all(self.handles, settings.stop_grace_seconds)
+        self._ship_logs(final=True)
+        checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
+        if checkpoint_uri and self.handles:
+            results.save_checkpoints(
+                self.context.objects, checkpoint_uri, [p.checkpoint_dir for p in self.paths]
+            )
+        if outcome is Outcome.COMPLETED:
+            self._event(
+                JobEventType.UPLOADING_RESULTS,
+                "Packing the results directories into model.tar.gz and uploading it.",
+            )
+            uri = results.upload_results(
+                self.context.objects,
+                [p.model_dir for p in self.paths],
+                definition["outputDataConfig"]["s3Path"],
+            )
+            self._end(JobStatus.COMPLETED, None, detail=f"Results uploaded to {uri}.")
+        elif outcome is Outcome.FAILED:
+            text, code = self.failure or ("the instance failed", 1)
+            host = next(
+                (
+                    h.host
+                    for i, h in enumerate(self.handles)
+                    if h.exit_code() not in (None, 0) or self._failure_text(i)
+                ),
+                "an instance",
+            )
+            self._end(
+                JobStatus.FAILED,
+                f"AlgorithmError: {text}, exit code: {code}",
+                detail=f"{host} failed; the other instances were stopped.",
+            )
+        elif outcome is Outcome.TIMED_OUT:
+            runtime = self.job.max_runtime_seconds
+            self._event(
+                JobEventType.MAX_RUNTIME_EXCEEDED,
+                f"The job ran longer than its maximum runtime of {runtime} seconds and was stopped.",
+            )
+            self._end(
+                JobStatus.FAILED,
+                f"MaxRuntimeExceeded: the job exceeded its maximum runtime of {runtime} seconds "
+                "(stoppingCondition.maxRuntimeInSeconds) and was stopped.",
+            )
+        elif outcome is Outcome.CANCELLED:
+            self._end(
+                JobStatus.CANCELLED, None, detail="Job cancelled; its instances were stopped."
+            )
+        else:
+            self._end(
+                JobStatus.FAILED,
+                "ServiceStopped: the hybridjobs service was stopped while the job was running; "
+                "its instances were stopped.",
+            )
+
+    def _end(self, status: JobStatus, reason: str | None, detail: str = "") -> None:
+        now = utcnow()
+        started = self.job.started_at or now
+        billable = int((now - started).total_seconds() * 1000) * self.job.instance_count
+        updates: dict[str, Any] = {"ended_at": now, "billable_duration_ms": billable}
+        message = detail or (reason or "")
+        if reason:
+            updates["failure_reason"] = reason[:MAX_FAILURE_REASON]
+            message = reason if not detail else f"{reason} {detail}"
+        event_type = {
+            JobStatus.COMPLETED: JobEventType.COMPLETED,
+            JobStatus.FAILED: JobEventType.FAILED,
+            JobStatus.CANCELLED: JobEventType.CANCELLED,
+        }[status]
+        event = JobEvent(event_type, now, message[:2500])
+        store = self.context.store
+        expected = {
+            JobStatus.COMPLETED: [JobStatus.RUNNING],
+            JobStatus.FAILED: [JobStatus.RUNNING, JobStatus.CANCELLING],
+            JobStatus.CANCELLED: [JobStatus.CANCELLING],
+        }[status]
+        moved = store.transition(
+            self.job.job_arn, status, expected=expected, event=event, updates=updates
+        )
+        if moved is None and status is JobStatus.COMPLETED:
+            # A cancel arrived while the results were uploading: honour it.
+            event = JobEvent(JobEventType.CANCELLED, now, "Job cancelled while finishing.")
+            store.transition(
+                self.job.job_arn,
+                JobStatus.CANCELLED,
+                expected=[JobStatus.CANCELLING],
+                event=event,
+                updates=updates,
+            )
+
+
+def _notify_on_exit(handle: InstanceHandle, wake: threading.Event) -> None:
+    if handle.popen is not None:
+        handle.popen.wait()
+    wake.set()
+
+
+def _mpi_requested(definition: dict[str, Any]) -> bool:
+    hyperparameters = definition.get("hyperParameters") or {}
+    return str(hyperparameters.get("sagemaker_mpi_enabled", "")).lower() == "true"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _interpreter(configured: str | None, settings: Any) -> str:
+    """The python to run an instance with: a configured interpreter or virtualenv for the
+    job's image, else the service's own."""
+    if not configured:
+        return str(settings.python_executable)
+    path = Path(configured)
+    if path.is_dir():
+        return str(path / "bin" / "python")
+    return configured
+
+
+def _job_credentials(credentials: dict[str, str]) -> tuple[str, str]:
+    if credentials:
+        key = sorted(credentials)[0]
+        return key, credentials[key]
+    return "hybridjobs-job", "hybridjobs-job-secret"
