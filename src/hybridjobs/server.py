@@ -106,6 +106,18 @@ def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -
     return Scheduler(context, limits.capacity)
 
 
+def build_scheduler_only(settings: Settings) -> tuple[Scheduler, Callable[[], None]]:
+    """A scheduler on its own (``hybridjobs scheduler``) and the function that closes it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlJobStore(settings.resolved_db_url)
+    limits = JobLimits(
+        max_instances_per_job=settings.max_instances_per_job,
+        instance_types=load_instance_types(settings.instance_types_file),
+        capacity=capacity_of(settings),
+    )
+    return build_scheduler(settings, store, limits), store.close
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

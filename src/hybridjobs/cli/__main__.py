@@ -1,0 +1,5 @@
+import sys
+
+from hybridjobs.cli import main
+
+sys.exit(main())
