@@ -62,8 +62,8 @@ def extract_archive(archive: Path, dest: Path) -> None:
 def _is_tar(path: Path) -> bool:
     try:
         return tarfile.is_tarfile(path)
-    except OSError:
-        return False
+    except (OSError, EOFError, ValueError, tarfile.TarError):
+        return False  # e.g. a truncated gzip stream
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
@@ -71,6 +71,10 @@ def _extract_tar(archive: Path, dest: Path) -> None:
         with tarfile.open(archive, "r:*") as tar:
             infos = tar.getmembers()
             _validate_members(_tar_member(info) for info in infos)
+            for info in infos:  # tarfile cannot create "a/../b"; validated, so normalise
+                info.name = _normalise(info.name) or "."
+                if info.islnk():
+                    info.linkname = _normalise(info.linkname)
             dest.mkdir(parents=True, exist_ok=True)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=infos, filter="data")
@@ -116,7 +120,7 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Member:
         return _Member(info.filename, "dir")
     if stat.S_ISLNK(mode):
         return _Member(info.filename, "symlink", zf.read(info).decode("utf-8", "replace"))
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
         return _Member(info.filename, "special")
     return _Member(info.filename, "file")
 

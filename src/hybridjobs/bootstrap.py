@@ -17,8 +17,9 @@ print ``Running Code As Process``; run the entry point in this process (``module
 imported and called with the hyperparameters bound by annotation; ``module`` runs like
 ``python -m module``); print ``Code Run Finished``.
 
-Failures go to ``output/failure`` with the container's texts. Unlike the container, which
-exits 0 after a setup failure, the bootstrap exits 1 so the job fails visibly. An uncaught
+Failures go to ``output/failure`` with the container's texts (an unexpected setup error
+reads ``Setup failed.\nException: …``). Unlike the container, which exits 0 after a setup
+failure, the bootstrap exits 1 so the job fails visibly. An uncaught
 exception appends ``Type: message``, prints the traceback and exits 1; ``SystemExit(n)``
 exits ``n`` and, when the failure file is still empty, records the toolkit's
 ``ExecuteUserScriptError`` text. The exit code is also written to ``exit_code`` (except
@@ -103,13 +104,17 @@ def _enter_instance(spec: InstanceSpec) -> bool:
     os.chdir(instance_dir)
     sys.argv = [USER_ENTRY_POINT, *spec.argv]
     sys.path[:] = [p for p in sys.path if p not in ("", ".", str(instance_dir))]
-    if spec.env.get("PYTHONUNBUFFERED") and not getattr(sys.stdout, "write_through", False):
+    sys.dont_write_bytecode = bool(spec.env.get("PYTHONDONTWRITEBYTECODE"))
+    if spec.env.get("PYTHONUNBUFFERED") and not isinstance(
+        getattr(sys.stdout, "buffer", None), io.RawIOBase
+    ):
         _unbuffer_stdio()
     return "OMPI_COMM_WORLD_SIZE" in launcher or "OMPI_COMM_WORLD_RANK" in launcher
 
 
 def _unbuffer_stdio() -> None:
-    """What ``python -u`` does, for a forked child whose streams were made buffered."""
+    """What ``python -u`` does (raw, write-through fds 1 and 2), for a forked child whose
+    interpreter started with buffered streams."""
     sys.stdout.flush()
     sys.stderr.flush()
     for name, fd in (("stdout", 1), ("stderr", 2)):
@@ -130,9 +135,10 @@ def _run(spec: InstanceSpec, mpi: bool) -> int:
     try:
         entry_point = _entry_point(spec)
         requirement_dirs = _set_up_code(spec)
-    except SetupFailure as failure:
-        _log_failure(spec, str(failure))
-        _say(str(failure))
+    except Exception as exc:
+        text = str(exc) if isinstance(exc, SetupFailure) else f"Setup failed.\nException: {exc!r}"
+        _log_failure(spec, text)
+        _say(text)
         _say("Reporting training FAILURE")
         return 1
     _activate(spec, requirement_dirs)
@@ -357,7 +363,8 @@ def _call_entry_point(spec: InstanceSpec, entry_point: str) -> int:
     except Exception as exc:
         message = str(exc)
         _log_failure(spec, f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
-        traceback.print_exc()
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip our own frame
+        traceback.print_exception(type(exc), exc, tb)
         return 1
     return 0
 

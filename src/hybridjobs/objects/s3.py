@@ -159,9 +159,7 @@ class S3ObjectStore:
         )
 
     def delete(self, bucket: str, key: str) -> None:
-        """DeleteObject (S3 reports success for a missing key)."""
-        if not self.bucket_exists(bucket):
-            raise NoSuchBucket(f"bucket {bucket!r} does not exist")
+        """DeleteObject (S3 reports success for a missing key, NoSuchBucket for a bucket)."""
         self._call(lambda: self._client.delete_object(Bucket=bucket, Key=key), bucket, key)
 
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:

@@ -100,8 +100,17 @@ class InstanceLaunch:
 
     @property
     def channels(self) -> list[Mapping[str, Any]]:
-        """The request's ``inputDataConfig`` entries (``[]`` when absent)."""
-        return list(self.request.get("inputDataConfig") or [])
+        """The request's ``inputDataConfig`` entries (``[]`` when absent).
+
+        A channel name that is not a plain directory name (``.``, ``..``, or containing
+        ``/``) raises ``ValueError``: it would point outside ``input/data``.
+        """
+        channels = list(self.request.get("inputDataConfig") or [])
+        for channel in channels:
+            name = str(channel.get("channelName", ""))
+            if name in ("", ".", "..") or "/" in name or "\0" in name:
+                raise ValueError(f"unsafe input channel name: {name!r}")
+        return channels
 
 
 @dataclass(frozen=True)
@@ -523,6 +532,36 @@ def _cmd_args(hps: Mapping[str, Any]) -> list[str]:
     return args
 
 
+_SHARED_TOOLKIT_KEYS = (
+    "hosts",
+    "network_interface_name",
+    "user_entry_point",
+    "resource_config",
+    "input_data_config",
+    "output_data_dir",
+    "current_host",
+    "current_instance_type",
+    "current_instance_group",
+    "current_instance_group_hosts",
+    "instance_groups",
+    "instance_groups_dict",
+    "distribution_instance_groups",
+    "is_hetero",
+    "module_name",
+    "log_level",
+    "input_dir",
+    "input_config_dir",
+    "output_dir",
+    "num_cpus",
+    "num_gpus",
+    "num_neurons",
+    "model_dir",
+    "module_dir",
+    "output_intermediate_dir",
+)
+"""Keys whose SM_<KEY> variable carries the same value as SM_TRAINING_ENV's entry."""
+
+
 def _sagemaker_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict[str, str]:
     """``SM_*`` as the SageMaker training toolkit's ``Environment.to_env_vars`` makes them."""
     vcpus, _memory, gpus = launch.instance_resources
@@ -568,39 +607,15 @@ def _sagemaker_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict
         "resource_config": resource_config(launch),
         "user_entry_point": USER_ENTRY_POINT,
     }
-    values: dict[str, Any] = {
-        "hosts": hosts,
-        "network_interface_name": NETWORK_INTERFACE,
-        "hps": user_hps,
-        "user_entry_point": USER_ENTRY_POINT,
-        "framework_params": framework,
-        "resource_config": training_env["resource_config"],
-        "input_data_config": training_env["input_data_config"],
-        "output_data_dir": str(paths.output_data_dir),
-        "channels": sorted(channels),
-        "current_host": launch.current_host,
-        "current_instance_type": launch.instance_type,
-        "current_instance_group": INSTANCE_GROUP,
-        "current_instance_group_hosts": hosts,
-        "instance_groups": [INSTANCE_GROUP],
-        "instance_groups_dict": training_env["instance_groups_dict"],
-        "distribution_instance_groups": [],
-        "is_hetero": False,
-        "module_name": training_env["module_name"],
-        "log_level": launch.log_level,
-        "framework_module": "",
-        "input_dir": str(paths.input_dir),
-        "input_config_dir": str(paths.input_config_dir),
-        "output_dir": str(paths.output_dir),
-        "num_cpus": vcpus,
-        "num_gpus": gpus,
-        "num_neurons": 0,
-        "model_dir": str(paths.model_dir),
-        "module_dir": str(paths.code_dir),
-        "training_env": training_env,
-        "user_args": _cmd_args(user_hps),
-        "output_intermediate_dir": str(paths.output_intermediate_dir),
-    }
+    values: dict[str, Any] = {key: training_env[key] for key in _SHARED_TOOLKIT_KEYS}
+    values.update(
+        hps=user_hps,
+        framework_params=framework,
+        channels=sorted(channels),
+        framework_module="",
+        training_env=training_env,
+        user_args=_cmd_args(user_hps),
+    )
     for name, path in channels.items():
         values[f"channel_{name}"] = path
     for key, value in user_hps.items():

@@ -9,8 +9,10 @@ service can re-attach, and always ends the job in a terminal status with a reada
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -125,11 +127,23 @@ class JobSupervisor(threading.Thread):
                 python=python,
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
                 job_token=self.job.job_id,
-                objects=self.context.objects.config(),
-                requirements_cache_dir=settings.data_dir / "cache" / "requirements",
+                objects=self._objects_for_jobs(),
+                requirements_cache_dir=_requirements_cache(settings.data_dir, python),
             )
             for index in range(1, self.job.instance_count + 1)
         ]
+
+    def _objects_for_jobs(self) -> dict[str, str]:
+        """How an instance fetches its script: the local directory directly, or else
+        through this service's S3 surface with the job's own credentials."""
+        config = self.context.objects.config()
+        if config.get("kind") == "local":
+            return config
+        return {
+            "kind": "s3",
+            "endpoint_url": self.context.settings.endpoint_url,
+            "region": self.job.region,
+        }
 
     def _layout(self) -> None:
         self.launches = self._launches()
@@ -226,12 +240,17 @@ class JobSupervisor(threading.Thread):
 
     # -- watching -------------------------------------------------------------------------
 
-    def _ship_logs(self, final: bool = False) -> None:
+    def _ship_logs(self, final: bool = False) -> bool:
+        """Store the lines (and metrics) the instances wrote since the last call; returns
+        whether there were any."""
         store = self.context.store
+        shipped = False
         for tail in self.tails:
             events, metrics = tail.read(final=final)
             store.add_log_events(self.job.job_arn, events)
             store.add_metrics(self.job.job_arn, metrics)
+            shipped = shipped or bool(events)
+        return shipped
 
     def _failure_text(self, index: int) -> str:
         failure = self.paths[index].failure_file
@@ -245,12 +264,16 @@ class JobSupervisor(threading.Thread):
         next_status_check = 0.0
         next_state_save = time.monotonic() + _STATE_SAVE_SECONDS
         while True:
-            self._ship_logs()
+            if self._ship_logs():
+                # Record the log offsets right away: a service that restarts resumes from
+                # them, so a stale offset would ship lines a second time.
+                self._save_state()
+                next_state_save = time.monotonic() + _STATE_SAVE_SECONDS
             codes = [h.exit_code() for h in self.handles]
             for index, code in enumerate(codes):
                 failure = self._failure_text(index) if code is not None else ""
                 if code not in (None, 0) or failure:
-                    text = failure or self._last_error_line(index)
+                    text = failure or self._exit_text(index)
                     self.failure = (text, code if code is not None else 1)
                     return Outcome.FAILED
             if all(code == 0 for code in codes):
@@ -270,6 +293,19 @@ class JobSupervisor(threading.Thread):
                 next_state_save = now + _STATE_SAVE_SECONDS
                 self._save_state()
             self.wake.wait(_POLL_SECONDS)
+
+    def _exit_text(self, index: int) -> str:
+        """What to say about an instance that exited non-zero without a failure file."""
+        handle = self.handles[index]
+        if handle.popen is None and not Path(handle.exit_file).exists():
+            return (
+                f"{handle.host} ended while the hybridjobs service was not running (the "
+                "service restarted) and left no exit status, so it was killed"
+            )
+        returncode = handle.popen.returncode if handle.popen is not None else None
+        if returncode is not None and returncode < 0:
+            return f"{handle.host} was killed by {_signal_name(-returncode)}"
+        return self._last_error_line(index)
 
     def _last_error_line(self, index: int) -> str:
         try:
@@ -385,6 +421,13 @@ def _notify_on_exit(handle: InstanceHandle, wake: threading.Event) -> None:
     wake.set()
 
 
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def _mpi_requested(definition: dict[str, Any]) -> bool:
     hyperparameters = definition.get("hyperParameters") or {}
     return str(hyperparameters.get("sagemaker_mpi_enabled", "")).lower() == "true"
@@ -405,6 +448,12 @@ def _interpreter(configured: str | None, settings: Any) -> str:
     if path.is_dir():
         return str(path / "bin" / "python")
     return configured
+
+
+def _requirements_cache(data_dir: Path, python: str) -> Path:
+    """Per-interpreter cache of installed requirements (packages differ by Python)."""
+    tag = hashlib.sha256(str(Path(python).resolve()).encode()).hexdigest()[:12]
+    return data_dir / "cache" / "requirements" / tag
 
 
 def _job_credentials(credentials: dict[str, str]) -> tuple[str, str]:
