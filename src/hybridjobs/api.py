@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import UnknownServiceError
 from starlette.concurrency import run_in_threadpool
 
 from hybridjobs.errors import InvalidSignatureException, ServiceError, UnknownOperationException
 from hybridjobs.services.base import AwsService
-from hybridjobs.wire import restjson
+from hybridjobs.wire import botomodel, jsonrpc, query, restjson, restxml
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.sigv4 import credential_scope, signature_is_valid
 
@@ -111,19 +112,35 @@ class HybridJobsApp:
             )
         if raw_path_text in self.extra_routes and "authorization" not in headers:
             return self.extra_routes[raw_path_text](request)
+        credentials = credential_scope(request.headers, request.query)
+        service_name = credentials.service if credentials else self.unsigned_service(request)
         try:
-            service = self._authenticate(request, scope)
+            service = self._authenticate(request, scope, credentials, service_name)
         except ServiceError as error:
-            return restjson.serialize_error(error, request.request_id)
+            return error_response(service_name, error, request)
         return service.handle(request)
 
-    def _authenticate(self, request: WireRequest, scope: Scope) -> AwsService:
-        credentials = credential_scope(request.headers, request.query)
-        service_name = self.default_service
+    def unsigned_service(self, request: WireRequest) -> str:
+        """The service an unsigned request (no SigV4 scope) is meant for: JSON targets,
+        query actions and SigV2-presigned S3 URLs say so; else Braket, whose JSON errors
+        answer unknown paths."""
+        target = request.headers.get("x-amz-target", "")
+        if target.startswith("Logs_"):
+            return "logs"
+        if target.startswith("AmazonEC2ContainerRegistry"):
+            return "ecr"
+        if "AWSAccessKeyId" in request.query and "s3" in self.services:
+            return "s3"
+        if b"Action=" in request.body[:200]:
+            return "sts" if b"Action=GetCallerIdentity" in request.body else "iam"
+        return self.default_service
+
+    def _authenticate(
+        self, request: WireRequest, scope: Scope, credentials: Any, service_name: str
+    ) -> AwsService:
         if credentials is not None:
             request.region = credentials.region
             request.access_key = credentials.access_key
-            service_name = credentials.service
         if self.accounts.verifying:
             self._verify(request, scope, credentials)
         service = self.services.get(service_name)
@@ -153,6 +170,27 @@ class HybridJobsApp:
         request.account_id = self.accounts.key_accounts.get(
             credentials.access_key, self.accounts.default_account
         )
+
+
+def error_response(service_name: str, error: ServiceError, request: WireRequest) -> WireResponse:
+    """``error`` in the wire format of ``service_name``'s protocol (JSON for unknown ones)."""
+    try:
+        model = botomodel.service_model(service_name)
+    except UnknownServiceError:
+        return restjson.serialize_error(error, request.request_id)
+    if model.protocol == "rest-xml":
+        return restxml.serialize_error(
+            error.code,
+            error.message,
+            error.status,
+            request.request_id,
+            with_body=request.method != "HEAD",
+        )
+    if model.protocol == "query":
+        return query.serialize_error(model, error, request.request_id)
+    if model.protocol == "json":
+        return jsonrpc.serialize_error(model, error, request.request_id)
+    return restjson.serialize_error(error, request.request_id)
 
 
 async def _read_body(receive: Receive) -> bytes:

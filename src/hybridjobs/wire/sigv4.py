@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -69,7 +69,9 @@ def signature_is_valid(
         headers={name: headers.get(name, "") for name in names},
     )
     request.context["timestamp"] = headers["x-amz-date"]
-    signer = SigV4Auth(Credentials(scope.access_key, secret_key), scope.service, scope.region)
+    # S3 signs the path exactly as sent; every other service signs it normalised.
+    signer_class = S3SigV4Auth if scope.service == "s3" else SigV4Auth
+    signer = signer_class(Credentials(scope.access_key, secret_key), scope.service, scope.region)
     signer._timestamp = headers["x-amz-date"]
     canonical = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical)

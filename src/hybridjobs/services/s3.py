@@ -1,0 +1,224 @@
+"""The S3 surface (rest-xml): addressing, routing and dispatch to the S3 handlers.
+
+Requests are parsed and answered from botocore's ``s3`` model (:mod:`hybridjobs.wire.
+restxml`) and served from an :class:`~hybridjobs.objects.ObjectStore`, so with the local
+store ``s3://BUCKET/KEY`` is the file ``DATA_DIR/objects/BUCKET/KEY``.
+
+Addressing: a request is virtual-hosted when its Host names a bucket, by this rule —
+the labels before a label ``s3`` (or ``s3-…``) form the bucket (``b.s3.localhost``,
+``b.s3.us-west-2.example.com``), else a Host ending in ``.localhost`` names the bucket
+before it (``b.localhost:8750``, what boto3 builds for ``endpoint_url=http://localhost``
+with virtual addressing; ``s3.localhost`` is the service itself); any other Host (the service's own address, an IP) is
+path-style, ``/BUCKET/KEY``.
+
+Operations that share a method and path in the model are told apart explicitly:
+PutObject / CopyObject / UploadPart / UploadPartCopy by ``uploadId`` and
+``x-amz-copy-source``; GetObject / ListParts and DeleteObject / AbortMultipartUpload by
+``uploadId``; ListObjects / ListObjectsV2 by ``list-type=2`` (a required query value in
+the model). Modeled operations we do not serve answer S3's ``NotImplemented`` (501).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from botocore.model import OperationModel
+
+from hybridjobs.objects import ObjectStore, ObjectStoreError
+from hybridjobs.services import s3_buckets, s3_multipart, s3_objects
+from hybridjobs.services.s3_backend import S3Backend
+from hybridjobs.services.s3_core import S3_NAMESPACE, Caller, Reply, S3Error, s3_error_from_store
+from hybridjobs.services.s3_http import decode_aws_chunked, strip_aws_chunked
+from hybridjobs.wire import botomodel, restxml
+from hybridjobs.wire.messages import WireRequest, WireResponse
+from hybridjobs.wire.routing import RestRouter
+from hybridjobs.wire.validate import validate
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[S3Backend, dict[str, Any], Caller], Reply]
+
+HANDLERS: dict[str, Handler] = {
+    "CreateBucket": s3_buckets.create_bucket,
+    "HeadBucket": s3_buckets.head_bucket,
+    "ListBuckets": s3_buckets.list_buckets,
+    "DeleteBucket": s3_buckets.delete_bucket,
+    "ListObjectsV2": s3_buckets.list_objects_v2,
+    "ListObjects": s3_buckets.list_objects,
+    "PutObject": s3_objects.put_object,
+    "GetObject": s3_objects.get_object,
+    "HeadObject": s3_objects.head_object,
+    "CopyObject": s3_objects.copy_object,
+    "DeleteObject": s3_objects.delete_object,
+    "DeleteObjects": s3_objects.delete_objects,
+    "CreateMultipartUpload": s3_multipart.create_multipart_upload,
+    "UploadPart": s3_multipart.upload_part,
+    "UploadPartCopy": s3_multipart.upload_part_copy,
+    "CompleteMultipartUpload": s3_multipart.complete_multipart_upload,
+    "AbortMultipartUpload": s3_multipart.abort_multipart_upload,
+    "ListParts": s3_multipart.list_parts,
+}
+
+# Root elements of XML answers; the model does not name them (S3 API reference).
+ROOT_ELEMENTS = {
+    "ListBuckets": "ListAllMyBucketsResult",
+    "ListObjects": "ListBucketResult",
+    "ListObjectsV2": "ListBucketResult",
+    "CreateMultipartUpload": "InitiateMultipartUploadResult",
+    "CompleteMultipartUpload": "CompleteMultipartUploadResult",
+    "DeleteObjects": "DeleteResult",
+    "ListParts": "ListPartsResult",
+}
+
+_OBJECT_WRITES = {"PutObject", "CopyObject", "UploadPart", "UploadPartCopy"}
+_SERVICE_LABEL = re.compile(r"^s3(-.*)?$")
+
+
+def bucket_from_host(host: str) -> str | None:
+    """The bucket a virtual-hosted request names in its Host header, or ``None`` for a
+    path-style request (see the module docstring for the rule)."""
+    name = host.strip().lower()
+    if name.startswith("["):  # IPv6 literal: never a bucket
+        return None
+    name = name.rsplit(":", 1)[0] if ":" in name else name
+    labels = name.split(".")
+    for index, label in enumerate(labels[1:], start=1):
+        if _SERVICE_LABEL.match(label):
+            return ".".join(labels[:index])
+    if name.endswith(".localhost") and not _SERVICE_LABEL.match(labels[0]):
+        return name[: -len(".localhost")]
+    return None
+
+
+def route_path(request: WireRequest) -> str:
+    """The path-style path of ``request``: virtual-hosted requests get their bucket
+    prefixed (``Host: b.localhost`` + ``/k`` → ``/b/k``)."""
+    bucket = bucket_from_host(request.headers.get("host", ""))
+    if bucket is None:
+        return request.raw_path or "/"
+    path = request.raw_path if request.raw_path not in ("", "/") else ""
+    return f"/{bucket}{path}"
+
+
+def resolve_operation(name: str, request: WireRequest) -> str:
+    """The operation among those sharing ``name``'s method and path that ``request`` means."""
+    query, headers = request.query, request.headers
+    if name in _OBJECT_WRITES:
+        copy = "x-amz-copy-source" in headers
+        if "uploadId" in query or "partNumber" in query:
+            return "UploadPartCopy" if copy else "UploadPart"
+        return "CopyObject" if copy else "PutObject"
+    if name in ("GetObject", "ListParts"):
+        return "ListParts" if "uploadId" in query else "GetObject"
+    if name in ("DeleteObject", "AbortMultipartUpload"):
+        return "AbortMultipartUpload" if "uploadId" in query else "DeleteObject"
+    if name in ("ListBuckets", "ListDirectoryBuckets"):
+        return "ListBuckets"
+    return name
+
+
+class S3Service:
+    """Parses, validates and dispatches S3 requests to the handlers over one backend."""
+
+    signing_name = "s3"
+
+    def __init__(self, objects: ObjectStore, state_dir: Path) -> None:
+        """Serve ``objects``; S3-only state (multipart staging, sidecar records) lives
+        under ``state_dir`` (the service's data directory), outside the object namespace."""
+        self.model = botomodel.service_model("s3")
+        self.router = RestRouter(self.model)
+        self.backend = S3Backend.open(objects, state_dir)
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        """Answer one S3 request; never raises. Errors become S3's XML error document
+        (status only for HEAD); unexpected ones are logged and answered ``InternalError``."""
+        with_body = request.method != "HEAD"
+        params: dict[str, Any] = {}
+        try:
+            operation, params = self._parse(request)
+            caller = Caller(request.region, request.account_id)
+            try:
+                reply = HANDLERS[operation.name](self.backend, params, caller)
+            except ObjectStoreError as error:
+                raise s3_error_from_store(
+                    error, params.get("Bucket", ""), params.get("Key")
+                ) from error
+            return restxml.serialize_response(
+                operation,
+                reply.output,
+                request.request_id,
+                root_name=ROOT_ELEMENTS.get(operation.name),
+                namespace=S3_NAMESPACE,
+                status=reply.status,
+            )
+        except S3Error as error:
+            return _error_response(error, request, with_body)
+        except Exception:
+            log.exception("S3 request %s failed", request.request_id)
+            internal = S3Error(
+                "InternalError",
+                f"We encountered an internal error; request id {request.request_id}.",
+            )
+            return _error_response(internal, request, with_body)
+
+    def _parse(self, request: WireRequest) -> tuple[OperationModel, dict[str, Any]]:
+        match = self.router.match(request.method, route_path(request), request.query)
+        if match is None:
+            raise S3Error(
+                "MethodNotAllowed",
+                f"The specified method is not allowed against this resource: "
+                f"{request.method} {request.raw_path}",
+                Method=request.method,
+                ResourceType="OBJECT" if request.raw_path.count("/") > 1 else "BUCKET",
+            )
+        name = resolve_operation(match.operation.name, request)
+        if name not in HANDLERS:
+            raise S3Error(
+                "NotImplemented", f"hybridjobs does not implement the S3 operation {name}."
+            )
+        operation = self.model.operation_model(name)
+        request = _decoded(request)
+        try:
+            params = restxml.parse_request(operation, request, match.labels)
+        except restxml.MalformedXmlError as error:
+            raise S3Error("MalformedXML", str(error)) from None
+        except restxml.InvalidParameterError as error:
+            raise S3Error("InvalidArgument", str(error)) from None
+        problems = validate(operation.input_shape, params, lambda shape: ())
+        if problems:
+            # S3 calls a request document that misses required elements malformed.
+            payload = operation.input_shape.serialization.get("payload", "\0")
+            in_document = all(problem.startswith(f"{payload}.") for problem in problems)
+            code = "MalformedXML" if in_document else "InvalidArgument"
+            raise S3Error(code, "; ".join(problems))
+        if "ContentEncoding" in params:
+            encoding = strip_aws_chunked(params.pop("ContentEncoding"))
+            if encoding:
+                params["ContentEncoding"] = encoding
+        return operation, params
+
+
+def _decoded(request: WireRequest) -> WireRequest:
+    """``request`` with an ``aws-chunked`` body decoded and its trailers as headers."""
+    decoded = decode_aws_chunked(request.body, request.headers)
+    if decoded is None:
+        return request
+    body, trailers = decoded
+    return dataclasses.replace(request, body=body, headers={**request.headers, **trailers})
+
+
+def _error_response(error: S3Error, request: WireRequest, with_body: bool) -> WireResponse:
+    """S3's XML error; HEAD answers and 304 Not Modified carry no body."""
+    return restxml.serialize_error(
+        error.code,
+        error.message,
+        error.status,
+        request.request_id,
+        fields=error.fields,
+        with_body=with_body and error.status != 304,
+    )
