@@ -351,9 +351,11 @@ def _call_entry_point(spec: InstanceSpec, entry_point: str) -> int:
     except SystemExit as exc:
         code = _exit_status(exc)
         if code != 0 and not _has_failure(spec):
+            # sys.exit("text") printed text to stderr: that is the toolkit's ErrorMessage.
+            message = "" if isinstance(exc.code, int) or exc.code is None else str(exc.code)
             _log_failure(
                 spec,
-                f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage ""\n'
+                f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage "{message}"\n'
                 f'Command "{" ".join([sys.executable, USER_ENTRY_POINT, *spec.argv])}"',
             )
         return code

@@ -12,22 +12,39 @@ from typing import Any
 from hybridjobs.objects import (
     NoSuchBucket,
     ObjectStore,
+    ObjectStoreError,
     download_prefix,
     parse_s3_uri,
     upload_dir,
 )
 
 
+class DataDownloadError(Exception):
+    """An input channel could not be downloaded; the message names the channel and why."""
+
+
 def download_channels(
     store: ObjectStore, input_data_config: Sequence[dict[str, Any]], input_dir: Path
 ) -> int:
-    """Download every input channel into ``input_dir/<channelName>``; returns files written."""
+    """Download every input channel into ``input_dir/<channelName>``; returns files written.
+
+    Raises :class:`DataDownloadError` when a channel's location cannot be read or holds no
+    object (SageMaker and the Braket SDK's local mode fail such a job too).
+    """
     written = 0
     for channel in input_data_config:
-        bucket, key = parse_s3_uri(channel["dataSource"]["s3DataSource"]["s3Uri"])
-        target = input_dir / channel["channelName"]
+        name = channel["channelName"]
+        uri = channel["dataSource"]["s3DataSource"]["s3Uri"]
+        target = input_dir / name
         target.mkdir(parents=True, exist_ok=True)
-        written += len(download_prefix(store, bucket, key, target))
+        try:
+            bucket, key = parse_s3_uri(uri)
+            files = download_prefix(store, bucket, key, target)
+        except (ObjectStoreError, ValueError) as exc:
+            raise DataDownloadError(f"channel {name!r}: cannot download {uri}: {exc}") from exc
+        if not files:
+            raise DataDownloadError(f"channel {name!r}: no objects found under {uri}")
+        written += len(files)
     return written
 
 

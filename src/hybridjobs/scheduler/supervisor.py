@@ -77,9 +77,7 @@ class JobSupervisor(threading.Thread):
     def run(self) -> None:
         try:
             self._layout()
-            if self.attach:
-                self._reattach()
-            elif not self._start():
+            if not (self._reattach() if self.attach else self._start()):
                 return
             outcome = self._watch()
             self._finish(outcome)
@@ -175,7 +173,11 @@ class JobSupervisor(threading.Thread):
         checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
         for _launch, paths, _spec, _env in specs:
             if channels:
-                results.download_channels(objects, channels, paths.input_data_dir)
+                try:
+                    results.download_channels(objects, channels, paths.input_data_dir)
+                except results.DataDownloadError as exc:
+                    self._end(JobStatus.FAILED, f"ClientError: Data download failed: {exc}")
+                    return False
             if checkpoint_uri:
                 results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir)
         mpi = _mpi_requested(definition)
@@ -204,12 +206,14 @@ class JobSupervisor(threading.Thread):
                     launch.python,
                 )
             )
+            # Record each instance as soon as it runs: a service that dies now must find
+            # every started process again (to re-attach to it, or to stop it).
+            self._save_state()
         for handle in self.handles:
             if handle.popen is not None:
                 threading.Thread(
                     target=_notify_on_exit, args=(handle, self.wake), daemon=True
                 ).start()
-        self._save_state()
         self._event(
             JobEventType.RUNNING,
             f"Running {definition['algorithmSpecification'].get('scriptModeConfig', {}).get('entryPoint', 'the container')} "
@@ -217,12 +221,24 @@ class JobSupervisor(threading.Thread):
         )
         return True
 
-    def _reattach(self) -> None:
+    def _reattach(self) -> bool:
+        """Take over the instances a previous service started; ``False`` (job ended) when
+        it died before starting them all."""
         state = self.job.runner_state
         self.handles = [InstanceHandle.from_state(s) for s in state.get("instances", [])]
         self.run_started = float(state.get("run_started", time.time()))
         alive = [h.host for h in self.handles if h.is_alive()]
         log.info("job %s: re-attached; alive instances: %s", self.job.job_arn, alive or "none")
+        if len(self.handles) < self.job.instance_count:
+            stop_all(self.handles, self.context.settings.stop_grace_seconds)
+            self._end(
+                JobStatus.FAILED,
+                "ServiceRestarted: the hybridjobs service stopped while the job's instances "
+                f"were starting ({len(self.handles)} of {self.job.instance_count} started); "
+                "they were stopped; submit the job again.",
+            )
+            return False
+        return True
 
     def _save_state(self) -> None:
         state = dict(self.job.runner_state)
@@ -273,7 +289,7 @@ class JobSupervisor(threading.Thread):
             for index, code in enumerate(codes):
                 failure = self._failure_text(index) if code is not None else ""
                 if code not in (None, 0) or failure:
-                    text = failure or self._exit_text(index)
+                    text = failure or self._exit_text(index, code or 1)
                     self.failure = (text, code if code is not None else 1)
                     return Outcome.FAILED
             if all(code == 0 for code in codes):
@@ -294,17 +310,23 @@ class JobSupervisor(threading.Thread):
                 self._save_state()
             self.wake.wait(_POLL_SECONDS)
 
-    def _exit_text(self, index: int) -> str:
-        """What to say about an instance that exited non-zero without a failure file."""
+    def _exit_text(self, index: int, code: int) -> str:
+        """What to say about an instance that exited non-zero without a failure file.
+
+        The bootstrap writes the exit file whenever it returns, so a missing file means the
+        process was killed: by the signal its status names, or (re-attached instances,
+        whose status nobody saw) while the service was down.
+        """
         handle = self.handles[index]
-        if handle.popen is None and not Path(handle.exit_file).exists():
+        if Path(handle.exit_file).exists():
+            return self._last_error_line(index)
+        if self.attach:
             return (
                 f"{handle.host} ended while the hybridjobs service was not running (the "
                 "service restarted) and left no exit status, so it was killed"
             )
-        returncode = handle.popen.returncode if handle.popen is not None else None
-        if returncode is not None and returncode < 0:
-            return f"{handle.host} was killed by {_signal_name(-returncode)}"
+        if code > 128:
+            return f"{handle.host} was killed by {_signal_name(code - 128)}"
         return self._last_error_line(index)
 
     def _last_error_line(self, index: int) -> str:

@@ -1,0 +1,1 @@
+"""End-to-end job tests: a live ``hybridjobs serve``, boto3, and real instance processes."""

@@ -1,0 +1,62 @@
+"""What an instance's process sees: a clean environment, and distribution settings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from jobs.conftest import JobKit, ServerPool
+
+DUMP_ENV = """
+import json, os, pathlib
+host = os.environ["SM_CURRENT_HOST"]
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], f"env-{host}.json").write_text(
+    json.dumps(dict(os.environ)))
+"""
+
+
+def test_server_secrets_do_not_reach_the_job(servers: ServerPool) -> None:
+    kit = servers.start(env={"MY_SERVER_SECRET": "xyz", "AWS_SECRET_ACCESS_KEY": "server-key"})
+    job = kit.run_ok(DUMP_ENV)
+    env = json.loads(kit.results(job)["env-algo-1.json"])
+    assert "MY_SERVER_SECRET" not in env
+    assert "xyz" not in env.values()
+    assert env["AWS_SECRET_ACCESS_KEY"] != "server-key"
+    assert not [name for name in env if name.startswith("HYBRIDJOBS_")]
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["AWS_ENDPOINT_URL_BRAKET"] == kit.server.url
+
+
+def test_data_parallel_sets_torch_distributed_variables(jobs: JobKit) -> None:
+    job = jobs.run_ok(
+        DUMP_ENV,
+        instanceConfig={"instanceCount": 2},
+        hyperParameters={"sagemaker_distributed_dataparallel_enabled": "true"},
+    )
+    members = jobs.results(job)
+    envs = [json.loads(members[f"env-algo-{i}.json"]) for i in (1, 2)]
+    ports = {env["MASTER_PORT"] for env in envs}
+    assert len(ports) == 1 and int(ports.pop()) > 0
+    for rank, env in enumerate(envs):
+        assert env["MASTER_ADDR"] in ("127.0.0.1", "localhost", "algo-1")
+        assert env["WORLD_SIZE"] == "2"
+        assert env["RANK"] == str(rank)
+        assert env["LOCAL_RANK"] == "0"
+
+
+def test_no_distribution_variables_by_default(jobs: JobKit) -> None:
+    job = jobs.run_ok(DUMP_ENV)
+    env = json.loads(jobs.results(job)["env-algo-1.json"])
+    assert not {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"} & set(env)
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is not None, reason="Open MPI is installed here")
+def test_mpi_without_mpirun_fails_with_advice(jobs: JobKit) -> None:
+    job = jobs.run(DUMP_ENV, hyperParameters={"sagemaker_mpi_enabled": "true"})
+    assert job["status"] == "FAILED"
+    assert "Open MPI" in job["failureReason"], job["failureReason"]
+    assert "install" in job["failureReason"]
+    assert not jobs.results_path(job).exists()
+    jobs.assert_no_processes(job["jobArn"])

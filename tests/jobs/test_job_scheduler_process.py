@@ -1,0 +1,62 @@
+"""The scheduler as its own process (``hybridjobs scheduler``) next to an API-only server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from support.server import server_env
+
+from jobs.conftest import JOBS_SERVER_ENV, ServerPool, event_types, wait_until
+
+SCRIPT = """
+import os, pathlib
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], "results.json").write_text(
+    '{"endpoint": "%s"}' % os.environ["AWS_ENDPOINT_URL_BRAKET"])
+"""
+
+
+@pytest.fixture
+def scheduler_process() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Holds the scheduler processes a test starts; each is stopped with SIGTERM."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise AssertionError("the scheduler did not stop within 15 s of SIGTERM") from None
+        assert process.returncode == 0, process.returncode
+
+
+def test_separate_scheduler_runs_a_job(
+    servers: ServerPool, scheduler_process: list[subprocess.Popen[bytes]]
+) -> None:
+    api = servers.start(extra_args=("--no-scheduler",))
+    arn = api.create(SCRIPT)
+    job = api.braket.get_job(jobArn=arn)
+    assert job["status"] == "QUEUED"  # nothing runs it yet
+
+    log = (api.data_dir / "scheduler.log").open("ab")
+    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
+    scheduler_process.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    )
+    log.close()
+    job = api.wait(arn, ["COMPLETED"], timeout=30)
+    assert api.results_json(job) == {"endpoint": api.server.url}
+    assert event_types(job)[-1] == "COMPLETED"
+    wait_until(lambda: not api.processes(arn), 5, "no job processes")
