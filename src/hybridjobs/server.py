@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import json
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,14 +18,24 @@ from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.service import JobLimits, JobService
 from hybridjobs.objects import LocalObjectStore, ObjectStore
 from hybridjobs.runners.local import ColdLauncher
+from hybridjobs.runners.warmpool import WarmLauncher, WarmPool
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.loop import Scheduler
 from hybridjobs.services.base import AwsService
 from hybridjobs.services.braket import BraketService
+from hybridjobs.services.ecr import EcrService, InterpreterVersions
+from hybridjobs.services.iam import IamService
+from hybridjobs.services.logs import LogsService
+from hybridjobs.services.s3 import S3Service
+from hybridjobs.services.sts import StsService
 from hybridjobs.settings import Settings
+from hybridjobs.store.notify import JobNotificationListener
 from hybridjobs.store.sql import SqlJobStore
+from hybridjobs.wire.messages import WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
+
+STATUS_PATH = "/_hybridjobs/status"
 
 
 @dataclass
@@ -62,12 +75,19 @@ def build_service(settings: Settings) -> Service:
     scheduler = build_scheduler(settings, store, limits) if settings.run_scheduler else None
     jobs = JobService(store, limits, wake_scheduler=scheduler.wake if scheduler else _no_wake)
     services: dict[str, AwsService] = {"braket": BraketService(jobs)}
+    services["logs"] = LogsService(store)
+    services["s3"] = S3Service(open_objects(settings), settings.data_dir)
+    services["sts"] = StsService()
+    services["iam"] = IamService()
+    interpreters = InterpreterVersions(settings.python_executable, settings.image_interpreters)
+    services["ecr"] = EcrService(interpreters.for_image)
     accounts = Accounts(
         default_account=settings.account_id,
         secrets=dict(settings.credentials),
         key_accounts={key: settings.account_id for key in settings.credentials},
     )
     app = HybridJobsApp(services, accounts, default_region=settings.default_region)
+    app.extra_routes[STATUS_PATH] = _status_route(scheduler)
     service = Service(settings=settings, store=store, jobs=jobs, app=app, scheduler=scheduler)
     service.on_stop.append(store.close)
     if scheduler is not None:
@@ -96,14 +116,57 @@ def open_objects(settings: Settings) -> ObjectStore:
 
 def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -> Scheduler:
     """A scheduler over ``store`` with this service's capacity and launcher."""
+    cold = ColdLauncher(settings.python_executable)
+    pool = _warm_pool(settings)
     context = SchedulerContext(
         settings=settings,
         store=store,
         objects=open_objects(settings),
         instance_types=limits.instance_types,
-        launcher=ColdLauncher(settings.python_executable),
+        launcher=WarmLauncher(pool, cold) if pool is not None else cold,
     )
-    return Scheduler(context, limits.capacity)
+    scheduler = Scheduler(context, limits.capacity)
+    if pool is not None:
+        pool.on_exit = scheduler.wake  # a forked instance ended: its supervisor looks now
+        scheduler.companions.append(pool)
+    if store.dialect == "postgresql":
+        scheduler.companions.append(JobNotificationListener(store.url, scheduler.wake))
+    return scheduler
+
+
+def _warm_pool(settings: Settings) -> WarmPool | None:
+    """The warm pool of zygotes of the service's interpreter, unless disabled."""
+    if not settings.warm_pool or settings.warm_pool_size <= 0:
+        return None
+    return WarmPool(
+        settings.python_executable,
+        settings.warm_pool_size,
+        settings.warm_pool_preload,
+        settings.data_dir / "warm-pool",
+    )
+
+
+def _status_route(scheduler: Scheduler | None) -> Callable[[WireRequest], WireResponse]:
+    """``GET /_hybridjobs/status``: the scheduler's running jobs and the warm pool (zygote
+    pids, counters). ``?wait=SECONDS`` first waits (at most 300 s) until the pool is full."""
+
+    def status(request: WireRequest) -> WireResponse:
+        launcher = scheduler.context.launcher if scheduler is not None else None
+        pool = launcher.pool if isinstance(launcher, WarmLauncher) else None
+        wait = (request.query.get("wait") or ["0"])[0]
+        if pool is not None and wait:
+            with contextlib.suppress(ValueError):
+                pool.wait_ready(min(max(float(wait), 0.0), 300.0))
+        body = {
+            "scheduler": scheduler is not None,
+            "running_jobs": len(scheduler.running_jobs()) if scheduler is not None else 0,
+            "warm_pool": launcher.status()
+            if isinstance(launcher, WarmLauncher)
+            else {"enabled": False},
+        }
+        return WireResponse(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+    return status
 
 
 def build_scheduler_only(settings: Settings) -> tuple[Scheduler, Callable[[], None]]:
@@ -149,11 +212,19 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     announce(f"data directory: {settings.data_dir}")
     announce(f"database: {_redact(settings.resolved_db_url)}")
     service.start_background()
+    # uvicorn re-raises the SIGINT/SIGTERM it shut down for once it returns; with the default
+    # handlers that would kill this process before the scheduler stops the jobs' instances.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _shutdown_signalled)
     try:
         server.run()
     finally:
         service.stop_background()
         announce("hybridjobs stopped")
+
+
+def _shutdown_signalled(signum: int, frame: object) -> None:
+    """Receives the signal uvicorn re-raises after its shutdown; ``serve`` stops next."""
 
 
 def _redact(url: str) -> str:

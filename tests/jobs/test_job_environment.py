@@ -60,3 +60,24 @@ def test_mpi_without_mpirun_fails_with_advice(jobs: JobKit) -> None:
     assert "install" in job["failureReason"]
     assert not jobs.results_path(job).exists()
     jobs.assert_no_processes(job["jobArn"])
+
+
+MPI_RANKS = """
+import os, pathlib
+rank = os.environ["OMPI_COMM_WORLD_RANK"]
+size = os.environ["OMPI_COMM_WORLD_SIZE"]
+print(f"rank {rank} of {size}", flush=True)
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], f"rank-{rank}.txt").write_text(size)
+"""
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI is not installed here")
+def test_mpi_job_runs_every_rank_under_mpirun(jobs: JobKit) -> None:
+    job = jobs.run_ok(
+        MPI_RANKS,
+        instanceConfig={"instanceCount": 2},
+        hyperParameters={"sagemaker_mpi_enabled": "true"},
+    )
+    members = jobs.results(job)
+    assert {name for name in members if name.startswith("rank-")} == {"rank-0.txt", "rank-1.txt"}
+    assert all(members[f"rank-{r}.txt"] == b"2" for r in (0, 1))

@@ -18,6 +18,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--db-url",
         help="SQLAlchemy database URL (default: SQLite in the data dir; env HYBRIDJOBS_DB_URL)",
     )
+    parser.add_argument(
+        "--no-warm-pool",
+        action="store_true",
+        help="start every instance as a fresh interpreter (no pre-started zygotes; "
+        "env HYBRIDJOBS_WARM_POOL=false)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +67,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         "db_url": args.db_url,
         **extra,
     }
+    if getattr(args, "no_warm_pool", False):
+        values["warm_pool"] = False
     return Settings(**{k: v for k, v in values.items() if v is not None})
 
 

@@ -12,6 +12,7 @@ import datetime
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from hybridjobs.jobs.admission import Capacity, job_needs, why_never_fits
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
@@ -21,6 +22,14 @@ from hybridjobs.scheduler.supervisor import JobSupervisor
 log = logging.getLogger(__name__)
 
 _HEARTBEAT_SECONDS = 5.0
+
+
+class Companion(Protocol):
+    """A helper that lives as long as the scheduler (warm pool, LISTEN thread)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Scheduler:
@@ -36,6 +45,9 @@ class Scheduler:
         self._reconciled = False
         self._last_heartbeat = 0.0
         self.listeners: list[Callable[[], None]] = []
+        self.companions: list[Companion] = []
+        """Started (in order) by ``start``; stopped (in reverse) once ``stop`` has stopped
+        every job."""
 
     # -- control --------------------------------------------------------------------------
 
@@ -48,7 +60,9 @@ class Scheduler:
             supervisor.wake.set()
 
     def start(self) -> None:
-        """Run the loop in a background thread."""
+        """Start the companions, then run the loop in a background thread."""
+        for companion in self.companions:
+            companion.start()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
@@ -64,6 +78,8 @@ class Scheduler:
         for supervisor in supervisors:
             supervisor.wake.set()
             supervisor.join(timeout)
+        for companion in reversed(self.companions):
+            companion.stop()
 
     def running_jobs(self) -> list[str]:
         with self._lock:

@@ -29,8 +29,9 @@ from hybridjobs.jobs.model import (
     JobStatus,
     utcnow,
 )
-from hybridjobs.runners import contract
+from hybridjobs.runners import contract, local
 from hybridjobs.runners.local import InstanceHandle, stop_all
+from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
 from hybridjobs.scheduler import results
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.logtail import LogTail
@@ -180,8 +181,9 @@ class JobSupervisor(threading.Thread):
                     return False
             if checkpoint_uri:
                 results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir)
-        mpi = _mpi_requested(definition)
-        if mpi and shutil.which("mpirun") is None:
+        mpi = mpi_requested(definition.get("hyperParameters") or {})
+        mpirun = shutil.which("mpirun") if mpi else None
+        if mpi and mpirun is None:
             self._end(
                 JobStatus.FAILED,
                 "AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but mpirun was "
@@ -194,9 +196,25 @@ class JobSupervisor(threading.Thread):
             self._finish(Outcome.CANCELLED)
             return False
         self.run_started = time.time()
-        for launch, paths, spec, env in specs:
-            self.handles.append(
-                self.context.launcher.launch(
+        for launch, paths, spec, env in specs[: self._process_count()]:
+            if mpirun is not None:
+                argv = mpirun_argv(
+                    mpirun,
+                    definition.get("hyperParameters") or {},
+                    self.job.instance_count,
+                    launch.python,
+                    spec,
+                )
+                handle = local.launch(
+                    launch.current_host,
+                    argv,
+                    env,
+                    paths.instance_dir,
+                    paths.log_file,
+                    paths.exit_file,
+                )
+            else:
+                handle = self.context.launcher.launch(
                     launch.current_host,
                     spec,
                     env,
@@ -205,7 +223,7 @@ class JobSupervisor(threading.Thread):
                     paths.exit_file,
                     launch.python,
                 )
-            )
+            self.handles.append(handle)
             # Record each instance as soon as it runs: a service that dies now must find
             # every started process again (to re-attach to it, or to stop it).
             self._save_state()
@@ -221,6 +239,12 @@ class JobSupervisor(threading.Thread):
         )
         return True
 
+    def _process_count(self) -> int:
+        """Processes the job starts: one per instance, or only algo-1's mpirun under MPI."""
+        if mpi_requested(self.job.definition.get("hyperParameters") or {}):
+            return 1
+        return self.job.instance_count
+
     def _reattach(self) -> bool:
         """Take over the instances a previous service started; ``False`` (job ended) when
         it died before starting them all."""
@@ -229,12 +253,12 @@ class JobSupervisor(threading.Thread):
         self.run_started = float(state.get("run_started", time.time()))
         alive = [h.host for h in self.handles if h.is_alive()]
         log.info("job %s: re-attached; alive instances: %s", self.job.job_arn, alive or "none")
-        if len(self.handles) < self.job.instance_count:
+        if len(self.handles) < self._process_count():
             stop_all(self.handles, self.context.settings.stop_grace_seconds)
             self._end(
                 JobStatus.FAILED,
                 "ServiceRestarted: the hybridjobs service stopped while the job's instances "
-                f"were starting ({len(self.handles)} of {self.job.instance_count} started); "
+                f"were starting ({len(self.handles)} of {self._process_count()} started); "
                 "they were stopped; submit the job again.",
             )
             return False
@@ -448,11 +472,6 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
-
-
-def _mpi_requested(definition: dict[str, Any]) -> bool:
-    hyperparameters = definition.get("hyperParameters") or {}
-    return str(hyperparameters.get("sagemaker_mpi_enabled", "")).lower() == "true"
 
 
 def _free_port() -> int:

@@ -6,6 +6,7 @@ from hybridjobs.store.base import (
     JobFilter,
     JobStore,
     LogEvent,
+    LogStreamSummary,
     MetricPoint,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "JobFilter",
     "JobStore",
     "LogEvent",
+    "LogStreamSummary",
     "MetricPoint",
 ]

@@ -57,6 +57,18 @@ class LogEvent:
 
 
 @dataclass(frozen=True)
+class LogStreamSummary:
+    """What one instance's stored output amounts to: how many lines, and the times and
+    sequence of its first and last line."""
+
+    instance: str
+    event_count: int
+    first_timestamp: datetime.datetime
+    last_timestamp: datetime.datetime
+    last_sequence: int
+
+
+@dataclass(frozen=True)
 class MetricPoint:
     """One value parsed from a ``Metrics - ...`` line."""
 
@@ -158,8 +170,23 @@ class JobStore(Protocol):
         start_time: datetime.datetime | None = None,
         end_time: datetime.datetime | None = None,
         limit: int = 10000,
+        *,
+        before_sequence: int | None = None,
+        newest_first: bool = False,
+        contains: str | None = None,
     ) -> list[LogEvent]:
-        """An instance's log lines in order, after ``after_sequence``, within the window."""
+        """An instance's log lines in order, after ``after_sequence``, within the window.
+
+        ``start_time`` is inclusive, ``end_time`` exclusive. ``before_sequence`` keeps only
+        lines with a smaller sequence; ``contains`` only lines holding that substring
+        (case-sensitive, taken literally). With ``newest_first`` the *last* ``limit``
+        matching lines come back, newest first.
+        """
+        ...
+
+    def summarize_log_events(self, job_arn: str) -> dict[str, LogStreamSummary]:
+        """Per instance that has logged at least one line: its line count, first and last
+        line times and last sequence."""
         ...
 
     def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None: ...

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, sources_of
+from hybridjobs.jobs.model import (
+    UNFINISHED_STATUSES,
+    Job,
+    JobEvent,
+    JobEventType,
+    JobStatus,
+    sources_of,
+)
 from hybridjobs.store import schema
 from hybridjobs.store.base import (
     IdempotencyConflict,
     IdempotencyKey,
     JobFilter,
     LogEvent,
+    LogStreamSummary,
     MetricPoint,
 )
 from hybridjobs.store.migrations import migrate
+from hybridjobs.store.notify import notify_in
 
 _TIME_FIELDS = ("created_at", "started_at", "ended_at", "heartbeat_at")
 _UPDATABLE = frozenset(
@@ -42,6 +52,39 @@ _FILTER_COLUMNS = {
     "status": schema.jobs.c.status,
     "created_at": schema.jobs.c.created_at,
 }
+
+
+_READ_ONLY = "hybridjobs_read_only"
+
+# Statements on the API's hot paths, built once: SQLAlchemy memoizes a statement object's
+# cache key, so reusing it skips rebuilding and re-keying the statement on every call.
+_SELECT_JOB = sa.select(schema.jobs).where(schema.jobs.c.job_arn == sa.bindparam("arn"))
+_SELECT_IDEMPOTENCY = sa.select(schema.idempotency).where(
+    schema.idempotency.c.account_id == sa.bindparam("account"),
+    schema.idempotency.c.client_token == sa.bindparam("token"),
+)
+_SELECT_EVENTS = (
+    sa.select(schema.job_events)
+    .where(schema.job_events.c.job_arn == sa.bindparam("arn"))
+    .order_by(schema.job_events.c.id.desc())
+)
+_SELECT_LATEST_EVENTS = _SELECT_EVENTS.limit(sa.bindparam("limit"))
+_SELECT_TAGS = (
+    sa.select(schema.job_tags.c.key, schema.job_tags.c.value)
+    .where(schema.job_tags.c.job_arn == sa.bindparam("arn"))
+    .order_by(schema.job_tags.c.key)
+)
+_COUNT_QUEUED_BEFORE = (
+    sa.select(sa.func.count())
+    .select_from(schema.jobs)
+    .where(
+        schema.jobs.c.status == JobStatus.QUEUED.value,
+        schema.jobs.c.seq < sa.bindparam("seq"),
+    )
+)
+_INSERT_JOB = schema.jobs.insert()
+_INSERT_IDEMPOTENCY = schema.idempotency.insert()
+_INSERT_EVENT = schema.job_events.insert()
 
 
 def _epoch(value: datetime.datetime | None) -> float | None:
@@ -110,7 +153,14 @@ def create_engine(url: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take a WAL snapshot (deferred BEGIN: they neither wait for nor block a
+        # writer); writers take the write lock up front.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        # Straight to the driver: a full SQLAlchemy execution per BEGIN costs as much as
+        # the statement that follows it.
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -121,6 +171,11 @@ class SqlJobStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        # SQLite has one writer at a time: queue this process's writers on a lock, which
+        # hands over at once, instead of in SQLite's busy handler, which sleeps 1-100 ms.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
         migrate(self.engine)
 
     @property
@@ -129,12 +184,13 @@ class SqlJobStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as connection:
+            connection.execution_options(**{_READ_ONLY: True})
             yield connection
             connection.rollback()
 
@@ -157,29 +213,31 @@ class SqlJobStore:
                     if existing is not None:
                         return existing, False
                     connection.execute(
-                        schema.idempotency.insert().values(
-                            account_id=idempotency.account_id,
-                            client_token=idempotency.client_token,
-                            request_hash=idempotency.request_hash,
-                            job_arn=job.job_arn,
-                            created_at=_epoch(job.created_at),
-                        )
+                        _INSERT_IDEMPOTENCY,
+                        {
+                            "account_id": idempotency.account_id,
+                            "client_token": idempotency.client_token,
+                            "request_hash": idempotency.request_hash,
+                            "job_arn": job.job_arn,
+                            "created_at": _epoch(job.created_at),
+                        },
                     )
                 result = connection.execute(
-                    schema.jobs.insert().values(
-                        job_arn=job.job_arn,
-                        job_id=job.job_id,
-                        account_id=job.account_id,
-                        region=job.region,
-                        job_name=job.job_name,
-                        status=job.status.value,
-                        device=job.device,
-                        instance_type=job.instance_type,
-                        instance_count=job.instance_count,
-                        definition=job.definition,
-                        created_at=_epoch(job.created_at),
-                        runner_state=job.runner_state,
-                    )
+                    _INSERT_JOB,
+                    {
+                        "job_arn": job.job_arn,
+                        "job_id": job.job_id,
+                        "account_id": job.account_id,
+                        "region": job.region,
+                        "job_name": job.job_name,
+                        "status": job.status.value,
+                        "device": job.device,
+                        "instance_type": job.instance_type,
+                        "instance_count": job.instance_count,
+                        "definition": job.definition,
+                        "created_at": _epoch(job.created_at),
+                        "runner_state": job.runner_state,
+                    },
                 )
                 self._insert_event(connection, job.job_arn, event)
                 if tags:
@@ -187,6 +245,7 @@ class SqlJobStore:
                         schema.job_tags.insert(),
                         [{"job_arn": job.job_arn, "key": k, "value": v} for k, v in tags.items()],
                     )
+                notify_in(connection, "created", job.job_arn)
                 seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
         except IntegrityError:
             if idempotency is None:
@@ -202,25 +261,18 @@ class SqlJobStore:
 
     def _find_idempotent(self, connection: sa.Connection, key: IdempotencyKey) -> Job | None:
         record = connection.execute(
-            sa.select(schema.idempotency).where(
-                schema.idempotency.c.account_id == key.account_id,
-                schema.idempotency.c.client_token == key.client_token,
-            )
+            _SELECT_IDEMPOTENCY, {"account": key.account_id, "token": key.client_token}
         ).first()
         if record is None:
             return None
         if record.request_hash != key.request_hash:
             raise IdempotencyConflict(record.job_arn)
-        row = connection.execute(
-            sa.select(schema.jobs).where(schema.jobs.c.job_arn == record.job_arn)
-        ).first()
+        row = connection.execute(_SELECT_JOB, {"arn": record.job_arn}).first()
         return None if row is None else _job_from_row(row)
 
     def get_job(self, job_arn: str) -> Job | None:
         with self._read() as connection:
-            row = connection.execute(
-                sa.select(schema.jobs).where(schema.jobs.c.job_arn == job_arn)
-            ).first()
+            row = connection.execute(_SELECT_JOB, {"arn": job_arn}).first()
         return None if row is None else _job_from_row(row)
 
     def transition(
@@ -249,6 +301,8 @@ class SqlJobStore:
                 return None
             if event is not None:
                 self._insert_event(connection, job_arn, event)
+            if to is JobStatus.CANCELLING:
+                notify_in(connection, "cancel", job_arn)
             row = connection.execute(sa.select(jobs).where(jobs.c.job_arn == job_arn)).one()
         return _job_from_row(row)
 
@@ -269,7 +323,11 @@ class SqlJobStore:
         with self._write() as connection:
             result = connection.execute(
                 jobs.update()
-                .where(jobs.c.owner == owner, jobs.c.job_arn.in_(list(job_arns)))
+                .where(
+                    jobs.c.owner == owner,
+                    jobs.c.job_arn.in_(list(job_arns)),
+                    jobs.c.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                )
                 .values(heartbeat_at=now.timestamp())
             )
         return int(result.rowcount)
@@ -287,13 +345,8 @@ class SqlJobStore:
             return [_job_from_row(row) for row in connection.execute(query)]
 
     def queue_position(self, job: Job) -> int:
-        jobs = schema.jobs
         with self._read() as connection:
-            count = connection.execute(
-                sa.select(sa.func.count())
-                .select_from(jobs)
-                .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.seq < job.seq)
-            ).scalar()
+            count = connection.execute(_COUNT_QUEUED_BEFORE, {"seq": job.seq}).scalar()
         return int(count or 0)
 
     def search_jobs(
@@ -317,12 +370,13 @@ class SqlJobStore:
     @staticmethod
     def _insert_event(connection: sa.Connection, job_arn: str, event: JobEvent) -> None:
         connection.execute(
-            schema.job_events.insert().values(
-                job_arn=job_arn,
-                event_type=event.event_type.value,
-                time=event.time.timestamp(),
-                message=event.message,
-            )
+            _INSERT_EVENT,
+            {
+                "job_arn": job_arn,
+                "event_type": event.event_type.value,
+                "time": event.time.timestamp(),
+                "message": event.message,
+            },
         )
 
     def add_event(self, job_arn: str, event: JobEvent) -> None:
@@ -330,12 +384,13 @@ class SqlJobStore:
             self._insert_event(connection, job_arn, event)
 
     def list_events(self, job_arn: str, limit: int | None = None) -> list[JobEvent]:
-        events = schema.job_events
-        query = sa.select(events).where(events.c.job_arn == job_arn).order_by(events.c.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
         with self._read() as connection:
-            rows = list(connection.execute(query))
+            if limit is None:
+                rows = list(connection.execute(_SELECT_EVENTS, {"arn": job_arn}))
+            else:
+                rows = list(
+                    connection.execute(_SELECT_LATEST_EVENTS, {"arn": job_arn, "limit": limit})
+                )
         rows.reverse()
         return [
             JobEvent(JobEventType(row.event_type), _moment(row.time) or _never(), row.message)
@@ -345,13 +400,8 @@ class SqlJobStore:
     # -- tags -----------------------------------------------------------------------------
 
     def get_tags(self, job_arn: str) -> dict[str, str]:
-        tags = schema.job_tags
         with self._read() as connection:
-            rows = connection.execute(
-                sa.select(tags.c.key, tags.c.value)
-                .where(tags.c.job_arn == job_arn)
-                .order_by(tags.c.key)
-            )
+            rows = connection.execute(_SELECT_TAGS, {"arn": job_arn})
             return {row.key: row.value for row in rows}
 
     def tag(self, job_arn: str, new_tags: dict[str, str]) -> None:
@@ -400,20 +450,55 @@ class SqlJobStore:
         start_time: datetime.datetime | None = None,
         end_time: datetime.datetime | None = None,
         limit: int = 10000,
+        *,
+        before_sequence: int | None = None,
+        newest_first: bool = False,
+        contains: str | None = None,
     ) -> list[LogEvent]:
         logs = schema.log_events
         conditions = [logs.c.job_arn == job_arn, logs.c.instance == instance]
         conditions.append(logs.c.id > after_sequence)
+        if before_sequence is not None:
+            conditions.append(logs.c.id < before_sequence)
         if start_time is not None:
             conditions.append(logs.c.timestamp >= start_time.timestamp())
         if end_time is not None:
             conditions.append(logs.c.timestamp < end_time.timestamp())
-        query = sa.select(logs).where(*conditions).order_by(logs.c.id).limit(limit)
+        if contains:
+            conditions.append(logs.c.message.contains(contains, autoescape=True))
+        order = logs.c.id.desc() if newest_first else logs.c.id
+        query = sa.select(logs).where(*conditions).order_by(order).limit(limit)
         with self._read() as connection:
             return [
                 LogEvent(row.instance, _moment(row.timestamp) or _never(), row.message, row.id)
                 for row in connection.execute(query)
             ]
+
+    def summarize_log_events(self, job_arn: str) -> dict[str, LogStreamSummary]:
+        logs = schema.log_events
+        query = (
+            sa.select(
+                logs.c.instance,
+                sa.func.count(),
+                sa.func.min(logs.c.timestamp),
+                sa.func.max(logs.c.timestamp),
+                sa.func.max(logs.c.id),
+            )
+            .where(logs.c.job_arn == job_arn)
+            .group_by(logs.c.instance)
+        )
+        with self._read() as connection:
+            rows = list(connection.execute(query))
+        return {
+            instance: LogStreamSummary(
+                instance=instance,
+                event_count=int(count),
+                first_timestamp=_moment(first) or _never(),
+                last_timestamp=_moment(last) or _never(),
+                last_sequence=int(last_id),
+            )
+            for instance, count, first, last, last_id in rows
+        }
 
     def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None:
         if not points:

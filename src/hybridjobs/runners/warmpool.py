@@ -1,0 +1,536 @@
+"""The warm instance pool: zygote interpreters that fork job instances in milliseconds.
+
+A fresh interpreter that imports the Braket SDK spends ~2 s before the job's first line;
+a child forked from a parent that already imported it starts in ~20 ms. :class:`WarmPool`
+keeps ``size`` zygotes (see :mod:`hybridjobs.runners.zygote`) and :class:`WarmLauncher`
+forks an instance from one of them whenever it can, and starts a cold one otherwise.
+
+Contracts:
+
+* Zygotes start with the clean environment an instance starts from (the host variables
+  :data:`hybridjobs.runners.contract.HOST_VARIABLES`, the interpreter's directory first on
+  ``PATH``, ``PYTHONUNBUFFERED=1`` and ``PYTHONDONTWRITEBYTECODE=1``): they never hold the
+  service's variables or secrets, its file descriptors, threads or signal handlers, so
+  neither can their children.
+* A zygote is reusable: it forks one child per command and never runs job code itself.
+  The pool only starts zygotes, one at a time, on its own daemon thread; a launch never
+  waits for one to start. A zygote that dies (end of file on its channel) is noticed at
+  once by its reader thread, dropped and replaced.
+* A launch takes the warm path when the instance uses the service's own interpreter and
+  a live zygote is idle or becomes idle within :data:`IDLE_WAIT_SECONDS`; otherwise (pool
+  disabled, empty, still starting, zygote dead or unresponsive, other interpreter) it is a
+  cold start. A zygote that dies between fork and answer takes its child with it (the
+  child waits for the zygote's go-ahead), so the cold fallback never runs an instance
+  twice. Jobs that declare requirements are re-executed as cold instances inside the
+  forked process itself (see :mod:`hybridjobs.runners.zygote`).
+* Zygotes report each child's exit; :class:`ForkedInstanceHandle` then knows the exact
+  exit code (``128 + N`` when killed by signal ``N``, as for a cold instance) and
+  ``on_exit`` is called so the scheduler wakes without waiting for its poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from hybridjobs.runners.contract import HOST_VARIABLES
+from hybridjobs.runners.local import InstanceHandle
+from hybridjobs.runners.zygote import ChannelClosed, recv_message, send_message
+
+log = logging.getLogger(__name__)
+
+ZYGOTE_READY_TIMEOUT_SECONDS = 300.0
+"""How long a zygote may take to import its preload list before it is given up."""
+SPAWN_REPLY_TIMEOUT_SECONDS = 30.0
+"""How long a zygote may take to answer a spawn; one that does not is killed (and replaced)."""
+IDLE_WAIT_SECONDS = 5.0
+"""How long a launch waits for a busy zygote (a fork takes milliseconds) before going cold."""
+ZYGOTE_STOP_SECONDS = 5.0
+_RETRY_SECONDS = (1.0, 5.0, 30.0, 120.0)
+
+
+def zygote_environment(python: str) -> dict[str, str]:
+    """The environment zygotes start with: what every instance's environment starts from
+    (see :func:`hybridjobs.runners.contract.build_environment`) and nothing else."""
+    env = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
+    python_bin = os.path.dirname(python)
+    path = env.get("PATH", os.defpath)
+    if python_bin and path.split(os.pathsep)[0] != python_bin:
+        env["PATH"] = os.pathsep.join([python_bin, path])
+    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+@dataclass
+class ForkedInstanceHandle(InstanceHandle):
+    """An instance forked from a zygote: the zygote (its parent) reports its exit code.
+
+    Until (or unless: the zygote may die first) the report arrives, liveness comes from
+    ``/proc`` and the exit code from the exit file, as for a re-attached instance.
+    """
+
+    reported_code: int | None = field(default=None, repr=False, compare=False)
+
+    def is_alive(self) -> bool:
+        if self.reported_code is not None:
+            return False
+        return super().is_alive()
+
+    def exit_code(self) -> int | None:
+        code = self.reported_code
+        if code is not None:
+            return 128 - code if code < 0 else code
+        return super().exit_code()
+
+
+@dataclass(eq=False)
+class _Zygote:
+    """The pool's side of one zygote."""
+
+    number: int
+    process: subprocess.Popen[bytes]
+    channel: socket.socket
+    pid: int
+    loaded: list[str]
+    failed: dict[str, str]
+    threads: int
+    os_threads: int
+    warmed: list[str]
+    alive: bool = True
+    busy: bool = False
+    pending: tuple[str, str] | None = None  # (host, exit file) of the spawn in flight
+    replies: queue.Queue[ForkedInstanceHandle | str | None] = field(default_factory=queue.Queue)
+    children: dict[int, ForkedInstanceHandle] = field(default_factory=dict)
+    spawned: int = 0
+
+
+class WarmPool:
+    """Keeps ``size`` zygotes of ``python`` that imported ``preload``; forks instances.
+
+    Thread-safe. ``start`` returns at once (zygotes start in the background); ``stop``
+    ends every zygote (instances already forked keep running, like cold ones, until the
+    scheduler stops them) and returns once they are gone.
+    """
+
+    def __init__(
+        self,
+        python: str,
+        size: int,
+        preload: Sequence[str],
+        log_dir: Path,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self.python = python
+        self.size = size
+        self.preload = list(preload)
+        self.log_dir = Path(log_dir)
+        self.on_exit = on_exit
+        self._cond = threading.Condition()
+        self._zygotes: list[_Zygote] = []
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._readers: list[threading.Thread] = []
+        self._stopping = False
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._numbers = itertools.count(1)
+        self.crashes = 0
+        self.started_zygotes = 0
+        self.failed_starts = 0
+        self.spawned = 0
+        self.fallbacks = 0
+        self.last_ready: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the refill thread (it starts zygotes one at a time until ``size`` live)."""
+        if self._thread is not None or self.size <= 0:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._refill, name="warm-pool", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End every zygote (EOF on its channel, SIGKILL after a grace period) and wait."""
+        with self._cond:
+            self._stopping = True
+            zygotes = list(self._zygotes)
+            processes = list(self._processes)
+            self._cond.notify_all()
+        self._stop_event.set()
+        for zygote in zygotes:
+            with contextlib.suppress(OSError):
+                zygote.channel.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + ZYGOTE_STOP_SECONDS
+        for process in processes:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._thread is not None:
+            self._thread.join()
+        for reader in list(self._readers):
+            reader.join()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until ``size`` zygotes are live and idle; whether they are."""
+        return self.wait_for(lambda: len(self._idle()) >= self.size, timeout)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate`` (called under the pool's lock, after every change of
+        the pool's state) is true; whether it became true within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def _idle(self) -> list[_Zygote]:
+        return [z for z in self._zygotes if z.alive and not z.busy]
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able snapshot: zygote pids, counters, the last zygote's preload result."""
+        with self._cond:
+            zygotes = [
+                {
+                    "pid": z.pid,
+                    "busy": z.busy,
+                    "spawned": z.spawned,
+                    "threads": z.threads,
+                    "os_threads": z.os_threads,
+                }
+                for z in self._zygotes
+                if z.alive
+            ]
+            return {
+                "enabled": True,
+                "size": self.size,
+                "python": self.python,
+                "zygotes": zygotes,
+                "ready": len(zygotes),
+                "started_zygotes": self.started_zygotes,
+                "failed_starts": self.failed_starts,
+                "crashes": self.crashes,
+                "spawned": self.spawned,
+                "fallbacks": self.fallbacks,
+                "preload": self.last_ready,
+            }
+
+    def zygote_pids(self) -> list[int]:
+        """The pids of the live zygotes."""
+        with self._cond:
+            return [z.pid for z in self._zygotes if z.alive]
+
+    # -- spawning -------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        host: str,
+        spec_path: Path,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+    ) -> ForkedInstanceHandle | None:
+        """Fork one instance from an idle zygote; ``None`` when no zygote could (the caller
+        then starts the instance cold: no copy of it runs)."""
+        zygote = self._acquire()
+        if zygote is None:
+            self._count_fallback()
+            return None
+        try:
+            zygote.pending = (host, str(exit_file))
+            command = {
+                "op": "spawn",
+                "spec": str(spec_path),
+                "env": env,
+                "cwd": str(cwd),
+                "log": str(log_path),
+                "exit_file": str(exit_file),
+                "python": self.python,
+            }
+            try:
+                send_message(zygote.channel, command)
+                reply = zygote.replies.get(timeout=SPAWN_REPLY_TIMEOUT_SECONDS)
+            except OSError:
+                reply = None
+            except queue.Empty:
+                log.warning("zygote %d did not answer a spawn; killing it", zygote.pid)
+                zygote.process.kill()
+                reply = None
+            if isinstance(reply, ForkedInstanceHandle):
+                with self._cond:
+                    self.spawned += 1
+                    zygote.spawned += 1
+                return reply
+            if reply is not None:
+                log.warning("zygote %d could not fork %s: %s", zygote.pid, host, reply)
+            self._count_fallback()
+            return None
+        finally:
+            with self._cond:
+                zygote.pending = None
+                zygote.busy = False
+                self._cond.notify_all()
+
+    def _count_fallback(self) -> None:
+        with self._cond:
+            self.fallbacks += 1
+
+    def _acquire(self) -> _Zygote | None:
+        deadline = time.monotonic() + IDLE_WAIT_SECONDS
+        with self._cond:
+            while not self._stopping:
+                live = [z for z in self._zygotes if z.alive]
+                idle = self._idle()
+                if idle:
+                    chosen = min(idle, key=lambda z: z.spawned)
+                    chosen.busy = True
+                    return chosen
+                remaining = deadline - time.monotonic()
+                if not live or remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+        return None
+
+    # -- the refill thread ----------------------------------------------------------------
+
+    def _refill(self) -> None:
+        failures = 0
+        while True:
+            with self._cond:
+                while not self._stopping and len(self._zygotes) >= self.size:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+            zygote = self._start_zygote()
+            if zygote is not None:
+                failures = 0
+                continue
+            failures += 1
+            delay = _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS)) - 1]
+            if self._stop_event.wait(delay):
+                return
+
+    def _start_zygote(self) -> _Zygote | None:
+        number = next(self._numbers)
+        ours, theirs = socket.socketpair()
+        log_file = self.log_dir / f"zygote-{number}.log"
+        command = [
+            self.python,
+            "-m",
+            "hybridjobs.runners.zygote",
+            "--fd",
+            str(theirs.fileno()),
+            "--pool",
+            str(self.log_dir.resolve()),
+            "--preload",
+            *self.preload,
+        ]
+        try:
+            with open(log_file, "ab") as out:
+                process = subprocess.Popen(
+                    command,
+                    env=zygote_environment(self.python),
+                    cwd="/",
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=[theirs.fileno()],
+                )
+        except OSError as exc:
+            log.error("could not start a zygote (%s): %s", self.python, exc)
+            ours.close()
+            theirs.close()
+            with self._cond:
+                self.failed_starts += 1
+            return None
+        finally:
+            theirs.close()
+        with self._cond:
+            self._processes.add(process)
+            stopping = self._stopping
+        if stopping:
+            process.kill()
+        try:
+            ours.settimeout(ZYGOTE_READY_TIMEOUT_SECONDS)
+            ready = recv_message(ours)
+            ours.settimeout(None)
+            if ready.get("op") != "ready":
+                raise ChannelClosed(f"unexpected first message {ready!r}")
+        except (ChannelClosed, OSError, ValueError) as exc:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+            with self._cond:
+                self._processes.discard(process)
+                self.failed_starts += 1
+            if not self._stopping:
+                log.error("zygote %d failed to start (%s); see %s", number, exc, log_file)
+            return None
+        zygote = _Zygote(
+            number=number,
+            process=process,
+            channel=ours,
+            pid=process.pid,
+            loaded=[str(m) for m in ready.get("loaded", [])],
+            failed={str(k): str(v) for k, v in dict(ready.get("failed", {})).items()},
+            threads=int(ready.get("threads", 0)),
+            os_threads=int(ready.get("os_threads", 0)),
+            warmed=[str(w) for w in ready.get("warmed", [])],
+        )
+        if zygote.failed:
+            log.info("zygote %d could not preload: %s", zygote.pid, zygote.failed)
+        reader = threading.Thread(
+            target=self._read, args=(zygote,), name=f"zygote-{number}", daemon=True
+        )
+        with self._cond:
+            if self._stopping:
+                ours.close()
+                return None
+            self._zygotes.append(zygote)
+            self._readers.append(reader)
+            self.started_zygotes += 1
+            self.last_ready = {
+                "loaded": zygote.loaded,
+                "failed": zygote.failed,
+                "warmed": zygote.warmed,
+            }
+            self._cond.notify_all()
+        reader.start()
+        return zygote
+
+    # -- one reader thread per zygote -----------------------------------------------------
+
+    def _read(self, zygote: _Zygote) -> None:
+        try:
+            while True:
+                message = recv_message(zygote.channel)
+                op = message.get("op")
+                if op == "spawned":
+                    self._spawned(zygote, message)
+                elif op == "error":
+                    zygote.replies.put(str(message.get("message", "unknown error")))
+                elif op == "exit":
+                    self._exited(zygote, int(message["pid"]), int(message["code"]))
+        except (ChannelClosed, OSError, ValueError, KeyError, TypeError):
+            pass
+        finally:
+            self._lost(zygote)
+
+    def _spawned(self, zygote: _Zygote, message: dict[str, Any]) -> None:
+        host, exit_file = zygote.pending or ("algo-1", "")
+        handle = ForkedInstanceHandle(
+            host=host,
+            pid=int(message["pid"]),
+            start_time=int(message["start_time"]),
+            exit_file=exit_file,
+        )
+        with self._cond:
+            zygote.children[handle.pid] = handle
+        zygote.replies.put(handle)
+
+    def _exited(self, zygote: _Zygote, pid: int, code: int) -> None:
+        with self._cond:
+            handle = zygote.children.pop(pid, None)
+        if handle is None:
+            return
+        handle.reported_code = code
+        if self.on_exit is not None:
+            self.on_exit()
+
+    def _lost(self, zygote: _Zygote) -> None:
+        """The zygote's channel ended: forget it (its children fall back to /proc and their
+        exit files), reap it, and let the refill thread replace it."""
+        with self._cond:
+            zygote.alive = False
+            if zygote in self._zygotes:
+                self._zygotes.remove(zygote)
+            zygote.children.clear()
+            if not self._stopping:
+                self.crashes += 1
+            self._cond.notify_all()
+        zygote.replies.put(None)
+        with contextlib.suppress(OSError):
+            zygote.channel.close()
+        with contextlib.suppress(ProcessLookupError):
+            zygote.process.kill()
+        zygote.process.wait()
+        with self._cond:
+            self._processes.discard(zygote.process)
+        if not self._stopping:
+            log.warning("zygote %d ended; starting a replacement", zygote.pid)
+
+
+class ColdStarter(Protocol):
+    """What starts an instance when the pool cannot (the cold launcher)."""
+
+    def launch(
+        self,
+        host: str,
+        spec_path: Path,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+        python: str,
+    ) -> InstanceHandle: ...
+
+
+class WarmLauncher:
+    """A :class:`~hybridjobs.scheduler.context.Launcher`: forks from ``pool`` when the
+    instance uses the pool's interpreter and a zygote is available, else ``cold``."""
+
+    def __init__(self, pool: WarmPool, cold: ColdStarter) -> None:
+        self.pool = pool
+        self.cold = cold
+        self._lock = threading.Lock()
+        self.warm_launches = 0
+        self.cold_launches = 0
+
+    def launch(
+        self,
+        host: str,
+        spec_path: Path,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+        python: str,
+    ) -> InstanceHandle:
+        """Start one instance; same contract as the cold launcher's ``launch``."""
+        if python == self.pool.python:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            exit_file.unlink(missing_ok=True)
+            handle = self.pool.spawn(host, spec_path, env, cwd, log_path, exit_file)
+            if handle is not None:
+                with self._lock:
+                    self.warm_launches += 1
+                return handle
+        with self._lock:
+            self.cold_launches += 1
+        return self.cold.launch(host, spec_path, env, cwd, log_path, exit_file, python)
+
+    def status(self) -> dict[str, Any]:
+        """The pool's status plus how many launches took each path."""
+        status = self.pool.status()
+        with self._lock:
+            status["launches"] = {"warm": self.warm_launches, "cold": self.cold_launches}
+        return status
