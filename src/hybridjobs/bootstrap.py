@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hybridjobs.runners.contract import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
+from hybridjobs.runners.spec import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
 
 MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
 """Variables an MPI launcher sets per rank; they survive the switch to the spec's env."""

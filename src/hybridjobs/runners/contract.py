@@ -27,19 +27,38 @@ import json
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hybridjobs.objects.base import parse_s3_uri
+from hybridjobs.runners.spec import (
+    SPEC_VERSION,
+    USER_ENTRY_POINT,
+    InstanceSpec,
+    ScriptSpec,
+    SpecPaths,
+    load_instance_spec,
+)
 
-SPEC_VERSION = 1
+__all__ = [
+    "InstanceLaunch",
+    "InstancePaths",
+    "InstanceSpec",
+    "ScriptSpec",
+    "SpecPaths",
+    "build_environment",
+    "instance_paths",
+    "load_instance_spec",
+    "prepare_instance_dirs",
+    "write_instance_spec",
+]
+
 CONTAINER_ROOTS = ("/opt/ml", "/opt/braket")
 DEFAULT_CHECKPOINT_PATH = "/opt/braket/checkpoints"
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 INSTANCE_GROUP = "homogeneousCluster"
 NETWORK_INTERFACE = "lo"
-USER_ENTRY_POINT = "braket_container.py"
 HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
 DATA_PARALLEL_FLAG = "sagemaker_distributed_dataparallel_enabled"
 
@@ -143,46 +162,6 @@ class InstancePaths:
     def results_dir(self) -> Path:
         """``AMZN_BRAKET_JOB_RESULTS_DIR``: the same directory as ``model_dir``."""
         return self.model_dir
-
-
-@dataclass(frozen=True)
-class ScriptSpec:
-    """Where the user's code is and how to start it (``None``: not given)."""
-
-    s3_uri: str | None
-    entry_point: str | None
-    compression_type: str | None
-
-
-@dataclass(frozen=True)
-class SpecPaths:
-    """The instance paths the bootstrap needs."""
-
-    instance_dir: Path
-    original_dir: Path
-    extracted_dir: Path
-    failure_file: Path
-    results_dir: Path
-    checkpoint_dir: Path
-    hyperparameters_file: Path
-    exit_file: Path
-
-
-@dataclass(frozen=True)
-class InstanceSpec:
-    """The bootstrap's input, as written to ``algo-N/spec.json`` (see write_instance_spec)."""
-
-    job_arn: str
-    job_name: str
-    host: str
-    env: dict[str, str]
-    paths: SpecPaths
-    script: ScriptSpec
-    objects: dict[str, str]
-    requirements_cache_dir: Path
-    hyperparameters: dict[str, str]
-    argv: list[str] = field(default_factory=list)
-    version: int = SPEC_VERSION
 
 
 def checkpoint_dir_for(instance_dir: Path, local_path: str | None) -> Path:
@@ -407,35 +386,6 @@ def write_instance_spec(
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=2, sort_keys=True)
     return paths.spec_file
-
-
-def load_instance_spec(path: Path) -> InstanceSpec:
-    """Read a spec written by :func:`write_instance_spec`; ``ValueError`` if malformed."""
-    with open(path, encoding="utf-8") as src:
-        document = json.load(src)
-    try:
-        if document["version"] != SPEC_VERSION:
-            raise ValueError(f"unsupported spec version {document['version']!r}")
-        paths = {name: Path(value) for name, value in document["paths"].items()}
-        script = document["script"]
-        return InstanceSpec(
-            job_arn=str(document["job_arn"]),
-            job_name=str(document["job_name"]),
-            host=str(document["host"]),
-            env={str(k): str(v) for k, v in document["env"].items()},
-            paths=SpecPaths(**paths),
-            script=ScriptSpec(
-                s3_uri=script.get("s3_uri"),
-                entry_point=script.get("entry_point"),
-                compression_type=script.get("compression_type"),
-            ),
-            objects={str(k): str(v) for k, v in document["objects"].items()},
-            requirements_cache_dir=Path(document["requirements_cache_dir"]),
-            hyperparameters={str(k): str(v) for k, v in document["hyperparameters"].items()},
-            argv=[str(arg) for arg in document.get("argv", [])],
-        )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"malformed instance spec {path}: {exc!r}") from exc
 
 
 # -- helpers -----------------------------------------------------------------------------
