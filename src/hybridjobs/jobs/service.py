@@ -97,6 +97,26 @@ def _decode_token(token: str, filters: list[dict[str, Any]]) -> int:
     return seq
 
 
+def queue_info(job: Job, ahead: int | None) -> dict[str, str]:
+    """The ``queueInfo`` of a job: its 1-based place among QUEUED jobs (``ahead`` jobs
+    wait before it), else position "None" as AWS reports for jobs not in the queue."""
+    if job.status is JobStatus.QUEUED:
+        waiting = ahead or 0
+        return {
+            "queue": "JOBS_QUEUE",
+            "position": str(waiting + 1),
+            "message": f"{waiting} job(s) ahead of this one are waiting for capacity.",
+        }
+    return {
+        "queue": "JOBS_QUEUE",
+        "position": "None",
+        "message": (
+            f"Job is in {job.status.value} status. AmazonBraket does not show queue "
+            "position for this status."
+        ),
+    }
+
+
 class JobService:
     """CreateJob, GetJob, CancelJob, SearchJobs and the tag operations."""
 
@@ -191,7 +211,11 @@ class JobService:
         return {"jobArn": stored.job_arn}
 
     def get_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-        job = self._owned_job(caller, params["jobArn"])
+        with_queue = "QueueInfo" in (params.get("additionalAttributeNames") or [])
+        details = self.store.get_job_details(params["jobArn"], MAX_EVENTS, with_queue)
+        if details is None or details.job.account_id != caller.account_id:
+            raise ResourceNotFoundException(f"Job {params['jobArn']} not found.")
+        job = details.job
         response: dict[str, Any] = dict(job.definition)
         response.update(
             jobArn=job.job_arn,
@@ -204,31 +228,13 @@ class JobService:
             failureReason=(job.failure_reason or None) and job.failure_reason[:MAX_FAILURE_REASON],
             events=[
                 {"eventType": e.event_type.value, "timeOfEvent": e.time, "message": e.message}
-                for e in self.store.list_events(job.job_arn, MAX_EVENTS)
+                for e in details.events
             ],
-            tags=self.store.get_tags(job.job_arn),
+            tags=details.tags,
         )
-        if "QueueInfo" in (params.get("additionalAttributeNames") or []):
-            response["queueInfo"] = self.queue_info(job)
+        if with_queue:
+            response["queueInfo"] = queue_info(job, details.queue_position)
         return response
-
-    def queue_info(self, job: Job) -> dict[str, str]:
-        """The ``queueInfo`` of a job: its 1-based place among QUEUED jobs, else "None"."""
-        if job.status is JobStatus.QUEUED:
-            ahead = self.store.queue_position(job)
-            return {
-                "queue": "JOBS_QUEUE",
-                "position": str(ahead + 1),
-                "message": f"{ahead} job(s) ahead of this one are waiting for capacity.",
-            }
-        return {
-            "queue": "JOBS_QUEUE",
-            "position": "None",
-            "message": (
-                f"Job is in {job.status.value} status. AmazonBraket does not show queue "
-                "position for this status."
-            ),
-        }
 
     def cancel_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         job = self._owned_job(caller, params["jobArn"])
@@ -266,6 +272,7 @@ class JobService:
             before = _decode_token(params["nextToken"], raw_filters)
         jobs = self.store.search_jobs(caller.account_id, filters, limit + 1, before)
         page, more = jobs[:limit], len(jobs) > limit
+        tags = self.store.get_tags_for([job.job_arn for job in page])
         response: dict[str, Any] = {
             "jobs": [
                 {
@@ -276,7 +283,7 @@ class JobService:
                     "createdAt": job.created_at,
                     "startedAt": job.started_at,
                     "endedAt": job.ended_at,
-                    "tags": self.store.get_tags(job.job_arn),
+                    "tags": tags[job.job_arn],
                 }
                 for job in page
             ]

@@ -3,6 +3,7 @@
 from hybridjobs.store.base import (
     IdempotencyConflict,
     IdempotencyKey,
+    JobDetails,
     JobFilter,
     JobStore,
     LogEvent,
@@ -13,6 +14,7 @@ from hybridjobs.store.base import (
 __all__ = [
     "IdempotencyConflict",
     "IdempotencyKey",
+    "JobDetails",
     "JobFilter",
     "JobStore",
     "LogEvent",

@@ -47,6 +47,16 @@ class JobFilter:
 
 
 @dataclass(frozen=True)
+class JobDetails:
+    """Everything GetJob shows, read in one transaction."""
+
+    job: Job
+    events: list[JobEvent]
+    tags: dict[str, str]
+    queue_position: int | None
+
+
+@dataclass(frozen=True)
 class LogEvent:
     """One line of an instance's output, with the time the service saw it."""
 
@@ -98,6 +108,13 @@ class JobStore(Protocol):
         ...
 
     def get_job(self, job_arn: str) -> Job | None: ...
+
+    def get_job_details(
+        self, job_arn: str, event_limit: int, with_queue_position: bool
+    ) -> JobDetails | None:
+        """The job, its latest ``event_limit`` events (oldest first), its tags and, when
+        asked and the job is QUEUED, its :meth:`queue_position`; one consistent read."""
+        ...
 
     def list_events(self, job_arn: str, limit: int | None = None) -> list[JobEvent]:
         """Events oldest first; with ``limit``, the most recent ``limit`` of them."""
@@ -155,6 +172,10 @@ class JobStore(Protocol):
         ...
 
     def get_tags(self, job_arn: str) -> dict[str, str]: ...
+
+    def get_tags_for(self, job_arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Tags of several jobs in one query (jobs without tags map to ``{}``)."""
+        ...
 
     def tag(self, job_arn: str, tags: dict[str, str]) -> None: ...
 

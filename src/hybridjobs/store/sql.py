@@ -25,6 +25,7 @@ from hybridjobs.store import schema
 from hybridjobs.store.base import (
     IdempotencyConflict,
     IdempotencyKey,
+    JobDetails,
     JobFilter,
     LogEvent,
     LogStreamSummary,
@@ -131,8 +132,9 @@ def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
-    transactions (so concurrent writers queue instead of failing to upgrade a lock)."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE write
+    transactions (so concurrent writers queue instead of failing to upgrade a lock), while
+    ``_read`` transactions BEGIN deferred (a WAL snapshot that no writer blocks)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -270,6 +272,25 @@ class SqlJobStore:
         row = connection.execute(_SELECT_JOB, {"arn": record.job_arn}).first()
         return None if row is None else _job_from_row(row)
 
+    def get_job_details(
+        self, job_arn: str, event_limit: int, with_queue_position: bool
+    ) -> JobDetails | None:
+        with self._read() as connection:
+            row = connection.execute(_SELECT_JOB, {"arn": job_arn}).first()
+            if row is None:
+                return None
+            job = _job_from_row(row)
+            events = list(
+                connection.execute(_SELECT_LATEST_EVENTS, {"arn": job_arn, "limit": event_limit})
+            )
+            tags = {t.key: t.value for t in connection.execute(_SELECT_TAGS, {"arn": job_arn})}
+            position = None
+            if with_queue_position and job.status is JobStatus.QUEUED:
+                count = connection.execute(_COUNT_QUEUED_BEFORE, {"seq": job.seq}).scalar()
+                position = int(count or 0)
+        events.reverse()
+        return JobDetails(job, [_event_from_row(e) for e in events], tags, position)
+
     def get_job(self, job_arn: str) -> Job | None:
         with self._read() as connection:
             row = connection.execute(_SELECT_JOB, {"arn": job_arn}).first()
@@ -392,10 +413,7 @@ class SqlJobStore:
                     connection.execute(_SELECT_LATEST_EVENTS, {"arn": job_arn, "limit": limit})
                 )
         rows.reverse()
-        return [
-            JobEvent(JobEventType(row.event_type), _moment(row.time) or _never(), row.message)
-            for row in rows
-        ]
+        return [_event_from_row(row) for row in rows]
 
     # -- tags -----------------------------------------------------------------------------
 
@@ -403,6 +421,21 @@ class SqlJobStore:
         with self._read() as connection:
             rows = connection.execute(_SELECT_TAGS, {"arn": job_arn})
             return {row.key: row.value for row in rows}
+
+    def get_tags_for(self, job_arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        tags = schema.job_tags
+        found: dict[str, dict[str, str]] = {arn: {} for arn in job_arns}
+        if not job_arns:
+            return found
+        query = (
+            sa.select(tags.c.job_arn, tags.c.key, tags.c.value)
+            .where(tags.c.job_arn.in_(list(job_arns)))
+            .order_by(tags.c.job_arn, tags.c.key)
+        )
+        with self._read() as connection:
+            for row in connection.execute(query):
+                found[row.job_arn][row.key] = row.value
+        return found
 
     def tag(self, job_arn: str, new_tags: dict[str, str]) -> None:
         tags = schema.job_tags
@@ -527,6 +560,10 @@ class SqlJobStore:
                 MetricPoint(row.instance, row.timestamp, row.name, row.value, row.iteration_number)
                 for row in connection.execute(query)
             ]
+
+
+def _event_from_row(row: sa.Row[Any]) -> JobEvent:
+    return JobEvent(JobEventType(row.event_type), _moment(row.time) or _never(), row.message)
 
 
 def _never() -> datetime.datetime:

@@ -1,0 +1,1 @@
+"""Contract tests: one suite for every implementation of an interface."""

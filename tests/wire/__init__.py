@@ -1,0 +1,1 @@
+"""Wire tests: round trips against botocore, the model pin, validation and routing."""
