@@ -1,4 +1,10 @@
-"""The ``hybridjobs`` command line: one module per command group, registered here."""
+"""The ``hybridjobs`` command line: one module per command group, registered here.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``; its parsers set
+``handler`` to a function of the parsed arguments returning the exit code. :func:`main`
+runs it through :func:`hybridjobs.cli.exits.run_handler`, so every error the service (or
+the network) raises ends as one ``error: ...`` line and a documented exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,31 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hybridjobs.cli import serve
+from hybridjobs.cli import demo, jobs, logs, metrics, results, run, serve
+from hybridjobs.cli.client import endpoint_from
+from hybridjobs.cli.exits import EXIT_CODES_HELP, run_handler
 
-COMMAND_MODULES = (serve,)
+COMMAND_MODULES = (serve, run, jobs, logs, results, metrics, demo)
+
+EPILOG = f"""\
+quick start:
+  hybridjobs demo                      a 2-instance QAOA job on an embedded service
+  hybridjobs serve                     run the service on http://127.0.0.1:8750
+  hybridjobs run examples/bell/bell.py run a script as a job and follow it
+  hybridjobs jobs                      list jobs
+
+Every client command talks to the service through the AWS API only; point it at a
+service with --endpoint or HYBRIDJOBS_ENDPOINT. `hybridjobs COMMAND --help` shows examples.
+
+{EXIT_CODES_HELP}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybridjobs",
         description="A self-hostable Amazon Braket Hybrid Jobs service that runs jobs for real.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
@@ -24,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    code: int = run_handler(lambda: args.handler(args), endpoint_from(args))
     return code
 
 
