@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)
     stop_grace_seconds: float = Field(default=30.0, ge=0)
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    checkpoint_sync_seconds: float = Field(
+        default=10.0, gt=0, description="How often running jobs' checkpoints are uploaded."
+    )
 
     # Interpreters: the service's own by default; containerImage.uri -> python executable.
     python_executable: str = Field(default_factory=lambda: sys.executable)

@@ -47,6 +47,7 @@ JOBS_SERVER_ENV: dict[str, str] = {
     "HYBRIDJOBS_STOP_GRACE_SECONDS": "2",
     "HYBRIDJOBS_WARM_POOL": os.environ.get("HJ_TEST_WARM_POOL", "false"),
     "HYBRIDJOBS_SCHEDULER_POLL_SECONDS": "0.2",
+    "HYBRIDJOBS_CHECKPOINT_SYNC_SECONDS": "0.5",
 }
 
 Files = Mapping[str, str | bytes]

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from jobs.conftest import BUCKET, JobKit, event_types
+from jobs.conftest import BUCKET, JobKit, event_types, wait_until
 
 THREE_HOSTS = ["algo-1", "algo-2", "algo-3"]
 
@@ -193,3 +193,39 @@ def test_checkpoint_of_one_job_is_restored_in_the_next(jobs: JobKit) -> None:
     checkpoint_dir = Path(result["dir"]).resolve()
     assert checkpoint_dir.is_relative_to(jobs.instance_dir(second["jobArn"]).resolve())
     assert checkpoint_dir.parts[-3:] == ("opt", "jobs", "checkpoints")
+
+
+CHECKPOINT_THEN_WAIT = """
+import os, pathlib, time
+
+def main(release: str):
+    checkpoints = pathlib.Path(os.environ["AMZN_BRAKET_CHECKPOINT_DIR"])
+    (checkpoints / "progress.json").write_text('{"step": 7}')
+    while not pathlib.Path(release).exists():
+        time.sleep(0.05)
+"""
+
+
+def test_checkpoints_are_uploaded_while_the_job_runs(jobs: JobKit, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    key = f"checkpoints/{uuid.uuid4().hex}"
+    arn = jobs.create(
+        CHECKPOINT_THEN_WAIT,
+        entry_point="waiter:main",
+        hyperParameters={"release": str(release)},
+        checkpointConfig={"s3Uri": f"s3://{BUCKET}/{key}"},
+    )
+    try:
+        wait_until(
+            lambda: (
+                jobs.objects.bucket_exists(BUCKET)
+                and any(
+                    info.key == f"{key}/progress.json" for info in jobs.objects.list(BUCKET, key)
+                )
+            ),
+            what="the checkpoint to be uploaded while the job still runs",
+        )
+        assert jobs.braket.get_job(jobArn=arn)["status"] == "RUNNING"
+    finally:
+        release.touch()
+    assert jobs.wait(arn)["status"] == "COMPLETED"

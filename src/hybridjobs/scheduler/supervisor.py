@@ -72,6 +72,7 @@ class JobSupervisor(threading.Thread):
         self.paths: list[contract.InstancePaths] = []
         self.run_started = time.time()
         self.failure: tuple[str, int] | None = None  # (text, exit code)
+        self._checkpoint_thread: threading.Thread | None = None
 
     # -- thread entry ---------------------------------------------------------------------
 
@@ -303,6 +304,8 @@ class JobSupervisor(threading.Thread):
         max_runtime = self.job.max_runtime_seconds
         next_status_check = 0.0
         next_state_save = time.monotonic() + _STATE_SAVE_SECONDS
+        sync_every = self.context.settings.checkpoint_sync_seconds
+        next_checkpoint_sync = time.monotonic() + sync_every
         while True:
             if self._ship_logs():
                 # Record the log offsets right away: a service that restarts resumes from
@@ -332,7 +335,40 @@ class JobSupervisor(threading.Thread):
             if now >= next_state_save:
                 next_state_save = now + _STATE_SAVE_SECONDS
                 self._save_state()
+            if now >= next_checkpoint_sync:
+                next_checkpoint_sync = now + sync_every
+                self._sync_checkpoints_in_background()
             self.wake.wait(_POLL_SECONDS)
+
+    def _checkpoint_uri(self) -> str | None:
+        uri = (self.job.definition.get("checkpointConfig") or {}).get("s3Uri")
+        return str(uri) if uri else None
+
+    def _sync_checkpoints(self) -> None:
+        """Upload new or changed checkpoint files of every instance (algo-1 wins)."""
+        uri = self._checkpoint_uri()
+        if uri and self.handles:
+            results.save_checkpoints(
+                self.context.objects, uri, [p.checkpoint_dir for p in self.paths]
+            )
+
+    def _sync_checkpoints_in_background(self) -> None:
+        """While the job runs, checkpoints reach ``checkpointConfig.s3Uri`` every few
+        seconds (as on SageMaker), without holding up the watch loop."""
+        if self._checkpoint_uri() is None:
+            return
+        if self._checkpoint_thread is not None and self._checkpoint_thread.is_alive():
+            return
+        self._checkpoint_thread = threading.Thread(
+            target=self._sync_checkpoints_logged, name=f"{self.name}-checkpoints", daemon=True
+        )
+        self._checkpoint_thread.start()
+
+    def _sync_checkpoints_logged(self) -> None:
+        try:
+            self._sync_checkpoints()
+        except Exception:
+            log.warning("job %s: checkpoint sync failed; retrying", self.job.job_arn, exc_info=True)
 
     def _exit_text(self, index: int, code: int) -> str:
         """What to say about an instance that exited non-zero without a failure file.
@@ -372,11 +408,9 @@ class JobSupervisor(threading.Thread):
         if outcome is not Outcome.COMPLETED:
             stop_all(self.handles, settings.stop_grace_seconds)
         self._ship_logs(final=True)
-        checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
-        if checkpoint_uri and self.handles:
-            results.save_checkpoints(
-                self.context.objects, checkpoint_uri, [p.checkpoint_dir for p in self.paths]
-            )
+        if self._checkpoint_thread is not None:
+            self._checkpoint_thread.join()
+        self._sync_checkpoints()
         if outcome is Outcome.COMPLETED:
             self._event(
                 JobEventType.UPLOADING_RESULTS,
