@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridjobs.cli.client import LOG_GROUP, TERMINAL, Connection, job_id_of
-from hybridjobs.cli.metricline import describe_line, parse_line
 from hybridjobs.cli.render import Output, Style, duration, event_line
+from hybridjobs.jobs.metrics import describe_metric_line, parse_metric_line
 
 POLL_SECONDS = 0.25
 # Lines the platform prints before the user's code; `run` and `demo` hide them.
@@ -213,12 +213,12 @@ class JobFollower:
                 self.out.line(event_line(self.out.style, item, origin))
 
     def _print(self, line: LogLine) -> None:
-        if self.options.pretty_metrics and (points := parse_line(line.message, "", 0.0)):
-            iteration = points[0].iteration
+        if self.options.pretty_metrics and (points := parse_metric_line(line.message, "", 0.0)):
+            iteration = points[0].iteration_number
             every = self.options.metric_every
             if iteration is not None and iteration != 1 and iteration % every:
                 return
-            pretty = self.out.style(describe_line(line.message) or "", "green")
+            pretty = self.out.style(describe_metric_line(line.message) or "", "green")
             line = LogLine(line.instance, line.timestamp_ms, pretty)
         self.out.line(format_line(self.out.style, line))
 

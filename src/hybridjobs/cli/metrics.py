@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from hybridjobs.cli.client import LOG_GROUP, TERMINAL, Connection, job_id_of, resolve_job
 from hybridjobs.cli.exits import JOB_FAILED, OK, CliError, UsageError
 from hybridjobs.cli.follow import instance_of
-from hybridjobs.cli.metricline import Point, parse_line
 from hybridjobs.cli.parsing import add_command
 from hybridjobs.cli.render import Output, table
+from hybridjobs.jobs.metrics import parse_metric_line
+from hybridjobs.store.base import MetricPoint
 
 if TYPE_CHECKING:
     from hybridjobs.cli.parsing import Subparsers
@@ -52,7 +53,7 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_metrics)
 
 
-def fetch_metrics(connection: Connection, job: dict[str, Any]) -> list[Point]:
+def fetch_metrics(connection: Connection, job: dict[str, Any]) -> list[MetricPoint]:
     """Every metric point of ``job``, ordered by time (Logs Insights, like the SDK)."""
     prefix = f"{job['jobName']}/{job_id_of(job['jobArn'])}".replace("/", "\\/")
     query = (
@@ -79,12 +80,12 @@ def fetch_metrics(connection: Connection, job: dict[str, Any]) -> list[Point]:
         if time.monotonic() > deadline:
             raise CliError("the metrics query did not complete in time", code="QueryTimeout")
         time.sleep(0.2)  # Insights offers no way to await completion but polling
-    points: list[Point] = []
+    points: list[MetricPoint] = []
     for row in answer.get("results", []):
         fields = {f["field"]: f.get("value", "") for f in row}
         instance = instance_of(fields.get("@logStream", "")) or "algo-1"
         fallback = _seconds(fields.get("@timestamp", ""), now)
-        points.extend(parse_line(fields.get("@message", ""), instance, fallback))
+        points.extend(parse_metric_line(fields.get("@message", ""), instance, fallback))
     return sorted(points, key=lambda p: (p.timestamp, p.instance, p.name))
 
 
@@ -113,7 +114,7 @@ def metric_summary(connection: Connection, job: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _rows(points: Sequence[Point]) -> list[list[str]]:
+def _rows(points: Sequence[MetricPoint]) -> list[list[str]]:
     rows = []
     for name, instance in sorted({(p.name, p.instance) for p in points}):
         values = [p.value for p in points if p.name == name and p.instance == instance]
@@ -124,7 +125,7 @@ def _rows(points: Sequence[Point]) -> list[list[str]]:
     return rows
 
 
-def plot_metrics(points: Sequence[Point], path: Path, title: str) -> None:
+def plot_metrics(points: Sequence[MetricPoint], path: Path, title: str) -> None:
     """A PNG with one line chart per metric, one series per instance (matplotlib, Agg)."""
     try:
         import matplotlib
@@ -138,10 +139,10 @@ def plot_metrics(points: Sequence[Point], path: Path, title: str) -> None:
     origin = min(p.timestamp for p in points)
     for axis, name in zip(axes[:, 0], names, strict=True):
         series = [p for p in points if p.name == name]
-        by_iteration = all(p.iteration is not None for p in series)
+        by_iteration = all(p.iteration_number is not None for p in series)
         for instance in sorted({p.instance for p in series}):
             mine = [p for p in series if p.instance == instance]
-            xs = [p.iteration if by_iteration else p.timestamp - origin for p in mine]
+            xs = [p.iteration_number if by_iteration else p.timestamp - origin for p in mine]
             ordered = sorted(zip(xs, [p.value for p in mine], strict=True))
             axis.plot([x for x, _ in ordered], [y for _, y in ordered], marker=".", label=instance)
         axis.set_title(name)

@@ -9,12 +9,12 @@ for later, stamps each complete line with the time it was read, and parses
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybridjobs.jobs.metrics import parse_metric_line
 from hybridjobs.jobs.model import utcnow
 from hybridjobs.store.base import LogEvent, MetricPoint
 
@@ -22,32 +22,6 @@ _METRIC_PAIR = re.compile(r"(\w+)\s*=\s*([^;]+)\s*;")
 _NODE_TAG = re.compile(r"^\[([^\]]*)\]")
 _MAX_LINE = 256 * 1024
 _READ_CHUNK = 4 * 1024 * 1024
-
-
-def parse_metrics(line: str, instance: str, seen_at: float) -> list[MetricPoint]:
-    """The metric points of one output line (none when it is not a metrics line)."""
-    marker = line.find("Metrics - ")
-    if marker < 0:
-        return []
-    pairs = dict(_METRIC_PAIR.findall(line[marker + len("Metrics - ") :]))
-    timestamp = seen_at
-    iteration: int | None = None
-    if "timestamp" in pairs:
-        with contextlib.suppress(ValueError):
-            timestamp = float(pairs.pop("timestamp"))
-    if "iteration_number" in pairs:
-        with contextlib.suppress(ValueError):
-            iteration = int(float(pairs.pop("iteration_number")))
-    node = _NODE_TAG.match(line)
-    source = f"{instance}{node.group(0)}" if node else instance
-    points = []
-    for name, raw in pairs.items():
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            continue
-        points.append(MetricPoint(source, timestamp, name, value, iteration))
-    return points
 
 
 @dataclass
@@ -85,7 +59,7 @@ class LogTail:
         for raw in lines:
             text = raw.decode("utf-8", errors="replace").rstrip("\r")
             events.append(LogEvent(self.instance, now, text))
-            metrics.extend(parse_metrics(text, self.instance, seen_at))
+            metrics.extend(parse_metric_line(text, self.instance, seen_at))
         return events, metrics
 
     @property
