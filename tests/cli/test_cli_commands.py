@@ -96,7 +96,7 @@ def test_metrics_table_json_and_plot(server: LiveServer, finished: str, tmp_path
     assert [(r[0], r[1], r[2]) for r in rows] == [("loss", "algo-1", "5"), ("loss", "algo-2", "5")]
     assert rows[0][3:5] == ["1", "0.2"]  # first and last values
     points = json.loads(ok("metrics", finished, "--json", endpoint=server.url).stdout)
-    assert sorted({p["iteration"] for p in points}) == [1, 2, 3, 4, 5]
+    assert sorted({p["iteration_number"] for p in points}) == [1, 2, 3, 4, 5]
     png = tmp_path / "plots" / "metrics.png"
     ok("metrics", finished, "--plot", str(png), endpoint=server.url)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
