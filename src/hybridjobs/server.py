@@ -127,7 +127,7 @@ def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -
     )
     scheduler = Scheduler(context, limits.capacity)
     if pool is not None:
-        pool.on_exit = scheduler.wake  # a forked instance ended: its supervisor looks now
+        pool.on_exit = scheduler.instance_exited  # its supervisor looks at once
         scheduler.companions.append(pool)
     if store.dialect == "postgresql":
         scheduler.companions.append(JobNotificationListener(store.url, scheduler.wake))

@@ -43,4 +43,4 @@ def test_the_second_job_starts_where_the_first_stopped(server: LiveServer, tmp_p
     assert after["history"][-1] > before["history"][0]  # the ascent goes on
 
     points = fetch_metrics(Connection(server.url, "us-east-1"), job_of(second, server.url))
-    assert sorted(p.iteration or 0 for p in points) == [4, 5]
+    assert sorted(p.iteration_number or 0 for p in points) == [4, 5]

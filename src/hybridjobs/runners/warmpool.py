@@ -25,7 +25,7 @@ Contracts:
   forked process itself (see :mod:`hybridjobs.runners.zygote`).
 * Zygotes report each child's exit; :class:`ForkedInstanceHandle` then knows the exact
   exit code (``128 + N`` when killed by signal ``N``, as for a cold instance) and
-  ``on_exit`` is called so the scheduler wakes without waiting for its poll.
+  ``on_exit(pid)`` is called so the scheduler wakes that instance's supervisor at once.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class WarmPool:
         size: int,
         preload: Sequence[str],
         log_dir: Path,
-        on_exit: Callable[[], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.python = python
         self.size = size
@@ -454,7 +454,7 @@ class WarmPool:
             return
         handle.reported_code = code
         if self.on_exit is not None:
-            self.on_exit()
+            self.on_exit(pid)
 
     def _lost(self, zygote: _Zygote) -> None:
         """The zygote's channel ended: forget it (its children fall back to /proc and their

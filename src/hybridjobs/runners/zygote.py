@@ -158,11 +158,12 @@ def preload(modules: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def warm_up() -> list[str]:
-    """Fill caches every job would fill on its first circuit, without running one: when
-    the Braket SDK is loaded, serialise a Bell circuit to OpenQASM and parse it (the
-    ANTLR runtime builds its lexer and parser DFAs lazily, ~40 ms of a forked job's first
-    ``LocalSimulator().run``). Pure Python: no simulator, no numba, no OpenMP. Returns
-    what it warmed."""
+    """Fill caches every job would fill on its first circuit, without running one. When
+    the Braket SDK is loaded: serialise Bell circuits to OpenQASM and parse them (the ANTLR
+    runtime builds its lexer and parser DFAs lazily: ~40 ms of a forked job's first
+    ``LocalSimulator().run``), and read the default simulator's capabilities (pydantic
+    models built on first use: ~10 ms). Pure Python: no simulation, so no numba kernel and
+    no OpenMP region runs. Returns what it warmed."""
     warmed: list[str] = []
     if "braket.circuits" in sys.modules:
         with contextlib.suppress(Exception):
@@ -174,6 +175,12 @@ def warm_up() -> list[str]:
             parse(program.to_ir(IRType.OPENQASM).source)
             parse(Circuit().h(0).cnot(0, 1).to_ir(IRType.OPENQASM).source)
             warmed.append("openqasm-parser")
+    if "braket.devices" in sys.modules:
+        with contextlib.suppress(Exception):
+            from braket.devices import LocalSimulator
+
+            LocalSimulator().properties  # noqa: B018 - builds (and caches) the models
+            warmed.append("local-simulator-properties")
     return warmed
 
 

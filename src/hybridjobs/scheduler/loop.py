@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -22,6 +23,12 @@ from hybridjobs.scheduler.supervisor import JobSupervisor
 log = logging.getLogger(__name__)
 
 _HEARTBEAT_SECONDS = 5.0
+_RECONCILE_SECONDS = 5.0
+"""How often the loop looks for jobs of dead owners (every pass would parse every running
+job each time a job is created or ends)."""
+_ADMIT_BATCH = 32
+"""Queued jobs read per admission pass; a pass that starts or refuses all of them asks for
+another at once."""
 
 
 class Companion(Protocol):
@@ -44,6 +51,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._reconciled = False
         self._last_heartbeat = 0.0
+        self._last_reconcile = float("-inf")
         self.listeners: list[Callable[[], None]] = []
         self.companions: list[Companion] = []
         """Started (in order) by ``start``; stopped (in reverse) once ``stop`` has stopped
@@ -58,6 +66,15 @@ class Scheduler:
             supervisors = list(self._supervisors.values())
         for supervisor in supervisors:
             supervisor.wake.set()
+
+    def instance_exited(self, pid: int) -> None:
+        """An instance process ended (its parent, a warm-pool zygote, said so): wake the
+        supervisor that started it, so it need not wait for its next poll."""
+        with self._lock:
+            supervisors = list(self._supervisors.values())
+        for supervisor in supervisors:
+            if any(handle.pid == pid for handle in supervisor.handles):
+                supervisor.wake.set()
 
     def start(self) -> None:
         """Start the companions, then run the loop in a background thread."""
@@ -89,17 +106,20 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self.context.stopping.is_set():
+            due = time.monotonic() - self._last_reconcile >= _RECONCILE_SECONDS
             try:
-                self.run_once()
+                self.run_once(reconcile=due)
             except Exception:
                 log.exception("scheduler pass failed; retrying")
             self._wake.wait(self.context.settings.scheduler_poll_seconds)
             self._wake.clear()
 
-    def run_once(self) -> list[str]:
-        """One pass: reconcile (first pass, then for stale owners), admit what fits,
-        heartbeat. Returns the ARNs of the jobs it started."""
-        self._reconcile()
+    def run_once(self, reconcile: bool = True) -> list[str]:
+        """One pass: reconcile (take over jobs of dead owners; the loop asks for it every
+        few seconds), admit what fits, heartbeat. Returns the ARNs of the jobs it started."""
+        if reconcile:
+            self._last_reconcile = time.monotonic()
+            self._reconcile()
         started = self._admit()
         self._heartbeat()
         return started
@@ -121,7 +141,8 @@ class Scheduler:
             return []
         free = self.capacity.minus(self._in_use())
         started: list[str] = []
-        for job in self.context.store.list_jobs([JobStatus.QUEUED]):
+        queued = self.context.store.list_jobs([JobStatus.QUEUED], limit=_ADMIT_BATCH)
+        for job in queued:
             resources = self.context.instance_types.get(job.instance_type)
             if resources is None:
                 self._refuse(
@@ -153,6 +174,9 @@ class Scheduler:
             free = free.minus(need)
             self._supervise(claimed, attach=False)
             started.append(claimed.job_arn)
+        else:
+            if len(queued) == _ADMIT_BATCH:
+                self._wake.set()  # the whole batch started or was refused: read the next
         return started
 
     def _refuse(self, job: Job, why: str) -> None:
