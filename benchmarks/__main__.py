@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "benchmarks.api_throughput",
     "sdk_create_wait": "benchmarks.sdk_create_wait",
     "jobs": "benchmarks.suite",
+    "burst": "benchmarks.burst",
 }
 
 
