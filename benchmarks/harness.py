@@ -44,16 +44,18 @@ POLL_SECONDS = 0.02
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 BELL_SCRIPT = """
-import time
+import resource, time
 from braket.circuits import Circuit
 from braket.devices import LocalSimulator
 counts = LocalSimulator().run(Circuit().h(0).cnot(0, 1), shots=100).result().measurement_counts
-print("MARK", time.time(), dict(counts), flush=True)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print("MARK", time.time(), usage.ru_utime + usage.ru_stime, dict(counts), flush=True)
 """
 """The Bell job of every start-up figure: imports the SDK, runs a Bell circuit on the
-LocalSimulator, then prints its first line (``MARK <time>``)."""
+LocalSimulator, then prints its first line: ``MARK <time> <CPU seconds of this process>``
+(a forked process's CPU time starts at zero at the fork)."""
 
-TRIVIAL_SCRIPT = 'print("MARK", __import__("time").time())\n'
+TRIVIAL_SCRIPT = 'print("MARK", __import__("time").time(), 0.0)\n'
 
 
 def free_port() -> int:
@@ -239,13 +241,15 @@ class Server:
         return None if found is None else str(found[0])
 
     def wait(self, arn: str, timeout: float = 300.0) -> dict[str, Any]:
-        """Wait until the job ends (its status read every 20 ms from the service's
-        database), then one GetJob; that response. Raises unless it COMPLETED."""
-        deadline = time.monotonic() + timeout
+        """Wait until the job ends (its status read from the service's database every
+        20 ms, every 100 ms after the first half second), then one GetJob; that response.
+        Raises unless it COMPLETED."""
+        started = time.monotonic()
         while self.status_of(arn) not in TERMINAL:
-            if time.monotonic() > deadline:
+            waited = time.monotonic() - started
+            if waited > timeout:
                 raise RuntimeError(f"{arn} did not end within {timeout} s")
-            time.sleep(POLL_SECONDS)
+            time.sleep(POLL_SECONDS if waited < 0.5 else 5 * POLL_SECONDS)
         job: dict[str, Any] = self.braket.get_job(jobArn=arn)
         if job["status"] != "COMPLETED":
             raise RuntimeError(f"{arn} {job['status']}: {job.get('failureReason')}")
@@ -256,15 +260,26 @@ class Server:
 
     def first_mark(self, arn: str, host: str = "algo-1") -> float:
         """The time the job's script printed on its ``MARK`` line (its first line)."""
+        return self.mark(arn, host)[0]
+
+    def mark(self, arn: str, host: str = "algo-1") -> tuple[float, float]:
+        """(time, process CPU seconds) from the job's ``MARK`` line."""
         log = self.job_dir(arn) / "logs" / f"{host}.log"
-        return first_mark(log.read_text(errors="replace"))
+        return mark(log.read_text(errors="replace"))
+
+
+def mark(text: str) -> tuple[float, float]:
+    """(time, CPU seconds) of the first ``MARK`` line of ``text``."""
+    for line in text.splitlines():
+        if line.startswith("MARK "):
+            fields = line.split()
+            return float(fields[1]), float(fields[2])
+    raise RuntimeError(f"no MARK line in:\n{text[-2000:]}")
 
 
 def first_mark(text: str) -> float:
-    for line in text.splitlines():
-        if line.startswith("MARK "):
-            return float(line.split()[1])
-    raise RuntimeError(f"no MARK line in:\n{text[-2000:]}")
+    """The time on the first ``MARK`` line of ``text``."""
+    return mark(text)[0]
 
 
 def event_time(job: Mapping[str, Any], event_type: str) -> float:

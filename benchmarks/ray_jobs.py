@@ -119,8 +119,8 @@ class RayHead:
             logs = self.client.get_job_logs(job_id)
             raise RuntimeError(f"Ray job {job_id} {status}:\n{logs[-2000:]}")
         info: Any = self.client.get_job_info(job_id)
-        mark = first_mark(self.client.get_job_logs(job_id))
-        return info.end_time / 1000 - submitted, seen - submitted, mark - submitted
+        printed = first_mark(self.client.get_job_logs(job_id))
+        return info.end_time / 1000 - submitted, seen - submitted, printed - submitted
 
 
 def run_ray(context: Context) -> str:

@@ -112,9 +112,11 @@ def render(context: Context, bodies: dict[str, str], seconds: float) -> str:
     lines = [
         "# Benchmarks: job start-up, throughput, API, memory, and Ray Jobs as the peer",
         "",
-        "Produced by `python -m benchmarks jobs` (benchmarks/suite.py); `make bench` runs it",
-        "with the other benchmarks. Every figure is the median of repeated runs with min and",
-        "max; the machine is shared and noisy, so compare figures and ratios of one run.",
+        "Produced by `python -m benchmarks jobs` (benchmarks/suite.py; `--quick` for a smoke",
+        "run); `make bench` runs it with the other benchmarks. The Ray Jobs section needs the",
+        "optional `bench` extra (`pip install 'hybridjobs[bench]'`) and is skipped without it.",
+        "Every figure is the median of repeated runs with min and max; the machine is shared",
+        "and noisy, so compare figures and ratios of one run.",
         "",
         f"- when: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"suite wall time {seconds:.0f} s{' (--quick)' if context.quick else ''}",

@@ -72,12 +72,14 @@ def run_targets(context: Context) -> str:
         )
     if have("cold_minus_fresh.first_line", "cold.first_line", "fresh.first_line"):
         overhead = f["cold_minus_fresh.first_line"]
+        cpu = f.get("cold_minus_fresh.first_line_cpu")
+        cpu_text = f"; CPU time {cpu.median * 1000:+.0f} ms" if cpu is not None and cpu.n else ""
         rows.append(
             [
                 "cold path ≤ plain subprocess + 100 ms (first user line)",
                 f"cold {ms(f['cold.first_line'].median)}, fresh {ms(f['fresh.first_line'].median)}",
                 f"{overhead.median * 1000:+.0f} ms per round (min {overhead.low * 1000:+.0f}, "
-                f"max {overhead.high * 1000:+.0f})",
+                f"max {overhead.high * 1000:+.0f}){cpu_text}",
                 _met(overhead.median <= 0.1),
             ]
         )

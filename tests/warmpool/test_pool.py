@@ -15,9 +15,9 @@ from jobs.conftest import JobKit, ServerPool, live_processes, tar_gz, wait_until
 
 from hybridjobs.objects import LocalObjectStore
 from hybridjobs.runners import contract
+from hybridjobs.runners.embryo import declares_requirements
 from hybridjobs.runners.local import ColdLauncher, InstanceHandle
 from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmLauncher, WarmPool
-from hybridjobs.runners.zygote import _declares_requirements
 from warmpool.conftest import WARM_ENV, pool_status, wait_pool_full
 
 LIGHT_PRELOAD = ["json", "numpy"]
@@ -174,7 +174,7 @@ def test_requirements_are_detected_in_archives_and_single_files(tmp_path: Path) 
     for name, (content, expected) in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
-        assert _declares_requirements(path) is expected, name
+        assert declares_requirements(path) is expected, name
 
 
 def test_killed_zygote_is_replaced_and_the_next_job_still_runs(tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.contract import HOST_VARIABLES
 from hybridjobs.runners.local import InstanceHandle
-from hybridjobs.runners.zygote import ChannelClosed, recv_message, send_message
 
 log = logging.getLogger(__name__)
 

@@ -5,24 +5,26 @@
 session of its own, with the clean environment every instance starts from (no server
 variables, no secrets), ``/`` as its cwd and ``/dev/null`` as stdin. ``DIR`` only tags the
 processes of one pool for ``ps`` (embryos, and the instances they become, share the
-zygote's command line). The zygote imports the preload
-modules (each in ``try``/``except``: a missing optional package is reported, not fatal),
-warms the Braket SDK's OpenQASM parser (:func:`warm_up`), freezes the garbage collector's
-view of it all (``gc.freeze``: forked children never scan those objects) and says
-``ready``. It never runs a circuit, a simulator or any OpenMP code: a parent that has
-entered an OpenMP region makes every forked child that uses OpenMP hang (libgomp's thread
-pool is not fork-safe), while an import-only parent forks safely.
+zygote's command line).
+
+The zygote imports the preload modules (each in ``try``/``except``: a missing optional
+package is reported, not fatal), fills the Braket SDK's lazy caches without simulating
+anything (:func:`warm_up`), freezes the garbage collector's view of it all
+(``gc.freeze``: forked children never scan those objects) and says ``ready``. It never
+runs a circuit, a simulator or any OpenMP code: a parent that has entered an OpenMP region
+makes every forked child that uses OpenMP hang (libgomp's thread pool is not fork-safe),
+while an import-only parent forks safely.
 
 To keep ``fork`` (10-20 ms for a few hundred MiB of parent) off the job's critical path,
 the zygote keeps one *embryo*: a child forked in advance that has become a session leader,
 closed the zygote's channel and waits for its order. A spawn hands the order to the
 embryo, answers with the embryo's pid, then forks the next embryo.
 
-Channel: the inherited stream socket ``--fd``; each message is a 4-byte big-endian length
-followed by that many bytes of UTF-8 JSON (the embryo's order travels the same way).
+Channel: the inherited stream socket ``--fd``, carrying length-prefixed JSON messages
+(:mod:`hybridjobs.runners.channel`; the embryo's order travels the same way).
 
-* zygote -> pool, once: ``{"op": "ready", "pid", "loaded": [...], "failed": {mod: error},
-  "threads": n}``.
+* zygote -> pool, once its first embryo waits: ``{"op": "ready", "pid", "loaded": [...],
+  "failed": {mod: error}, "warmed": [...], "threads": n, "os_threads": n}``.
 * pool -> zygote: ``{"op": "spawn", "spec", "env", "cwd", "log", "exit_file", "python"}``;
   the zygote answers ``{"op": "spawned", "pid", "start_time"}`` (start time in clock ticks
   since boot) or ``{"op": "error", "message"}``. The answer goes out *before* the embryo
@@ -36,91 +38,29 @@ followed by that many bytes of UTF-8 JSON (the embryo's order travels the same w
   and so does its embryo; instances keep running in their own sessions, exactly like cold
   instances (the scheduler stops them).
 
-An embryo that gets its order (see :meth:`Order.become_instance`) restores the signal
-dispositions the interpreter started with, points stdout and stderr at the instance log
-(appending) and closes every other file descriptor, replaces its environment with exactly
-the instance's, changes to the instance's directory, sets ``RLIMIT_CORE`` to 0, re-seeds
-NumPy's global generator (it would otherwise repeat the zygote's sequence in every child)
-and runs :func:`hybridjobs.bootstrap.run_instance`. It ends the way an interpreter that
-returns does (:func:`leave`). A job whose source declares requirements (a non-empty
-``requirements.txt`` anywhere in it) must not run where the preloaded modules would
-shadow the versions it installs: the embryo downloads the source first (where the
-bootstrap looks for it, so it is not fetched twice) and, if it declares requirements or
-cannot be inspected, replaces itself with the cold bootstrap (``execve`` of ``python -m
-hybridjobs.bootstrap SPEC``) — same pid, session, log, environment and directory.
+What an embryo does with its order (become the instance, in isolation) is
+:mod:`hybridjobs.runners.embryo`; the wire format is :mod:`hybridjobs.runners.channel`.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import gc
 import importlib
-import io
-import json
 import os
-import posixpath
-import resource
 import select
 import signal
 import socket
-import struct
 import sys
-import tarfile
 import threading
-import traceback
-import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from hybridjobs.runners.contract import InstanceSpec
-
-_HEADER = struct.Struct(">I")
-MAX_MESSAGE_BYTES = 64 << 20
-"""Upper bound of one channel message (an instance's environment fits many times over)."""
-
-REQUIREMENTS_FILE = "requirements.txt"
-
-Handler = Callable[[int, Any], Any] | int | None
-
-
-class ChannelClosed(Exception):
-    """The other end of the channel closed it (or sent a truncated message)."""
-
-
-# -- framing (shared with the pool) -------------------------------------------------------
-
-
-def send_message(sock: socket.socket, message: Mapping[str, Any]) -> None:
-    """Send one length-prefixed JSON message (blocking until it is all written)."""
-    payload = json.dumps(message, separators=(",", ":")).encode()
-    sock.sendall(_HEADER.pack(len(payload)) + payload)
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        chunk = sock.recv(min(remaining, 1 << 20))
-        if not chunk:
-            raise ChannelClosed("end of file on the zygote channel")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def recv_message(sock: socket.socket) -> dict[str, Any]:
-    """Receive one message; :class:`ChannelClosed` at end of file."""
-    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
-    if size > MAX_MESSAGE_BYTES:
-        raise ChannelClosed(f"zygote channel message of {size} bytes is too large")
-    message = json.loads(_recv_exactly(sock, size))
-    if not isinstance(message, dict):
-        raise ChannelClosed("zygote channel message is not a JSON object")
-    return message
+from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
+from hybridjobs.runners.embryo import Handler, Order, await_order
 
 
 def raw_start_time(pid: int) -> int:
@@ -224,23 +164,27 @@ class Zygote:
         os.set_blocking(self.wakeup_read, False)
         os.set_blocking(self.wakeup_write, False)
 
-    def serve(self) -> None:
-        """Answer commands until end of file. In a forked embryo, raises
-        :class:`EmbryoBorn` (the embryo's way out of the loop)."""
+    def serve(self, ready: Mapping[str, Any]) -> None:
+        """Fork the first embryo, send ``ready``, then answer commands until end of file.
+        In a forked embryo, raises :class:`EmbryoBorn` (the embryo's way out)."""
         signal.signal(signal.SIGCHLD, _ignore_signal)
         signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
         poller = select.poll()
         poller.register(self.channel.fileno(), select.POLLIN)
         poller.register(self.wakeup_read, select.POLLIN)
         self._ensure_embryo()
+        try:
+            send_message(self.channel, ready)
+        except OSError:
+            return
         while True:
-            ready = {fd for fd, _ in poller.poll()}
-            if self.wakeup_read in ready:
+            readable = {fd for fd, _ in poller.poll()}
+            if self.wakeup_read in readable:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self.wakeup_read, 4096):
                         pass
                 self._reap()
-            if self.channel.fileno() in ready:
+            if self.channel.fileno() in readable:
                 try:
                     message = recv_message(self.channel)
                 except (ChannelClosed, OSError):
@@ -330,191 +274,6 @@ def _ignore_signal(signum: int, frame: Any) -> None:
     """SIGCHLD only needs to wake the poll (through the wakeup fd)."""
 
 
-# -- the instance ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Order:
-    """What an embryo must become: one instance, as the pool described it."""
-
-    spec: Path
-    env: dict[str, str]
-    cwd: Path
-    log: Path
-    exit_file: Path
-    python: str
-
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> Order:
-        env = message["env"]
-        if not isinstance(env, dict):
-            raise TypeError("env must be an object")
-        return cls(
-            spec=Path(message["spec"]),
-            env={str(k): str(v) for k, v in env.items()},
-            cwd=Path(message["cwd"]),
-            log=Path(message["log"]),
-            exit_file=Path(message["exit_file"]),
-            python=str(message["python"]),
-        )
-
-    def to_message(self) -> dict[str, Any]:
-        return {
-            "op": "spawn",
-            "spec": str(self.spec),
-            "env": self.env,
-            "cwd": str(self.cwd),
-            "log": str(self.log),
-            "exit_file": str(self.exit_file),
-            "python": self.python,
-        }
-
-    def become_instance(self, dispositions: Mapping[int, Handler]) -> int:
-        """Turn this embryo into the instance and run it; the instance's exit code.
-
-        On any failure before the job's code runs, prints the traceback (to the instance
-        log once it is in place), writes exit code 1 to the exit file and returns 1.
-        """
-        try:
-            self._isolate(dispositions)
-            if self._needs_cold_bootstrap():
-                self._exec_cold()
-            from hybridjobs.bootstrap import run_instance
-
-            return run_instance(self.spec)
-        except BaseException:
-            traceback.print_exc()
-            with contextlib.suppress(OSError):
-                self.exit_file.write_text("1\n")
-            return 1
-
-    def _isolate(self, dispositions: Mapping[int, Handler]) -> None:
-        """Signals, file descriptors, environment, cwd and limits of a cold instance."""
-        for signum, handler in dispositions.items():
-            if handler is not None:
-                with contextlib.suppress(OSError, ValueError, RuntimeError):
-                    signal.signal(signum, handler)
-        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, _max_fd())
-        os.environ.clear()
-        os.environ.update(self.env)
-        os.chdir(self.cwd)
-        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-        numpy_random = sys.modules.get("numpy.random")
-        if numpy_random is not None:
-            numpy_random.seed()
-        sys.orig_argv = [self.python, "-m", "hybridjobs.bootstrap", str(self.spec)]
-
-    def _needs_cold_bootstrap(self) -> bool:
-        """Whether the job's source declares requirements (or cannot be inspected)."""
-        try:
-            from hybridjobs.runners.contract import load_instance_spec
-
-            source = _fetch_source(load_instance_spec(self.spec))
-            if source is None:
-                return False  # nothing to fetch: the bootstrap reports the setup failure
-            return _declares_requirements(source)
-        except Exception:
-            return True
-
-    def _exec_cold(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        argv = [self.python, "-m", "hybridjobs.bootstrap", str(self.spec)]
-        os.execve(self.python, argv, self.env)
-
-
-def _max_fd() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY and soft > 3 else 1 << 20
-
-
-def _fetch_source(spec: InstanceSpec) -> Path | None:
-    """Download the script object where the bootstrap looks for it first (it skips the
-    download when the file is there); ``None`` when the spec names no script."""
-    from hybridjobs.objects import open_object_store, parse_s3_uri
-
-    if not spec.script.s3_uri or not spec.script.entry_point:
-        return None
-    bucket, key = parse_s3_uri(spec.script.s3_uri)
-    name = posixpath.basename(key)
-    if not name or name in (".", ".."):
-        return None
-    target = spec.paths.original_dir / name
-    if not target.exists():
-        open_object_store(spec.objects).get_to_file(bucket, key, target)
-    return target
-
-
-def _declares_requirements(source: Path) -> bool:
-    """Whether a ``requirements.txt`` with at least one requirement is in ``source`` (an
-    archive, or a single file of that name). A member of that name that is not a regular
-    file counts as declaring requirements."""
-    if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                named = posixpath.basename(info.filename.rstrip("/")) == REQUIREMENTS_FILE
-                if named and not info.is_dir() and _lists_requirements(archive.read(info)):
-                    return True
-        return False
-    if tarfile.is_tarfile(source):
-        with tarfile.open(source) as archive:
-            for member in archive:
-                named = posixpath.basename(member.name.rstrip("/")) == REQUIREMENTS_FILE
-                if not named or member.isdir():
-                    continue
-                extracted = archive.extractfile(member) if member.isfile() else None
-                if extracted is None or _lists_requirements(extracted.read()):
-                    return True
-        return False
-    return source.name == REQUIREMENTS_FILE and _lists_requirements(source.read_bytes())
-
-
-def _lists_requirements(content: bytes) -> bool:
-    text = content.decode("utf-8", "replace")
-    return any(line.split("#", 1)[0].strip() for line in text.splitlines())
-
-
-def leave(code: int) -> NoReturn:
-    """End a forked instance the way an interpreter that returns does, minus tearing down
-    the modules it inherited (that alone takes ~200 ms in a zygote's heap): join
-    non-daemon threads (after ``threading``'s exit hooks, which shut executors down), run
-    ``atexit`` handlers, flush every open file the instance created, then ``_exit(code)``.
-    Only ``__del__`` methods that Python would call while tearing modules down are skipped
-    (Python does not promise to call them at exit)."""
-    with contextlib.suppress(BaseException):
-        shutdown: Callable[[], None] | None = getattr(threading, "_shutdown", None)
-        if shutdown is not None:
-            shutdown()
-    with contextlib.suppress(BaseException):
-        atexit._run_exitfuncs()
-    with contextlib.suppress(BaseException):
-        for obj in gc.get_objects():  # the instance's own objects: the zygote's are frozen
-            if isinstance(obj, io.IOBase):
-                with contextlib.suppress(Exception):
-                    if not obj.closed:
-                        obj.flush()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
-def _await_order(order_socket: socket.socket, dispositions: Mapping[int, Handler]) -> NoReturn:
-    """The embryo's life: say it leads its session, wait for the order, run the instance.
-    End of file instead of an order (the zygote ended) ends the embryo, unstarted."""
-    try:
-        order_socket.sendall(b"s")
-        order = Order.from_message(recv_message(order_socket))
-    except (ChannelClosed, OSError, KeyError, TypeError, ValueError):
-        os._exit(0)
-    order_socket.detach()  # its fd goes with closerange; the object must not close a reused one
-    leave(order.become_instance(dispositions))
-
-
 # -- entry point ----------------------------------------------------------------------------
 
 
@@ -538,26 +297,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     warmed = warm_up()
     gc.collect()
     gc.freeze()
-    try:
-        send_message(
-            channel,
-            {
-                "op": "ready",
-                "pid": os.getpid(),
-                "loaded": loaded,
-                "failed": failed,
-                "warmed": warmed,
-                "threads": threading.active_count(),
-                "os_threads": len(os.listdir("/proc/self/task")),
-            },
-        )
-    except OSError:
-        return 0
+    ready = {
+        "op": "ready",
+        "pid": os.getpid(),
+        "loaded": loaded,
+        "failed": failed,
+        "warmed": warmed,
+        "threads": threading.active_count(),
+        "os_threads": len(os.listdir("/proc/self/task")),
+    }
     zygote = Zygote(channel, dispositions)
     try:
-        zygote.serve()
+        zygote.serve(ready)
     except EmbryoBorn as born:
-        _await_order(born.order_socket, dispositions)
+        await_order(born.order_socket, dispositions)
     return 0
 
 

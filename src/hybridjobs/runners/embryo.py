@@ -1,0 +1,233 @@
+"""What a warm-pool embryo does to become a job instance, and how it leaves.
+
+An embryo is a child a zygote forked in advance (see :mod:`hybridjobs.runners.zygote`): it
+leads its own session, holds nothing of the zygote's channel, and waits on its own socket
+for one :class:`Order`. :func:`await_order` is its whole life: it says it is ready, reads
+the order (end of file instead means the zygote ended: the embryo exits unstarted), runs
+:meth:`Order.become_instance` and ends through :func:`leave`.
+
+Becoming the instance: restore the signal dispositions the interpreter started with,
+point stdout and stderr at the instance log (appending), close every other file
+descriptor, replace the environment with exactly the instance's, change to the instance's
+directory, set ``RLIMIT_CORE`` to 0, re-seed NumPy's global generator (it would otherwise
+repeat the zygote's sequence in every child), then run
+:func:`hybridjobs.bootstrap.run_instance`.
+
+A job whose source declares requirements (a non-empty ``requirements.txt`` anywhere in it)
+must not run where the preloaded modules would shadow the versions it installs: the embryo
+downloads the source first (where the bootstrap looks for it, so it is not fetched twice)
+and, if it declares requirements or cannot be inspected, replaces itself with the cold
+bootstrap (``execve`` of ``python -m hybridjobs.bootstrap SPEC``): same pid, session,
+log, environment and directory, so the service cannot tell it from a cold instance.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import io
+import os
+import posixpath
+import resource
+import signal
+import socket
+import sys
+import tarfile
+import threading
+import traceback
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hybridjobs.runners.channel import ChannelClosed, recv_message
+from hybridjobs.runners.spec import InstanceSpec
+
+REQUIREMENTS_FILE = "requirements.txt"
+
+Handler = Callable[[int, Any], Any] | int | None
+"""A signal disposition as ``signal.getsignal`` returns it."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """What an embryo must become: one instance, as the pool described it."""
+
+    spec: Path
+    env: dict[str, str]
+    cwd: Path
+    log: Path
+    exit_file: Path
+    python: str
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Order:
+        env = message["env"]
+        if not isinstance(env, dict):
+            raise TypeError("env must be an object")
+        return cls(
+            spec=Path(message["spec"]),
+            env={str(k): str(v) for k, v in env.items()},
+            cwd=Path(message["cwd"]),
+            log=Path(message["log"]),
+            exit_file=Path(message["exit_file"]),
+            python=str(message["python"]),
+        )
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "op": "spawn",
+            "spec": str(self.spec),
+            "env": self.env,
+            "cwd": str(self.cwd),
+            "log": str(self.log),
+            "exit_file": str(self.exit_file),
+            "python": self.python,
+        }
+
+    def become_instance(self, dispositions: Mapping[int, Handler]) -> int:
+        """Turn this embryo into the instance and run it; the instance's exit code.
+
+        On any failure before the job's code runs, prints the traceback (to the instance
+        log once it is in place), writes exit code 1 to the exit file and returns 1.
+        """
+        try:
+            self._isolate(dispositions)
+            if self._needs_cold_bootstrap():
+                self._exec_cold()
+            from hybridjobs.bootstrap import run_instance
+
+            return run_instance(self.spec)
+        except BaseException:
+            traceback.print_exc()
+            with contextlib.suppress(OSError):
+                self.exit_file.write_text("1\n")
+            return 1
+
+    def _isolate(self, dispositions: Mapping[int, Handler]) -> None:
+        """Signals, file descriptors, environment, cwd and limits of a cold instance."""
+        for signum, handler in dispositions.items():
+            if handler is not None:
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    signal.signal(signum, handler)
+        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, _max_fd())
+        os.environ.clear()
+        os.environ.update(self.env)
+        os.chdir(self.cwd)
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+        numpy_random = sys.modules.get("numpy.random")
+        if numpy_random is not None:
+            numpy_random.seed()
+        sys.orig_argv = [self.python, "-m", "hybridjobs.bootstrap", str(self.spec)]
+
+    def _needs_cold_bootstrap(self) -> bool:
+        """Whether the job's source declares requirements (or cannot be inspected)."""
+        try:
+            from hybridjobs.runners.spec import load_instance_spec
+
+            source = _fetch_source(load_instance_spec(self.spec))
+            if source is None:
+                return False  # nothing to fetch: the bootstrap reports the setup failure
+            return declares_requirements(source)
+        except Exception:
+            return True
+
+    def _exec_cold(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [self.python, "-m", "hybridjobs.bootstrap", str(self.spec)]
+        os.execve(self.python, argv, self.env)
+
+
+def _max_fd() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY and soft > 3 else 1 << 20
+
+
+def _fetch_source(spec: InstanceSpec) -> Path | None:
+    """Download the script object where the bootstrap looks for it first (it skips the
+    download when the file is there); ``None`` when the spec names no script."""
+    from hybridjobs.objects import open_object_store, parse_s3_uri
+
+    if not spec.script.s3_uri or not spec.script.entry_point:
+        return None
+    bucket, key = parse_s3_uri(spec.script.s3_uri)
+    name = posixpath.basename(key)
+    if not name or name in (".", ".."):
+        return None
+    target = spec.paths.original_dir / name
+    if not target.exists():
+        open_object_store(spec.objects).get_to_file(bucket, key, target)
+    return target
+
+
+def declares_requirements(source: Path) -> bool:
+    """Whether a ``requirements.txt`` with at least one requirement is in ``source`` (an
+    archive, or a single file of that name). A member of that name that is not a regular
+    file counts as declaring requirements."""
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                named = posixpath.basename(info.filename.rstrip("/")) == REQUIREMENTS_FILE
+                if named and not info.is_dir() and _lists_requirements(archive.read(info)):
+                    return True
+        return False
+    if tarfile.is_tarfile(source):
+        with tarfile.open(source) as archive:
+            for member in archive:
+                named = posixpath.basename(member.name.rstrip("/")) == REQUIREMENTS_FILE
+                if not named or member.isdir():
+                    continue
+                extracted = archive.extractfile(member) if member.isfile() else None
+                if extracted is None or _lists_requirements(extracted.read()):
+                    return True
+        return False
+    return source.name == REQUIREMENTS_FILE and _lists_requirements(source.read_bytes())
+
+
+def _lists_requirements(content: bytes) -> bool:
+    text = content.decode("utf-8", "replace")
+    return any(line.split("#", 1)[0].strip() for line in text.splitlines())
+
+
+def leave(code: int) -> NoReturn:
+    """End a forked instance the way an interpreter that returns does, minus tearing down
+    the modules it inherited (that alone takes ~200 ms in a zygote's heap): join
+    non-daemon threads (after ``threading``'s exit hooks, which shut executors down), run
+    ``atexit`` handlers, flush every open file the instance created, then ``_exit(code)``.
+    Only ``__del__`` methods that Python would call while tearing modules down are skipped
+    (Python does not promise to call them at exit)."""
+    with contextlib.suppress(BaseException):
+        shutdown: Callable[[], None] | None = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    with contextlib.suppress(BaseException):
+        for obj in gc.get_objects():  # the instance's own objects: the zygote's are frozen
+            if isinstance(obj, io.IOBase):
+                with contextlib.suppress(Exception):
+                    if not obj.closed:
+                        obj.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def await_order(order_socket: socket.socket, dispositions: Mapping[int, Handler]) -> NoReturn:
+    """The embryo's life: say it leads its session, wait for the order, run the instance.
+    End of file instead of an order (the zygote ended) ends the embryo, unstarted."""
+    try:
+        order_socket.sendall(b"s")
+        order = Order.from_message(recv_message(order_socket))
+    except (ChannelClosed, OSError, KeyError, TypeError, ValueError):
+        os._exit(0)
+    order_socket.detach()  # its fd goes with closerange; the object must not close a reused one
+    leave(order.become_instance(dispositions))
