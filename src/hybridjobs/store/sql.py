@@ -1,16 +1,13 @@
-"""The SQL store (SQLAlchemy Core): SQLite in WAL mode by default, or PostgreSQL."""
+"""The SQL store (SQLAlchemy Core) of jobs, events, tags and idempotency records; SQLite
+or PostgreSQL. Connections live in :mod:`sqlengine`, job output in :mod:`sqloutput`."""
 
 from __future__ import annotations
 
 import datetime
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from hybridjobs.jobs.model import (
@@ -27,12 +24,10 @@ from hybridjobs.store.base import (
     IdempotencyKey,
     JobDetails,
     JobFilter,
-    LogEvent,
-    LogStreamSummary,
-    MetricPoint,
 )
-from hybridjobs.store.migrations import migrate
 from hybridjobs.store.notify import notify_in
+from hybridjobs.store.sqlengine import epoch, moment, never
+from hybridjobs.store.sqloutput import SqlOutputRecords
 
 _TIME_FIELDS = ("created_at", "started_at", "ended_at", "heartbeat_at")
 _UPDATABLE = frozenset(
@@ -54,8 +49,6 @@ _FILTER_COLUMNS = {
     "created_at": schema.jobs.c.created_at,
 }
 
-
-_READ_ONLY = "hybridjobs_read_only"
 
 # Statements on the API's hot paths, built once: SQLAlchemy memoizes a statement object's
 # cache key, so reusing it skips rebuilding and re-keying the statement on every call.
@@ -88,18 +81,8 @@ _INSERT_IDEMPOTENCY = schema.idempotency.insert()
 _INSERT_EVENT = schema.job_events.insert()
 
 
-def _epoch(value: datetime.datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _moment(value: float | None) -> datetime.datetime | None:
-    if value is None:
-        return None
-    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
-
-
 def _job_from_row(row: sa.Row[Any]) -> Job:
-    created = _moment(row.created_at)
+    created = moment(row.created_at)
     assert created is not None
     return Job(
         job_arn=row.job_arn,
@@ -113,12 +96,12 @@ def _job_from_row(row: sa.Row[Any]) -> Job:
         instance_count=row.instance_count,
         definition=dict(row.definition),
         created_at=created,
-        started_at=_moment(row.started_at),
-        ended_at=_moment(row.ended_at),
+        started_at=moment(row.started_at),
+        ended_at=moment(row.ended_at),
         failure_reason=row.failure_reason,
         billable_duration_ms=row.billable_duration_ms,
         owner=row.owner,
-        heartbeat_at=_moment(row.heartbeat_at),
+        heartbeat_at=moment(row.heartbeat_at),
         runner_state=dict(row.runner_state or {}),
         seq=row.seq,
     )
@@ -128,76 +111,11 @@ def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
     unknown = set(updates) - _UPDATABLE
     if unknown:
         raise ValueError(f"cannot update job fields {sorted(unknown)}")
-    return {key: _epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
+    return {key: epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE write
-    transactions (so concurrent writers queue instead of failing to upgrade a lock), while
-    ``_read`` transactions BEGIN deferred (a WAL snapshot that no writer blocks)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        # Readers take a WAL snapshot (deferred BEGIN: they neither wait for nor block a
-        # writer); writers take the write lock up front.
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        # Straight to the driver: a full SQLAlchemy execution per BEGIN costs as much as
-        # the statement that follows it.
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
-
-
-class SqlJobStore:
+class SqlJobStore(SqlOutputRecords):
     """A :class:`~hybridjobs.store.base.JobStore` over SQLite or PostgreSQL."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = create_engine(url)
-        # SQLite has one writer at a time: queue this process's writers on a lock, which
-        # hands over at once, instead of in SQLite's busy handler, which sleeps 1-100 ms.
-        self._write_lock: AbstractContextManager[Any] = (
-            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
-        )
-        migrate(self.engine)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with self._write_lock, self.engine.begin() as connection:
-            yield connection
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as connection:
-            connection.execution_options(**{_READ_ONLY: True})
-            yield connection
-            connection.rollback()
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -221,7 +139,7 @@ class SqlJobStore:
                             "client_token": idempotency.client_token,
                             "request_hash": idempotency.request_hash,
                             "job_arn": job.job_arn,
-                            "created_at": _epoch(job.created_at),
+                            "created_at": epoch(job.created_at),
                         },
                     )
                 result = connection.execute(
@@ -237,7 +155,7 @@ class SqlJobStore:
                         "instance_type": job.instance_type,
                         "instance_count": job.instance_count,
                         "definition": job.definition,
-                        "created_at": _epoch(job.created_at),
+                        "created_at": epoch(job.created_at),
                         "runner_state": job.runner_state,
                     },
                 )
@@ -456,118 +374,9 @@ class SqlJobStore:
                 tags.delete().where(tags.c.job_arn == job_arn, tags.c.key.in_(list(keys)))
             )
 
-    # -- logs and metrics -----------------------------------------------------------------
-
-    def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None:
-        if not events:
-            return
-        with self._write() as connection:
-            connection.execute(
-                schema.log_events.insert(),
-                [
-                    {
-                        "job_arn": job_arn,
-                        "instance": e.instance,
-                        "timestamp": e.timestamp.timestamp(),
-                        "message": e.message,
-                    }
-                    for e in events
-                ],
-            )
-
-    def list_log_events(
-        self,
-        job_arn: str,
-        instance: str,
-        after_sequence: int = 0,
-        start_time: datetime.datetime | None = None,
-        end_time: datetime.datetime | None = None,
-        limit: int = 10000,
-        *,
-        before_sequence: int | None = None,
-        newest_first: bool = False,
-        contains: str | None = None,
-    ) -> list[LogEvent]:
-        logs = schema.log_events
-        conditions = [logs.c.job_arn == job_arn, logs.c.instance == instance]
-        conditions.append(logs.c.id > after_sequence)
-        if before_sequence is not None:
-            conditions.append(logs.c.id < before_sequence)
-        if start_time is not None:
-            conditions.append(logs.c.timestamp >= start_time.timestamp())
-        if end_time is not None:
-            conditions.append(logs.c.timestamp < end_time.timestamp())
-        if contains:
-            conditions.append(logs.c.message.contains(contains, autoescape=True))
-        order = logs.c.id.desc() if newest_first else logs.c.id
-        query = sa.select(logs).where(*conditions).order_by(order).limit(limit)
-        with self._read() as connection:
-            return [
-                LogEvent(row.instance, _moment(row.timestamp) or _never(), row.message, row.id)
-                for row in connection.execute(query)
-            ]
-
-    def summarize_log_events(self, job_arn: str) -> dict[str, LogStreamSummary]:
-        logs = schema.log_events
-        query = (
-            sa.select(
-                logs.c.instance,
-                sa.func.count(),
-                sa.func.min(logs.c.timestamp),
-                sa.func.max(logs.c.timestamp),
-                sa.func.max(logs.c.id),
-            )
-            .where(logs.c.job_arn == job_arn)
-            .group_by(logs.c.instance)
-        )
-        with self._read() as connection:
-            rows = list(connection.execute(query))
-        return {
-            instance: LogStreamSummary(
-                instance=instance,
-                event_count=int(count),
-                first_timestamp=_moment(first) or _never(),
-                last_timestamp=_moment(last) or _never(),
-                last_sequence=int(last_id),
-            )
-            for instance, count, first, last, last_id in rows
-        }
-
-    def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None:
-        if not points:
-            return
-        with self._write() as connection:
-            connection.execute(
-                schema.metrics.insert(),
-                [
-                    {
-                        "job_arn": job_arn,
-                        "instance": p.instance,
-                        "timestamp": p.timestamp,
-                        "name": p.name,
-                        "value": p.value,
-                        "iteration_number": p.iteration_number,
-                    }
-                    for p in points
-                ],
-            )
-
-    def list_metrics(self, job_arn: str) -> list[MetricPoint]:
-        metrics = schema.metrics
-        query = sa.select(metrics).where(metrics.c.job_arn == job_arn).order_by(metrics.c.id)
-        with self._read() as connection:
-            return [
-                MetricPoint(row.instance, row.timestamp, row.name, row.value, row.iteration_number)
-                for row in connection.execute(query)
-            ]
-
 
 def _event_from_row(row: sa.Row[Any]) -> JobEvent:
-    return JobEvent(JobEventType(row.event_type), _moment(row.time) or _never(), row.message)
-
-
-def _never() -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
+    return JobEvent(JobEventType(row.event_type), moment(row.time) or never(), row.message)
 
 
 def _filter_condition(condition: JobFilter) -> sa.ColumnElement[bool]:
