@@ -18,7 +18,8 @@ from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.service import JobLimits, JobService
 from hybridjobs.objects import LocalObjectStore, ObjectStore
 from hybridjobs.runners.local import ColdLauncher
-from hybridjobs.runners.warmpool import WarmLauncher, WarmPool
+from hybridjobs.runners.warmlauncher import WarmLauncher
+from hybridjobs.runners.warmpool import WarmPool
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.loop import Scheduler
 from hybridjobs.services.base import AwsService

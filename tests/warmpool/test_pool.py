@@ -17,7 +17,8 @@ from hybridjobs.objects import LocalObjectStore
 from hybridjobs.runners import contract
 from hybridjobs.runners.embryo import declares_requirements
 from hybridjobs.runners.local import ColdLauncher, InstanceHandle
-from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmLauncher, WarmPool
+from hybridjobs.runners.warmlauncher import WarmLauncher
+from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmPool
 from warmpool.conftest import WARM_ENV, pool_status, wait_pool_full
 
 LIGHT_PRELOAD = ["json", "numpy"]

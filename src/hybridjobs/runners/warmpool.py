@@ -2,7 +2,8 @@
 
 A fresh interpreter that imports the Braket SDK spends ~2 s before the job's first line;
 a child forked from a parent that already imported it starts in ~20 ms. :class:`WarmPool`
-keeps ``size`` zygotes (see :mod:`hybridjobs.runners.zygote`) and :class:`WarmLauncher`
+keeps ``size`` zygotes (see :mod:`hybridjobs.runners.zygote`) and
+:class:`~hybridjobs.runners.warmlauncher.WarmLauncher`
 forks an instance from one of them whenever it can, and starts a cold one otherwise.
 
 Contracts:
@@ -42,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.contract import HOST_VARIABLES
@@ -477,60 +478,3 @@ class WarmPool:
             self._processes.discard(zygote.process)
         if not self._stopping:
             log.warning("zygote %d ended; starting a replacement", zygote.pid)
-
-
-class ColdStarter(Protocol):
-    """What starts an instance when the pool cannot (the cold launcher)."""
-
-    def launch(
-        self,
-        host: str,
-        spec_path: Path,
-        env: dict[str, str],
-        cwd: Path,
-        log_path: Path,
-        exit_file: Path,
-        python: str,
-    ) -> InstanceHandle: ...
-
-
-class WarmLauncher:
-    """A :class:`~hybridjobs.scheduler.context.Launcher`: forks from ``pool`` when the
-    instance uses the pool's interpreter and a zygote is available, else ``cold``."""
-
-    def __init__(self, pool: WarmPool, cold: ColdStarter) -> None:
-        self.pool = pool
-        self.cold = cold
-        self._lock = threading.Lock()
-        self.warm_launches = 0
-        self.cold_launches = 0
-
-    def launch(
-        self,
-        host: str,
-        spec_path: Path,
-        env: dict[str, str],
-        cwd: Path,
-        log_path: Path,
-        exit_file: Path,
-        python: str,
-    ) -> InstanceHandle:
-        """Start one instance; same contract as the cold launcher's ``launch``."""
-        if python == self.pool.python:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            exit_file.unlink(missing_ok=True)
-            handle = self.pool.spawn(host, spec_path, env, cwd, log_path, exit_file)
-            if handle is not None:
-                with self._lock:
-                    self.warm_launches += 1
-                return handle
-        with self._lock:
-            self.cold_launches += 1
-        return self.cold.launch(host, spec_path, env, cwd, log_path, exit_file, python)
-
-    def status(self) -> dict[str, Any]:
-        """The pool's status plus how many launches took each path."""
-        status = self.pool.status()
-        with self._lock:
-            status["launches"] = {"warm": self.warm_launches, "cold": self.cold_launches}
-        return status
