@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "sdk_create_wait": "benchmarks.sdk_create_wait",
     "jobs": "benchmarks.suite",
     "burst": "benchmarks.burst",
+    "tasks": "benchmarks.tasks",
 }
 
 

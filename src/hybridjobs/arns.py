@@ -1,4 +1,4 @@
-"""Build and parse the ARNs hybridjobs mints.
+"""Build and parse the ARNs hybridjobs mints (jobs and quantum tasks).
 
 Job ARNs have the form ``arn:aws:braket:<region>:<account>:job/<uuid4>``; the region comes
 from the request (the SDK rejects a job ARN whose region differs from its session's) and
@@ -43,5 +43,43 @@ def parse_job_arn(arn: str) -> JobArn | None:
         region=match["region"],
         account=match["account"],
         job_id=match["job_id"],
+        partition=match["partition"],
+    )
+
+
+_TASK_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z\-]*):braket:(?P<region>[a-z0-9\-]+):(?P<account>[0-9]{12}):quantum-task/(?P<task_id>[A-Za-z0-9\-]+)"
+)
+
+
+@dataclass(frozen=True)
+class TaskArn:
+    """The parts of a quantum-task ARN."""
+
+    region: str
+    account: str
+    task_id: str
+    partition: str = "aws"
+
+    def __str__(self) -> str:
+        return (
+            f"arn:{self.partition}:braket:{self.region}:{self.account}:quantum-task/{self.task_id}"
+        )
+
+
+def new_task_arn(region: str, account: str) -> TaskArn:
+    """Mint a fresh quantum-task ARN ending in a lowercase UUID4."""
+    return TaskArn(region=region, account=account, task_id=str(uuid.uuid4()))
+
+
+def parse_task_arn(arn: str) -> TaskArn | None:
+    """Parse ``arn`` as a quantum-task ARN; ``None`` when it is not one."""
+    match = _TASK_ARN.fullmatch(arn)
+    if match is None:
+        return None
+    return TaskArn(
+        region=match["region"],
+        account=match["account"],
+        task_id=match["task_id"],
         partition=match["partition"],
     )

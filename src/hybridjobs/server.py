@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from hybridjobs.api import Accounts, HybridJobsApp
+from hybridjobs.devices.catalog import DeviceCatalog, load_catalog
+from hybridjobs.devices.service import DeviceService
+from hybridjobs.engines.base import EngineRequest
 from hybridjobs.jobs.admission import Capacity
 from hybridjobs.jobs.instance_types import load_instance_types
+from hybridjobs.jobs.model import JobStatus
 from hybridjobs.jobs.service import JobLimits, JobService
 from hybridjobs.objects import LocalObjectStore, ObjectStore
 from hybridjobs.runners.local import ColdLauncher
@@ -22,6 +26,7 @@ from hybridjobs.runners.warmlauncher import WarmLauncher
 from hybridjobs.runners.warmpool import WarmPool
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.loop import Scheduler
+from hybridjobs.scheduler.taskworkers import PoolConfig, TaskWorkerPool
 from hybridjobs.services.base import AwsService
 from hybridjobs.services.braket import BraketService
 from hybridjobs.services.ecr import EcrService, InterpreterVersions
@@ -32,6 +37,7 @@ from hybridjobs.services.sts import StsService
 from hybridjobs.settings import Settings
 from hybridjobs.store.notify import JobNotificationListener
 from hybridjobs.store.sql import SqlJobStore
+from hybridjobs.tasks.service import NoTaskRunner, TaskLimits, TaskRunner, TaskService
 from hybridjobs.wire.messages import WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
@@ -68,16 +74,20 @@ def build_service(settings: Settings) -> Service:
     """Open the store (migrating it) and wire the AWS surfaces to the domain."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlJobStore(settings.resolved_db_url)
-    limits = JobLimits(
-        max_instances_per_job=settings.max_instances_per_job,
-        instance_types=load_instance_types(settings.instance_types_file),
-        capacity=capacity_of(settings),
-    )
-    scheduler = build_scheduler(settings, store, limits) if settings.run_scheduler else None
+    limits = job_limits(settings)
+    objects = open_objects(settings)
+    catalog = device_catalog(settings)
+    scheduler = None
+    runner: TaskRunner = NoTaskRunner()
+    if settings.run_scheduler:
+        scheduler, pool = build_scheduler(settings, store, limits, catalog)
+        runner = pool
+    tasks = task_service(settings, store, catalog, runner, objects)
     jobs = JobService(store, limits, wake_scheduler=scheduler.wake if scheduler else _no_wake)
-    services: dict[str, AwsService] = {"braket": BraketService(jobs)}
+    devices = DeviceService(catalog, store.task_queue_sizes, store.queued_jobs_by_device)
+    services: dict[str, AwsService] = {"braket": BraketService(jobs, tasks, devices)}
     services["logs"] = LogsService(store)
-    services["s3"] = S3Service(open_objects(settings), settings.data_dir)
+    services["s3"] = S3Service(objects, settings.data_dir)
     services["sts"] = StsService()
     services["iam"] = IamService()
     interpreters = InterpreterVersions(settings.python_executable, settings.image_interpreters)
@@ -95,6 +105,44 @@ def build_service(settings: Settings) -> Service:
         service.on_start.append(scheduler.start)
         service.on_stop.append(scheduler.stop)
     return service
+
+
+def job_limits(settings: Settings) -> JobLimits:
+    return JobLimits(
+        max_instances_per_job=settings.max_instances_per_job,
+        instance_types=load_instance_types(settings.instance_types_file),
+        capacity=capacity_of(settings),
+    )
+
+
+def device_catalog(settings: Settings) -> DeviceCatalog:
+    """The built-in simulators and emulated devices plus the operator's directory."""
+    extra = [settings.devices_dir] if settings.devices_dir is not None else []
+    return load_catalog(int(settings.task_memory_gib * 2**30), extra)
+
+
+def task_service(
+    settings: Settings,
+    store: SqlJobStore,
+    catalog: DeviceCatalog,
+    runner: TaskRunner,
+    objects: ObjectStore,
+) -> TaskService:
+    return TaskService(
+        store,
+        catalog,
+        runner,
+        objects.bucket_exists,
+        _validate_task,
+        TaskLimits(settle_seconds=settings.task_settle_seconds),
+    )
+
+
+def _validate_task(request: EngineRequest) -> None:
+    """The engine's own checks of a task (imported on first use: it loads the parsers)."""
+    from hybridjobs.engines import validate_request
+
+    validate_request(request)
 
 
 def _no_wake() -> None:
@@ -115,14 +163,19 @@ def open_objects(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.objects_dir)
 
 
-def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -> Scheduler:
-    """A scheduler over ``store`` with this service's capacity and launcher."""
+def build_scheduler(
+    settings: Settings, store: SqlJobStore, limits: JobLimits, catalog: DeviceCatalog
+) -> tuple[Scheduler, TaskWorkerPool]:
+    """A scheduler over ``store`` with this service's capacity and launcher, and the pool
+    that runs quantum tasks next to it (a companion of the scheduler). A job that ends
+    FAILED or CANCELLED has its unfinished tasks cancelled."""
+    objects = open_objects(settings)
     cold = ColdLauncher(settings.python_executable)
     pool = _warm_pool(settings)
     context = SchedulerContext(
         settings=settings,
         store=store,
-        objects=open_objects(settings),
+        objects=objects,
         instance_types=limits.instance_types,
         launcher=WarmLauncher(pool, cold) if pool is not None else cold,
     )
@@ -132,7 +185,27 @@ def build_scheduler(settings: Settings, store: SqlJobStore, limits: JobLimits) -
         scheduler.companions.append(pool)
     if store.dialect == "postgresql":
         scheduler.companions.append(JobNotificationListener(store.url, scheduler.wake))
-    return scheduler
+    task_pool = TaskWorkerPool(
+        PoolConfig(
+            workers=settings.task_workers,
+            memory_budget_bytes=int(settings.task_memory_gib * 2**30),
+            poll_seconds=settings.scheduler_poll_seconds,
+            python=settings.python_executable,
+        ),
+        store,
+        objects,
+        catalog,
+        owner=context.owner,
+    )
+    scheduler.companions.append(task_pool)
+    tasks = task_service(settings, store, catalog, task_pool, objects)
+
+    def cancel_tasks(job_arn: str, status: JobStatus) -> None:
+        if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            tasks.cancel_tasks_of_job(job_arn)
+
+    context.job_ended.append(cancel_tasks)
+    return scheduler, task_pool
 
 
 def _warm_pool(settings: Settings) -> WarmPool | None:
@@ -174,12 +247,10 @@ def build_scheduler_only(settings: Settings) -> tuple[Scheduler, Callable[[], No
     """A scheduler on its own (``hybridjobs scheduler``) and the function that closes it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlJobStore(settings.resolved_db_url)
-    limits = JobLimits(
-        max_instances_per_job=settings.max_instances_per_job,
-        instance_types=load_instance_types(settings.instance_types_file),
-        capacity=capacity_of(settings),
+    scheduler, _pool = build_scheduler(
+        settings, store, job_limits(settings), device_catalog(settings)
     )
-    return build_scheduler(settings, store, limits), store.close
+    return scheduler, store.close
 
 
 def is_loopback(host: str) -> bool:

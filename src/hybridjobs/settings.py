@@ -86,6 +86,20 @@ class Settings(BaseSettings):
         ]
     )
 
+    # Quantum tasks: worker processes, the memory their simulator state may use together
+    # (it also sets the simulators' qubit limits), and the emulated-device catalog.
+    task_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    task_memory_gib: float = Field(default_factory=lambda: 0.5 * _total_memory_gib(), gt=0)
+    task_settle_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="How long GetQuantumTask may wait for a task about to finish.",
+    )
+    devices_dir: Path | None = Field(
+        default=None,
+        description="Directory of device-properties JSON files (emulated QPUs) to serve.",
+    )
+
     # Access keys; when set, SigV4 signatures are verified. Format: {access_key: secret}.
     credentials: dict[str, str] = Field(default_factory=dict)
 

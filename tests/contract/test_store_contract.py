@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from support.postgres import create_schema
 
 from hybridjobs.arns import new_job_arn
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus
-from hybridjobs.store import schema
 from hybridjobs.store.base import (
     IdempotencyConflict,
     IdempotencyKey,
@@ -39,36 +38,6 @@ def at(seconds: float) -> datetime.datetime:
     return T0 + datetime.timedelta(seconds=seconds)
 
 
-@pytest.fixture(scope="session")
-def pg_store_url(pg_url: str) -> str:
-    """A schema of the session's PostgreSQL database, migrated once for all tests."""
-    url = create_schema(pg_url)
-    SqlJobStore(url).close()
-    return url
-
-
-def truncate_all(url: str) -> None:
-    """Empty every table except the schema version (faster than a schema per test)."""
-    names = ", ".join(t.name for t in schema.metadata.sorted_tables if t.name != "schema_version")
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty, migrated store: a new SQLite file, or the emptied PostgreSQL
-    schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("pg_store_url")
-    truncate_all(url)
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database no store has touched: a new SQLite file, or a new PostgreSQL schema."""
@@ -76,15 +45,6 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'empty.db'}"
     pg_url: str = request.getfixturevalue("pg_url")
     return create_schema(pg_url)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlJobStore]:
-    opened = SqlJobStore(store_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def make_job(

@@ -27,7 +27,7 @@ from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureSh
 from hybridjobs.services.braket import IMPLEMENTED
 from hybridjobs.wire import botomodel
 
-MODEL_PIN_SHA256 = "23a27b4f475b269f2f60b10957502c63e525e305ce2cd9487bb9ac667d2f4da7"
+MODEL_PIN_SHA256 = "b7cbb1e8a49926c8818471e3b20fe1bcdf602f60b7d055469a0df842e3220791"
 SNAPSHOT = Path(__file__).with_name("braket_model_pin.json")
 SHAPE_METADATA = ("min", "max", "pattern", "enum", "timestampFormat", "error", "exception")
 MEMBER_SERIALIZATION = ("location", "name", "timestampFormat")

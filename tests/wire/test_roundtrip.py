@@ -25,6 +25,14 @@ from hybridjobs.wire.routing import RestRouter
 from hybridjobs.wire.validate import validate
 
 JOB_ARN = "arn:aws:braket:us-west-2:123456789012:job/2dcad83b-37d8-4093-a52f-8afb69d24116"
+TASK_ARN = (
+    "arn:aws:braket:us-west-2:123456789012:quantum-task/6a1b2c3d-0000-4000-8000-00000000abcd"
+)
+SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
+BELL_ACTION = (
+    '{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '
+    '"source": "OPENQASM 3.0;\\nqubit[2] q;\\nh q[0];\\ncnot q[0], q[1];", "inputs": {}}'
+)
 REQUEST_ID = "6f1c5a8e-0000-4000-8000-000000000001"
 UTC = datetime.UTC
 
@@ -125,6 +133,46 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("UntagResource", {"resourceArn": JOB_ARN, "tagKeys": ["a", "k e y", "x&y=z", "ü"]}),
     ("UntagResource", {"resourceArn": JOB_ARN, "tagKeys": ["only"]}),
     ("ListTagsForResource", {"resourceArn": JOB_ARN}),
+    ("ListTagsForResource", {"resourceArn": TASK_ARN}),
+    (
+        "CreateQuantumTask",
+        {
+            "clientToken": "c0ffee00-0000-4000-8000-000000000000",
+            "deviceArn": SV1,
+            "deviceParameters": '{"braketSchemaHeader": {"name": "x", "version": "1"}}',
+            "shots": 100,
+            "outputS3Bucket": "amazon-braket-us-west-2-123456789012",
+            "outputS3KeyPrefix": "tasks",
+            "action": BELL_ACTION,
+            "tags": {"k": "v"},
+            "jobToken": "secret-token",
+            "associations": [
+                {
+                    "arn": "arn:aws:braket:us-west-2:123456789012:reservation/r1",
+                    "type": "RESERVATION_TIME_WINDOW_ARN",
+                }
+            ],
+            "experimentalCapabilities": {"enabled": "ALL"},
+        },
+    ),
+    ("GetQuantumTask", {"quantumTaskArn": TASK_ARN, "additionalAttributeNames": ["QueueInfo"]}),
+    ("CancelQuantumTask", {"quantumTaskArn": TASK_ARN, "clientToken": "tok"}),
+    (
+        "SearchQuantumTasks",
+        {
+            "filters": [
+                {"name": "jobArn", "values": [JOB_ARN], "operator": "EQUAL"},
+                {"name": "createdAt", "values": ["2024-01-02T03:04:05Z"], "operator": "GTE"},
+            ],
+            "maxResults": 100,
+        },
+    ),
+    ("GetDevice", {"deviceArn": SV1}),
+    ("GetDevice", {"deviceArn": "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"}),
+    (
+        "SearchDevices",
+        {"filters": [{"name": "deviceArn", "values": [SV1]}], "maxResults": 3, "nextToken": "t"},
+    ),
 ]
 
 
@@ -245,6 +293,97 @@ RESPONSES: list[tuple[str, dict[str, Any]]] = [
     ("TagResource", {}),
     ("UntagResource", {}),
     ("ListTagsForResource", {"tags": {"a": "1", "k e y": "v"}}),
+    ("CreateQuantumTask", {"quantumTaskArn": TASK_ARN}),
+    (
+        "GetQuantumTask",
+        {
+            "quantumTaskArn": TASK_ARN,
+            "status": "COMPLETED",
+            "deviceArn": SV1,
+            "deviceParameters": "{}",
+            "shots": 100,
+            "outputS3Bucket": "bucket",
+            "outputS3Directory": "tasks/6a1b2c3d",
+            "createdAt": ms(2024, 1, 2, 3, 4, 5, 678000),
+            "endedAt": ms(2024, 1, 2, 3, 4, 5, 999000),
+            "tags": {"k": "v"},
+            "jobArn": JOB_ARN,
+            "queueInfo": {
+                "queue": "QUANTUM_TASKS_QUEUE",
+                "position": "None",
+                "queuePriority": "Priority",
+                "message": "done",
+            },
+            "numSuccessfulShots": 100,
+            "actionMetadata": {
+                "actionType": "braket.ir.openqasm.program",
+                "programCount": 1,
+                "executableCount": 1,
+            },
+        },
+    ),
+    (
+        "GetQuantumTask",
+        {
+            "quantumTaskArn": TASK_ARN,
+            "status": "FAILED",
+            "failureReason": "ValidationException: nope",
+            "deviceArn": SV1,
+            "deviceParameters": "{}",
+            "shots": 0,
+            "outputS3Bucket": "bucket",
+            "outputS3Directory": "tasks/x",
+            "createdAt": ms(2024, 1, 2, 3, 4, 5, 0),
+        },
+    ),
+    ("CancelQuantumTask", {"quantumTaskArn": TASK_ARN, "cancellationStatus": "CANCELLED"}),
+    (
+        "SearchQuantumTasks",
+        {
+            "quantumTasks": [
+                {
+                    "quantumTaskArn": TASK_ARN,
+                    "status": "QUEUED",
+                    "deviceArn": SV1,
+                    "shots": 10,
+                    "outputS3Bucket": "bucket",
+                    "outputS3Directory": "tasks/x",
+                    "createdAt": ms(2024, 1, 2, 3, 4, 5, 0),
+                    "tags": {},
+                }
+            ],
+            "nextToken": "more",
+        },
+    ),
+    (
+        "GetDevice",
+        {
+            "deviceArn": SV1,
+            "deviceName": "SV1",
+            "providerName": "Amazon Braket",
+            "deviceType": "SIMULATOR",
+            "deviceStatus": "ONLINE",
+            "deviceCapabilities": '{"braketSchemaHeader": {}}',
+            "deviceQueueInfo": [
+                {"queue": "QUANTUM_TASKS_QUEUE", "queueSize": "3", "queuePriority": "Normal"},
+                {"queue": "JOBS_QUEUE", "queueSize": ">1000"},
+            ],
+        },
+    ),
+    (
+        "SearchDevices",
+        {
+            "devices": [
+                {
+                    "deviceArn": SV1,
+                    "deviceName": "SV1",
+                    "providerName": "Amazon Braket",
+                    "deviceType": "SIMULATOR",
+                    "deviceStatus": "ONLINE",
+                }
+            ]
+        },
+    ),
 ]
 
 

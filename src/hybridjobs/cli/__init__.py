@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hybridjobs.cli import demo, jobs, logs, metrics, results, run, serve
+from hybridjobs.cli import demo, devices, jobs, logs, metrics, results, run, serve, tasks
 from hybridjobs.cli.client import endpoint_from
 from hybridjobs.cli.exits import EXIT_CODES_HELP, run_handler
 
-COMMAND_MODULES = (serve, run, jobs, logs, results, metrics, demo)
+COMMAND_MODULES = (serve, run, jobs, logs, results, metrics, devices, tasks, demo)
 
 EPILOG = f"""\
 quick start:
@@ -24,6 +24,8 @@ quick start:
   hybridjobs serve                     run the service on http://127.0.0.1:8750
   hybridjobs run examples/bell/bell.py run a script as a job and follow it
   hybridjobs jobs                      list jobs
+  hybridjobs devices                   list the devices quantum tasks run on
+  hybridjobs tasks                     list quantum tasks
 
 Every client command talks to the service through the AWS API only; point it at a
 service with --endpoint or HYBRIDJOBS_ENDPOINT. `hybridjobs COMMAND --help` shows examples.

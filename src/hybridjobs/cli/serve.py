@@ -24,14 +24,38 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="start every instance as a fresh interpreter (no pre-started zygotes; "
         "env HYBRIDJOBS_WARM_POOL=false)",
     )
+    parser.add_argument(
+        "--devices-dir",
+        type=Path,
+        help="directory of device-properties JSON files (e.g. saved with `aws braket "
+        "get-device`) served as emulated devices (env HYBRIDJOBS_DEVICES_DIR)",
+    )
+    parser.add_argument(
+        "--task-workers",
+        type=int,
+        help="quantum-task worker processes (default: one per core; env HYBRIDJOBS_TASK_WORKERS)",
+    )
+    parser.add_argument(
+        "--task-memory-gib",
+        type=float,
+        help="memory all running tasks' simulator state may use together; it also sets the "
+        "simulators' qubit limits (default: half the machine's; env HYBRIDJOBS_TASK_MEMORY_GIB)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = subparsers.add_parser(
         "serve",
         help="run the service (API and scheduler)",
-        description="Run the hybridjobs service: the Braket Jobs API and the job scheduler.",
-        epilog="example: hybridjobs serve --port 8750 --data-dir ./hj-data",
+        description=(
+            "Run the hybridjobs service: the Braket API (jobs, quantum tasks, devices), the "
+            "job scheduler and the quantum-task workers."
+        ),
+        epilog=(
+            "examples:\n  hybridjobs serve --port 8750 --data-dir ./hj-data\n"
+            "  hybridjobs serve --devices-dir ./my-devices   # serve saved device properties"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8750)")
@@ -45,10 +69,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     scheduler = subparsers.add_parser(
         "scheduler",
-        help="run only the scheduler against a shared database",
+        help="run only the scheduler (and the task workers) against a shared database",
         description=(
-            "Run the job scheduler as its own process against the same database and object "
-            "store as a `hybridjobs serve --no-scheduler`."
+            "Run the job scheduler and the quantum-task workers as their own process against "
+            "the same database and object store as a `hybridjobs serve --no-scheduler`."
         ),
         epilog="example: hybridjobs scheduler --db-url postgresql+psycopg://postgres@127.0.0.1/hj",
     )
@@ -65,6 +89,9 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     values = {
         "data_dir": args.data_dir,
         "db_url": args.db_url,
+        "devices_dir": args.devices_dir,
+        "task_workers": args.task_workers,
+        "task_memory_gib": args.task_memory_gib,
         **extra,
     }
     if getattr(args, "no_warm_pool", False):

@@ -111,6 +111,8 @@ class Job:
     heartbeat_at: datetime.datetime | None = None
     runner_state: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
+    job_token: str | None = None
+    """The secret the job's instances send as ``jobToken`` with their quantum tasks."""
 
     @property
     def is_terminal(self) -> bool:

@@ -78,20 +78,28 @@ def create_job_problems(params: dict[str, Any]) -> list[str]:
     return problems
 
 
-def search_filters(raw_filters: list[dict[str, Any]]) -> list[JobFilter]:
-    """SearchJobs filters as store conditions; ValidationException on a misuse."""
+def search_filters(
+    raw_filters: list[dict[str, Any]],
+    table: dict[str, tuple[str, frozenset[str]]] = SEARCH_FILTERS,
+    exclusive: str | None = "jobArn",
+) -> list[JobFilter]:
+    """Search filters as store conditions; ValidationException on a misuse.
+
+    ``table`` maps each filter name to its store field and operators (SearchJobs' by
+    default); ``exclusive`` names a filter that cannot be combined with others.
+    """
     problems: list[str] = []
     result: list[JobFilter] = []
     names = [f["name"] for f in raw_filters]
-    if "jobArn" in names and len(raw_filters) > 1:
-        problems.append("filters: the jobArn filter cannot be combined with other filters")
+    if exclusive in names and len(raw_filters) > 1:
+        problems.append(f"filters: the {exclusive} filter cannot be combined with other filters")
     for index, raw in enumerate(raw_filters):
         where = f"filters[{index}]"
         name, operator, values = raw["name"], raw["operator"], list(raw["values"])
-        if name not in SEARCH_FILTERS:
-            problems.append(f"{where}.name: {name!r} is not one of: {', '.join(SEARCH_FILTERS)}")
+        if name not in table:
+            problems.append(f"{where}.name: {name!r} is not one of: {', '.join(table)}")
             continue
-        field, operators = SEARCH_FILTERS[name]
+        field, operators = table[name]
         if operator not in operators:
             problems.append(
                 f"{where}.operator: {name} supports {', '.join(sorted(operators))}, not {operator}"

@@ -6,10 +6,10 @@ the wire layer serializes. Every job the service touches is scoped to the caller
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +33,7 @@ from hybridjobs.jobs.model import (
     JobStatus,
     utcnow,
 )
+from hybridjobs.paging import decode_token, encode_token
 from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobStore
 
 DEFAULT_MAX_RUNTIME_SECONDS = 432000
@@ -75,26 +76,6 @@ def _definition(params: dict[str, Any]) -> dict[str, Any]:
     if definition.get("checkpointConfig") is not None:
         definition["checkpointConfig"].setdefault("localPath", DEFAULT_CHECKPOINT_LOCAL_PATH)
     return definition
-
-
-def _encode_token(seq: int, filters: list[dict[str, Any]]) -> str:
-    payload = {
-        "seq": seq,
-        "filters": hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16],
-    }
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-
-
-def _decode_token(token: str, filters: list[dict[str, Any]]) -> int:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
-        seq = int(payload["seq"])
-        expected = json.loads(base64.urlsafe_b64decode(_encode_token(seq, filters).encode()))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValidationException("nextToken: not a token this service issued") from exc
-    if payload.get("filters") != expected["filters"]:
-        raise ValidationException("nextToken: it belongs to a search with other filters")
-    return seq
 
 
 def queue_info(job: Job, ahead: int | None) -> dict[str, str]:
@@ -192,6 +173,7 @@ class JobService:
             instance_count=definition["instanceConfig"]["instanceCount"],
             definition=definition,
             created_at=now,
+            job_token=secrets.token_urlsafe(24),
         )
         event = JobEvent(
             JobEventType.QUEUED_FOR_EXECUTION,
@@ -269,7 +251,7 @@ class JobService:
         limit = int(params.get("maxResults") or DEFAULT_PAGE_SIZE)
         before = None
         if params.get("nextToken"):
-            before = _decode_token(params["nextToken"], raw_filters)
+            before = decode_token(params["nextToken"], raw_filters)
         jobs = self.store.search_jobs(caller.account_id, filters, limit + 1, before)
         page, more = jobs[:limit], len(jobs) > limit
         tags = self.store.get_tags_for([job.job_arn for job in page])
@@ -289,7 +271,7 @@ class JobService:
             ]
         }
         if more:
-            response["nextToken"] = _encode_token(page[-1].seq, raw_filters)
+            response["nextToken"] = encode_token(page[-1].seq, raw_filters)
         return response
 
     def tag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,13 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from hybridjobs.jobs.instance_types import InstanceResources
+from hybridjobs.jobs.model import JobStatus
 from hybridjobs.objects import ObjectStore
 from hybridjobs.runners.local import InstanceHandle
 from hybridjobs.settings import Settings
@@ -69,3 +71,5 @@ class SchedulerContext:
     launcher: Launcher
     owner: str = field(default_factory=new_owner_id)
     stopping: threading.Event = field(default_factory=threading.Event)
+    job_ended: list[Callable[[str, JobStatus], None]] = field(default_factory=list)
+    """Called with a job's ARN and final status once a supervisor has recorded it."""

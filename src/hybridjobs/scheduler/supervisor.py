@@ -126,7 +126,7 @@ class JobSupervisor(threading.Thread):
                 master_port=master_port,
                 python=python,
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
-                job_token=self.job.job_id,
+                job_token=self.job.job_token or self.job.job_id,
                 objects=self._objects_for_jobs(),
                 requirements_cache_dir=_requirements_cache(settings.data_dir, python),
             )
@@ -486,13 +486,19 @@ class JobSupervisor(threading.Thread):
         if moved is None and status is JobStatus.COMPLETED:
             # A cancel arrived while the results were uploading: honour it.
             event = JobEvent(JobEventType.CANCELLED, now, "Job cancelled while finishing.")
-            store.transition(
+            moved = store.transition(
                 self.job.job_arn,
                 JobStatus.CANCELLED,
                 expected=[JobStatus.CANCELLING],
                 event=event,
                 updates=updates,
             )
+        if moved is not None:
+            for listener in self.context.job_ended:
+                try:
+                    listener(moved.job_arn, moved.status)
+                except Exception:
+                    log.exception("job %s: an end-of-job listener failed", moved.job_arn)
 
 
 def _notify_on_exit(handle: InstanceHandle, wake: threading.Event) -> None:

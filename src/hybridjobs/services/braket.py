@@ -1,4 +1,7 @@
-"""The Braket surface (rest-json): routes to the job operations of :mod:`hybridjobs.jobs`."""
+"""The Braket surface (rest-json): routes to the job, quantum-task and device operations.
+
+Tag operations go to the jobs or the tasks by the kind of ARN they name.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import Any
 
 from botocore import xform_name
 
+from hybridjobs.arns import parse_task_arn
+from hybridjobs.devices.service import DeviceService
 from hybridjobs.errors import (
     InternalServiceException,
     NotImplementedByServiceError,
@@ -16,6 +21,7 @@ from hybridjobs.errors import (
     ValidationException,
 )
 from hybridjobs.jobs.service import Caller, JobService
+from hybridjobs.tasks.service import TaskService
 from hybridjobs.wire import botomodel, restjson
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.routing import RestRouter
@@ -25,27 +31,31 @@ log = logging.getLogger(__name__)
 
 Operation = Callable[[Caller, dict[str, Any]], dict[str, Any]]
 
-IMPLEMENTED = (
-    "CreateJob",
-    "GetJob",
-    "CancelJob",
-    "SearchJobs",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
+JOB_OPERATIONS = ("CreateJob", "GetJob", "CancelJob", "SearchJobs")
+TASK_OPERATIONS = (
+    "CreateQuantumTask",
+    "GetQuantumTask",
+    "CancelQuantumTask",
+    "SearchQuantumTasks",
 )
+DEVICE_OPERATIONS = ("GetDevice", "SearchDevices")
+TAG_OPERATIONS = ("TagResource", "UntagResource", "ListTagsForResource")
+IMPLEMENTED = JOB_OPERATIONS + TASK_OPERATIONS + DEVICE_OPERATIONS + TAG_OPERATIONS
 
 
 class BraketService:
-    """Parses, validates and dispatches Braket requests to a :class:`JobService`."""
+    """Parses, validates and dispatches Braket requests to the domain services."""
 
     signing_name = "braket"
 
-    def __init__(self, jobs: JobService) -> None:
+    def __init__(self, jobs: JobService, tasks: TaskService, devices: DeviceService) -> None:
         self.model = botomodel.service_model("braket")
         self.router = RestRouter(self.model)
         self.operations: dict[str, Operation] = {
-            name: getattr(jobs, xform_name(name)) for name in IMPLEMENTED
+            **{name: getattr(jobs, xform_name(name)) for name in JOB_OPERATIONS},
+            **{name: getattr(tasks, xform_name(name)) for name in TASK_OPERATIONS},
+            **{name: getattr(devices, xform_name(name)) for name in DEVICE_OPERATIONS},
+            **{name: _by_resource(jobs, tasks, xform_name(name)) for name in TAG_OPERATIONS},
         }
 
     def _enum_values(self, shape: Any) -> tuple[str, ...]:
@@ -83,3 +93,14 @@ class BraketService:
             )
         output = implementation(Caller(request.account_id, request.region), params)
         return restjson.serialize_response(operation, output, request.request_id)
+
+
+def _by_resource(jobs: JobService, tasks: TaskService, method: str) -> Operation:
+    """A tag operation that goes to the tasks for a quantum-task ARN, else to the jobs."""
+
+    def operation(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        owner = tasks if parse_task_arn(params["resourceArn"]) is not None else jobs
+        result: dict[str, Any] = getattr(owner, method)(caller, params)
+        return result
+
+    return operation

@@ -109,6 +109,10 @@ class JobStore(Protocol):
 
     def get_job(self, job_arn: str) -> Job | None: ...
 
+    def job_for_token(self, job_token: str) -> Job | None:
+        """The job whose instances hold ``job_token``; ``None`` when no job does."""
+        ...
+
     def get_job_details(
         self, job_arn: str, event_limit: int, with_queue_position: bool
     ) -> JobDetails | None:
@@ -158,6 +162,10 @@ class JobStore(Protocol):
 
     def queue_position(self, job: Job) -> int:
         """How many QUEUED jobs were created before ``job`` (0: next in line)."""
+        ...
+
+    def queued_jobs_by_device(self) -> dict[str, int]:
+        """How many QUEUED jobs name each device (devices with none are absent)."""
         ...
 
     def search_jobs(

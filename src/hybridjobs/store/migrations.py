@@ -27,12 +27,30 @@ class Migration:
     apply: Callable[[sa.Connection], None]
 
 
+_VERSION_1_TABLES = ("jobs", "job_events", "job_tags", "idempotency", "log_events", "metrics")
+
+
 def _initial(connection: sa.Connection) -> None:
-    schema.metadata.create_all(connection)
+    tables = [schema.metadata.tables[name] for name in _VERSION_1_TABLES]
+    schema.metadata.create_all(connection, tables=tables)
+
+
+def _quantum_tasks(connection: sa.Connection) -> None:
+    """Job tokens and the task tables. Idempotent: version 1's migration builds the jobs
+    table from today's schema, so a database made by it may already hold the column."""
+    inspector = sa.inspect(connection)
+    if "job_token" not in {column["name"] for column in inspector.get_columns("jobs")}:
+        connection.execute(sa.text("ALTER TABLE jobs ADD COLUMN job_token VARCHAR(64)"))
+    if "ix_jobs_job_token" not in {index["name"] for index in inspector.get_indexes("jobs")}:
+        (token_index,) = (i for i in schema.jobs.indexes if i.name == "ix_jobs_job_token")
+        token_index.create(connection)
+    schema.quantum_tasks.create(connection, checkfirst=True)
+    schema.task_idempotency.create(connection, checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
+    Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

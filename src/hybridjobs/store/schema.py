@@ -30,7 +30,9 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("runner_state", sa.JSON, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("job_token", sa.String(64)),
     sa.Index("ix_jobs_account_seq", "account_id", "seq"),
+    sa.Index("ix_jobs_job_token", "job_token"),
     sa.Index("ix_jobs_status_seq", "status", "seq"),
 )
 
@@ -85,6 +87,48 @@ metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("iteration_number", sa.Integer),
     sa.Index("ix_metrics_job", "job_arn", "id"),
+)
+
+quantum_tasks = sa.Table(
+    "quantum_tasks",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_arn", sa.String(256), nullable=False, unique=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("device_arn", sa.String(256), nullable=False),
+    sa.Column("engine", sa.String(32), nullable=False),
+    sa.Column("shots", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("device_parameters", sa.Text),
+    sa.Column("output_s3_bucket", sa.String(64), nullable=False),
+    sa.Column("output_s3_directory", sa.String(1200), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("job_arn", sa.String(256)),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("extras", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("num_successful_shots", sa.BigInteger),
+    sa.Column("action_metadata", sa.JSON),
+    sa.Column("owner", sa.String(128)),
+    sa.Index("ix_quantum_tasks_account_seq", "account_id", "seq"),
+    sa.Index("ix_quantum_tasks_status_seq", "status", "seq"),
+    sa.Index("ix_quantum_tasks_job", "job_arn", "seq"),
+)
+
+task_idempotency = sa.Table(
+    "task_idempotency",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("client_token", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("task_arn", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 schema_version = sa.Table(

@@ -25,9 +25,11 @@ from hybridjobs.store.base import (
     JobDetails,
     JobFilter,
 )
+from hybridjobs.store.filters import filter_condition
 from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import epoch, moment, never
 from hybridjobs.store.sqloutput import SqlOutputRecords
+from hybridjobs.store.sqltasks import SqlTaskRecords
 
 _TIME_FIELDS = ("created_at", "started_at", "ended_at", "heartbeat_at")
 _UPDATABLE = frozenset(
@@ -104,6 +106,7 @@ def _job_from_row(row: sa.Row[Any]) -> Job:
         heartbeat_at=moment(row.heartbeat_at),
         runner_state=dict(row.runner_state or {}),
         seq=row.seq,
+        job_token=row.job_token,
     )
 
 
@@ -114,8 +117,9 @@ def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
     return {key: epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
 
 
-class SqlJobStore(SqlOutputRecords):
-    """A :class:`~hybridjobs.store.base.JobStore` over SQLite or PostgreSQL."""
+class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
+    """A :class:`~hybridjobs.store.base.JobStore` and
+    :class:`~hybridjobs.store.taskbase.TaskStore` over SQLite or PostgreSQL."""
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -157,6 +161,7 @@ class SqlJobStore(SqlOutputRecords):
                         "definition": job.definition,
                         "created_at": epoch(job.created_at),
                         "runner_state": job.runner_state,
+                        "job_token": job.job_token,
                     },
                 )
                 self._insert_event(connection, job.job_arn, event)
@@ -208,6 +213,12 @@ class SqlJobStore(SqlOutputRecords):
                 position = int(count or 0)
         events.reverse()
         return JobDetails(job, [_event_from_row(e) for e in events], tags, position)
+
+    def job_for_token(self, job_token: str) -> Job | None:
+        jobs = schema.jobs
+        with self._read() as connection:
+            row = connection.execute(sa.select(jobs).where(jobs.c.job_token == job_token)).first()
+        return None if row is None else _job_from_row(row)
 
     def get_job(self, job_arn: str) -> Job | None:
         with self._read() as connection:
@@ -288,6 +299,16 @@ class SqlJobStore(SqlOutputRecords):
             count = connection.execute(_COUNT_QUEUED_BEFORE, {"seq": job.seq}).scalar()
         return int(count or 0)
 
+    def queued_jobs_by_device(self) -> dict[str, int]:
+        jobs = schema.jobs
+        query = (
+            sa.select(jobs.c.device, sa.func.count())
+            .where(jobs.c.status == JobStatus.QUEUED.value)
+            .group_by(jobs.c.device)
+        )
+        with self._read() as connection:
+            return {row[0]: int(row[1]) for row in connection.execute(query)}
+
     def search_jobs(
         self,
         account_id: str,
@@ -299,7 +320,7 @@ class SqlJobStore(SqlOutputRecords):
         conditions: list[sa.ColumnElement[bool]] = [jobs.c.account_id == account_id]
         if before_seq is not None:
             conditions.append(jobs.c.seq < before_seq)
-        conditions.extend(_filter_condition(f) for f in filters)
+        conditions.extend(filter_condition(_FILTER_COLUMNS, f) for f in filters)
         query = sa.select(jobs).where(*conditions).order_by(jobs.c.seq.desc()).limit(limit)
         with self._read() as connection:
             return [_job_from_row(row) for row in connection.execute(query)]
@@ -377,26 +398,3 @@ class SqlJobStore(SqlOutputRecords):
 
 def _event_from_row(row: sa.Row[Any]) -> JobEvent:
     return JobEvent(JobEventType(row.event_type), moment(row.time) or never(), row.message)
-
-
-def _filter_condition(condition: JobFilter) -> sa.ColumnElement[bool]:
-    column = _FILTER_COLUMNS[condition.field]
-    values = list(condition.values)
-    if condition.field == "created_at":
-        stamps = [v.timestamp() for v in values]
-        operator = condition.operator
-        if operator == "EQUAL":
-            # Equal to the millisecond that the wire format can express.
-            return sa.or_(*[sa.and_(column >= s, column < s + 0.001) for s in stamps])
-        if operator == "BETWEEN":
-            return column.between(min(stamps), max(stamps))
-        comparisons = {
-            "LT": column < stamps[0],
-            "LTE": column <= stamps[0],
-            "GT": column > stamps[0],
-            "GTE": column >= stamps[0],
-        }
-        return comparisons[operator]  # type: ignore[no-any-return]
-    if condition.operator == "CONTAINS":
-        return sa.or_(*[column.contains(v, autoescape=True) for v in values])
-    return column.in_(values)

@@ -1,0 +1,2 @@
+"""Quantum tasks: the domain of CreateQuantumTask, GetQuantumTask, CancelQuantumTask and
+SearchQuantumTasks."""
