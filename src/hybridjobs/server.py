@@ -77,6 +77,7 @@ def build_service(settings: Settings) -> Service:
     limits = job_limits(settings)
     objects = open_objects(settings)
     catalog = device_catalog(settings)
+    configure_engines(settings)
     scheduler = None
     runner: TaskRunner = NoTaskRunner()
     if settings.run_scheduler:
@@ -112,6 +113,18 @@ def job_limits(settings: Settings) -> JobLimits:
         max_instances_per_job=settings.max_instances_per_job,
         instance_types=load_instance_types(settings.instance_types_file),
         capacity=capacity_of(settings),
+    )
+
+
+def configure_engines(settings: Settings) -> None:
+    """This process's engine limits (the API validates tasks with them)."""
+    from hybridjobs.engines import EngineConfig, configure
+
+    configure(
+        EngineConfig(
+            max_task_memory_bytes=int(settings.task_memory_gib * 2**30),
+            lightning_min_qubits=settings.lightning_min_qubits,
+        )
     )
 
 
@@ -191,6 +204,8 @@ def build_scheduler(
             memory_budget_bytes=int(settings.task_memory_gib * 2**30),
             poll_seconds=settings.scheduler_poll_seconds,
             python=settings.python_executable,
+            lightning_min_qubits=settings.lightning_min_qubits,
+            prestart=settings.task_workers_prestart,
         ),
         store,
         objects,

@@ -89,9 +89,11 @@ def test_unknown_paths_answer_with_an_aws_error(server: LiveServer, method: str,
 @pytest.mark.parametrize(
     ("operation", "params"),
     [
-        ("get_device", {"deviceArn": "arn:aws:braket:::device/quantum-simulator/amazon/sv1"}),
-        ("search_quantum_tasks", {"filters": []}),
-        ("search_devices", {"filters": []}),
+        ("search_spending_limits", {}),
+        (
+            "delete_spending_limit",
+            {"spendingLimitArn": "arn:aws:braket:us-west-2:000000000000:spending-limit/x"},
+        ),
     ],
 )
 def test_unimplemented_operations_answer_with_an_aws_error(

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from braket.ir.openqasm import Program
+
 from engines.gate_corpus import (
     DM_CASES,
     MEASURED,
@@ -17,7 +18,6 @@ from engines.gate_corpus import (
     assert_results_match,
     reference,
 )
-
 from hybridjobs.engines.compiled import _plans, compiled_context
 from hybridjobs.engines.programs import interpret
 from hybridjobs.engines.simulators import FastDensityMatrixSimulator, FastStateVectorSimulator
@@ -46,7 +46,8 @@ def test_results_are_bit_for_bit_the_default_simulators(case: Case) -> None:
 
 
 @pytest.mark.parametrize(
-    "inputs", [{"a": 0.5, "b": 1.5, "c": 7.0}, {"a": -2, "b": 3, "c": 1}, {"a": 1e-9, "b": 0.0, "c": -3.3}]
+    "inputs",
+    [{"a": 0.5, "b": 1.5, "c": 7.0}, {"a": -2, "b": 3, "c": 1}, {"a": 1e-9, "b": 0.0, "c": -3.3}],
 )
 def test_gate_parameters_equal_the_interpreters(inputs: dict[str, float]) -> None:
     simulator = FastStateVectorSimulator()

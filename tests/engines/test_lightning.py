@@ -3,11 +3,14 @@ small circuits take the lightning path)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from braket.default_simulator import gate_operations as g
 from braket.default_simulator.state_vector_simulation import StateVectorSimulation
 from braket.ir.openqasm import Program
+
 from engines.gate_corpus import (
     SAMPLED,
     SV_CASES,
@@ -16,7 +19,6 @@ from engines.gate_corpus import (
     assert_results_match,
     reference,
 )
-
 from hybridjobs.engines import simulators
 from hybridjobs.engines.lightning import LightningSimulation, lightning_available
 from hybridjobs.engines.simulators import FastStateVectorSimulator
@@ -103,11 +105,16 @@ def test_without_lightning_the_default_simulation_runs(monkeypatch: pytest.Monke
     assert type(simulation) is StateVectorSimulation
 
 
-def test_the_environment_sets_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HYBRIDJOBS_LIGHTNING_MIN_QUBITS", "9")
-    assert FastStateVectorSimulator().lightning_min_qubits == 9
-    monkeypatch.delenv("HYBRIDJOBS_LIGHTNING_MIN_QUBITS")
+def test_the_service_configuration_sets_the_threshold() -> None:
+    from hybridjobs.engines import EngineConfig, configure, engine_for
+
     assert FastStateVectorSimulator().lightning_min_qubits == 14
+    try:
+        configure(EngineConfig(lightning_min_qubits=9))
+        engine: Any = engine_for("braket_sv")
+        assert engine.simulator().lightning_min_qubits == 9
+    finally:
+        configure(EngineConfig())
 
 
 def test_simulations_that_cannot_fit_fail_clearly() -> None:

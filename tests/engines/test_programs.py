@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from braket.ir.openqasm import Program
+
 from engines.gate_corpus import ADVANCED, BELL, DM_CASES, MODIFIERS, SV_CASES, Case, reference
 from engines.gate_corpus import assert_results_match as results_match
-
 from hybridjobs.engines import programs
+from hybridjobs.engines.facts import openqasm_facts
+from hybridjobs.engines.lru import LruCache
 from hybridjobs.engines.programs import (
     CachedDensityMatrixSimulator,
     CachedStateVectorSimulator,
@@ -24,7 +26,7 @@ def test_a_source_is_parsed_once_per_process() -> None:
 
 
 def test_the_cache_forgets_the_least_recently_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(programs, "_cache", programs.LruCache(2))
+    monkeypatch.setattr(programs, "_cache", LruCache(2))
     a, b, c = (f"OPENQASM 3.0;\nqubit[{n}] q;" for n in (1, 2, 3))
     kept = parsed_program(a)
     parsed_program(b)
@@ -34,12 +36,29 @@ def test_the_cache_forgets_the_least_recently_used(monkeypatch: pytest.MonkeyPat
     assert programs._cache.get(b) == (False, None)
 
 
+def test_the_cache_is_bounded_by_total_weight() -> None:
+    cache: LruCache[str, int] = LruCache(10, max_weight=5)
+    cache.put("a", 1, weight=3)
+    cache.put("b", 2, weight=2)
+    cache.put("c", 3, weight=2)  # 7 > 5: "a" goes
+    assert cache.get("a") == (False, None) and cache.get("c") == (True, 3)
+    cache.put("huge", 4, weight=6)  # heavier than the bound: not kept
+    assert cache.get("huge") == (False, None) and len(cache) == 2
+
+
+def test_validation_in_the_api_process_keeps_facts_but_not_trees() -> None:
+    source = BELL + "\n// only validated"
+    openqasm_facts(source, keep_tree=False)
+    assert programs._cache.get(source) == (False, None)
+    assert openqasm_facts(source) is openqasm_facts(source, keep_tree=False)
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
         ("OPENQASM 3.0;\nqubit[2] q;\nh q[0]\ncnot q[0], q[1];", "line 4: missing ';' at 'cnot'"),
         ("OPENQASM 3.0;\nqubit[2] q;\n\nh q[0;", "line 4: "),
-        ("OPENQASM 3.0;\nqubit q;\nfor int i in [0:1] { include \"x.inc\"; }", "line 3: "),
+        ('OPENQASM 3.0;\nqubit q;\nfor int i in [0:1] { include "x.inc"; }', "line 3: "),
     ],
 )
 def test_syntax_errors_name_the_line(source: str, message: str) -> None:

@@ -84,9 +84,13 @@ def aws_client(
 
 def server_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a server subprocess: ours minus any ``HYBRIDJOBS_*`` setting a
-    developer may have exported (tests must not pick those up), plus ``overrides``."""
+    developer may have exported (tests must not pick those up), plus ``overrides``.
+
+    Task workers start at the first task rather than with every test server (most never
+    run a task); the task tests start theirs with the server, as the default does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDJOBS_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["HYBRIDJOBS_TASK_WORKERS_PRESTART"] = "false"
     env.update(overrides or {})
     return env
 

@@ -54,7 +54,7 @@ class EmbeddedService:
             s3_endpoint_url=None,
             credentials={},
             run_scheduler=True,
-            **settings,
+            **{"task_workers_prestart": False, **settings},
         )
         self.endpoint = self.settings.endpoint_url
         self._thread: threading.Thread | None = None

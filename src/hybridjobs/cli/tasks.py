@@ -478,11 +478,11 @@ def describe_text(
         lines.append(_field(style, "Action", text))
     queue = task.get("queueInfo")
     if queue:
-        text = (
-            f"{queue.get('queue')} ({queue.get('queuePriority')}), position {queue.get('position')}"
-        )
-        if queue.get("message"):
-            text += f": {queue['message']}"
+        text = f"{queue.get('queue')} ({queue.get('queuePriority')})"
+        if queue.get("position") not in (None, "None"):
+            text += f", position {queue['position']}"
+            if queue.get("message"):
+                text += f": {queue['message']}"
         lines.append(_field(style, "Queue", text))
     if task.get("jobArn"):
         lines.append(

@@ -3,25 +3,52 @@
 ``engine_for(name)`` returns the process's engine for ``name`` (created on first use;
 engine modules are imported lazily, so importing this package is cheap). The task worker
 calls :func:`run_request`; the API calls :func:`validate_request` before storing a task.
+Both processes first call :func:`configure` with the service's limits.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from hybridjobs.engines.base import Engine, EngineRequest, EngineResult
 
 ENGINE_NAMES = ("braket_sv", "braket_dm", "braket_tn", "emulator", "braket_ahs")
+DEFAULT_LIGHTNING_MIN_QUBITS = 14
+"""State-vector simulations with at least this many qubits evolve on lightning."""
 
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The limits every engine of a process works within.
+
+    ``max_task_memory_bytes`` caps one task's simulator state (``None``: no cap beyond the
+    memory the machine has); ``lightning_min_qubits`` is where state-vector evolution moves
+    to lightning (0: never).
+    """
+
+    max_task_memory_bytes: int | None = None
+    lightning_min_qubits: int = DEFAULT_LIGHTNING_MIN_QUBITS
+
+
+_config = EngineConfig()
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+
+def configure(config: EngineConfig) -> None:
+    """Set this process's engine limits; engines created before are replaced."""
+    global _config
+    with _lock:
+        _config = config
+        _engines.clear()
 
 
 def _create(name: str) -> Engine:
     if name == "braket_sv":
         from hybridjobs.engines.gatemodel import StateVectorEngine
 
-        return StateVectorEngine()
+        return StateVectorEngine(lightning_min_qubits=_config.lightning_min_qubits)
     if name == "braket_dm":
         from hybridjobs.engines.gatemodel import DensityMatrixEngine
 
@@ -33,11 +60,11 @@ def _create(name: str) -> Engine:
     if name == "emulator":
         from hybridjobs.engines.emulator import EmulatorEngine
 
-        return EmulatorEngine()
+        return EmulatorEngine(_config.max_task_memory_bytes)
     if name == "braket_ahs":
         from hybridjobs.engines.ahs import AhsEngine
 
-        return AhsEngine()
+        return AhsEngine(_config.max_task_memory_bytes)
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
 
 
@@ -63,8 +90,10 @@ def validate_request(request: EngineRequest) -> None:
 __all__ = [
     "ENGINE_NAMES",
     "Engine",
+    "EngineConfig",
     "EngineRequest",
     "EngineResult",
+    "configure",
     "engine_for",
     "run_request",
     "validate_request",

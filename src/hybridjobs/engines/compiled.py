@@ -38,7 +38,13 @@ from braket.default_simulator.openqasm.parser import openqasm_ast as ast
 from braket.default_simulator.openqasm.program_context import ProgramContext
 from sympy import Expr
 
-from hybridjobs.engines.programs import LruCache, ProgramSyntaxError, interpret, parsed_program
+from hybridjobs.engines.lru import LruCache
+from hybridjobs.engines.programs import (
+    CACHE_SOURCE_CHARS,
+    ProgramSyntaxError,
+    interpret,
+    parsed_program,
+)
 
 PLAN_CACHE_SIZE = 256
 
@@ -108,7 +114,9 @@ def _parameter(value: Any) -> Any:
     return value.evalf() if isinstance(value, Expr) else value
 
 
-_plans: LruCache[tuple[str, bool], CompiledPlan | None] = LruCache(PLAN_CACHE_SIZE)
+_plans: LruCache[tuple[str, bool], CompiledPlan | None] = LruCache(
+    PLAN_CACHE_SIZE, CACHE_SOURCE_CHARS
+)
 
 
 def compiled_context(simulator: Any, program: Any, *, noise: bool) -> Any | None:
@@ -121,7 +129,7 @@ def compiled_context(simulator: Any, program: Any, *, noise: bool) -> Any | None
         if outcome is _RETRY:
             return None
         plan = outcome
-        _plans.put(key, plan)
+        _plans.put(key, plan, len(program.source))
     return None if plan is None else plan.build_context(simulator, program.inputs)
 
 
@@ -147,7 +155,10 @@ def _compile(simulator: Any, program: Any, noise: bool) -> CompiledPlan | _Undec
         return _RETRY
     if parsed.includes or not parsed.shareable:
         return None
-    shape = _analyse(parsed.ast.statements, noise)
+    try:
+        shape = _analyse(parsed.ast.statements, noise)
+    except Exception:  # e.g. a constant division by zero: the interpreter reports it
+        return None
     if shape is None:
         return None
     declared, steps = shape

@@ -13,8 +13,9 @@ from typing import Any
 
 from braket.default_simulator.openqasm.parser import openqasm_ast as ast
 
+from hybridjobs.engines.lru import LruCache
 from hybridjobs.engines.programs import (
-    LruCache,
+    CACHE_SOURCE_CHARS,
     ParsedProgram,
     iter_nodes,
     parsed_program,
@@ -74,22 +75,23 @@ NOISE_OPERATIONS = frozenset(
 """Noise operation names, lower case without underscores (as the default simulator
 compares them)."""
 
-_facts: LruCache[str, ProgramFacts | ProgramProblem] = LruCache(256)
+_facts: LruCache[str, ProgramFacts | str] = LruCache(1024, 4 * CACHE_SOURCE_CHARS)
 
 
-def openqasm_facts(source: str) -> ProgramFacts:
-    """The facts of an OpenQASM source (cached). Raises ProgramSyntaxError when it does not
-    parse and ProgramProblem when it uses something no device runs (an ``include`` other
-    than ``stdgates.inc``, an unknown or malformed pragma)."""
+def openqasm_facts(source: str, *, keep_tree: bool = True) -> ProgramFacts:
+    """The facts of an OpenQASM source (cached; the parsed tree is cached too when
+    ``keep_tree``). Raises ProgramSyntaxError when it does not parse and ProgramProblem
+    when it uses something no device runs (an ``include`` other than ``stdgates.inc``, an
+    unknown or malformed pragma)."""
     known, cached = _facts.get(source)
     if not known:
         try:
-            cached = _openqasm_facts(parsed_program(source))
+            cached = _openqasm_facts(parsed_program(source, keep=keep_tree))
         except ProgramProblem as problem:
-            cached = problem
-        _facts.put(source, cached)
-    if isinstance(cached, ProgramProblem):
-        raise cached
+            cached = str(problem)
+        _facts.put(source, cached, len(source))
+    if isinstance(cached, str):
+        raise ProgramProblem(cached)
     assert cached is not None
     return cached
 

@@ -29,8 +29,7 @@ class GateModelEngine:
     """Validates and runs gate-model tasks on one of the default simulators.
 
     ``density_matrix`` selects the density-matrix simulator. ``lightning_min_qubits``
-    (state vector only; ``None``: the ``HYBRIDJOBS_LIGHTNING_MIN_QUBITS`` environment
-    variable, else 14; 0: never) is where lightning takes over evolution; ``compiled``
+    (state vector only; ``None``: 14; 0: never) is where lightning takes over evolution; ``compiled``
     enables compiled plans. The simulator is created on first use and reused.
     """
 
@@ -48,11 +47,11 @@ class GateModelEngine:
 
     def validate(self, request: EngineRequest) -> None:
         """Raise TaskValidationError naming the first problem (see ``validation``)."""
-        validate_request(request)
+        validate_request(request, keep_trees=False)
 
     def run(self, request: EngineRequest) -> EngineResult:
         """Run the task; TaskFailed carries the simulator's complaint in the task's terms."""
-        action = validate_request(request)
+        action = validate_request(request, keep_trees=True)
         simulator = self.simulator()
         started = time.perf_counter()
         try:
@@ -164,8 +163,9 @@ def describe_failure(error: Exception) -> str:
         return f"The simulation does not fit in memory: {error}"
     if isinstance(error, MemoryError):
         return "The simulation ran out of memory; use fewer qubits."
-    if isinstance(error, KeyError):
-        return f"The program refers to an unknown name {error.args[0]!r}"
+    if isinstance(error, KeyError):  # the interpreter's tables: "Undefined key: theta"
+        key = str(error.args[0]) if error.args else ""
+        return key if " " in key else f"The program refers to an unknown name {key!r}"
     message = str(error) or type(error).__name__
     if isinstance(error, _PLAIN_FAILURES):
         return message

@@ -2,8 +2,10 @@
 
 The default simulator re-parses a program's text with the ANTLR Python runtime on every
 run, which is most of the cost of a small circuit. :func:`parsed_program` parses each
-distinct source once per process (LRU, :data:`CACHE_SIZE` entries) and
-:class:`CachedInterpreter` visits the cached syntax tree instead of calling ``parse``.
+distinct source once per process (LRU, :data:`CACHE_SIZE` entries; plain SDK-style text
+through :mod:`fastparse`, which gives ANTLR's tree much faster, anything else through
+ANTLR) and :class:`CachedInterpreter` visits the cached syntax tree instead of calling
+``parse``.
 The interpreter does not mutate the node types listed in ``_SHAREABLE``; a tree with any
 other node (gate definitions, loops, ``gphase``, ...) is deep-copied before each visit, so
 results are always the default simulator's.
@@ -19,24 +21,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from braket.default_simulator import DensityMatrixSimulator, StateVectorSimulator
 from braket.default_simulator.openqasm.interpreter import Interpreter
 from braket.default_simulator.openqasm.parser import openqasm_ast as ast
 from braket.default_simulator.openqasm.parser.openqasm_parser import QASM3ParsingError, parse
 
+from hybridjobs.engines.fastparse import fast_parse
+from hybridjobs.engines.lru import LruCache
+
 CACHE_SIZE = 256
-"""How many distinct program sources each process keeps parsed."""
+"""How many distinct program sources each process keeps parsed..."""
+CACHE_SOURCE_CHARS = 1_000_000
+"""...and how many source characters they may total (a tree takes ~350 bytes per
+character: about 350 MB at most; a single larger program is parsed but not kept)."""
 
 STANDARD_INCLUDE = "stdgates.inc"
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class ProgramSyntaxError(ValueError):
@@ -65,41 +68,12 @@ class ParsedProgram:
         return self.ast if self.shareable else copy.deepcopy(self.ast)
 
 
-class LruCache(Generic[K, V]):
-    """A small thread-safe least-recently-used map."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> tuple[bool, V | None]:
-        """``(True, value)`` when ``key`` is cached, else ``(False, None)``."""
-        with self._lock:
-            if key not in self._items:
-                return False, None
-            self._items.move_to_end(key)
-            return True, self._items[key]
-
-    def put(self, key: K, value: V) -> None:
-        """Remember ``value``, forgetting the least recently used entries beyond ``size``."""
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._items.clear()
+_cache: LruCache[str, ParsedProgram] = LruCache(CACHE_SIZE, CACHE_SOURCE_CHARS)
 
 
-_cache: LruCache[str, ParsedProgram] = LruCache(CACHE_SIZE)
-
-
-def parsed_program(source: str) -> ParsedProgram:
-    """The parsed form of ``source``, from this process's cache when seen before.
+def parsed_program(source: str, *, keep: bool = True) -> ParsedProgram:
+    """The parsed form of ``source``, from this process's cache when seen before; a new
+    parse is cached unless ``keep`` is false.
 
     Raises ProgramSyntaxError (not cached) when the source does not parse.
     """
@@ -107,7 +81,8 @@ def parsed_program(source: str) -> ParsedProgram:
     if known and hit is not None:
         return hit
     parsed = _parse(source)
-    _cache.put(source, parsed)
+    if keep:
+        _cache.put(source, parsed, len(source))
     return parsed
 
 
@@ -118,7 +93,7 @@ def clear_cache() -> None:
 
 def _parse(source: str) -> ParsedProgram:
     try:
-        tree = parse(source)
+        tree = fast_parse(source) or parse(source)
     except QASM3ParsingError as error:
         raise ProgramSyntaxError(_describe_syntax_error(source, error)) from None
     except Exception as error:  # the ANTLR runtime raises assorted errors on odd input

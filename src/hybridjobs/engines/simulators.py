@@ -12,13 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from hybridjobs.engines import DEFAULT_LIGHTNING_MIN_QUBITS
 from hybridjobs.engines.compiled import compiled_context
 from hybridjobs.engines.lightning import LightningSimulation, lightning_available
 from hybridjobs.engines.programs import CachedDensityMatrixSimulator, CachedStateVectorSimulator
-
-DEFAULT_LIGHTNING_MIN_QUBITS = 14
-"""State-vector simulations with at least this many qubits evolve on lightning; the
-``HYBRIDJOBS_LIGHTNING_MIN_QUBITS`` environment variable overrides it (0 disables)."""
 
 _STATE_VECTOR_COPIES = 3  # the default evolution keeps the state, a copy and a buffer
 _LIGHTNING_COPIES = 2  # lightning's state and the numpy copy read back
@@ -27,12 +24,6 @@ _DENSITY_MATRIX_COPIES = 3
 
 class SimulationTooLarge(MemoryError):
     """The simulation cannot fit in this machine's memory; ``str(error)`` says why."""
-
-
-def lightning_min_qubits_from_env() -> int:
-    """The lightning threshold from the environment, else the default."""
-    raw = os.environ.get("HYBRIDJOBS_LIGHTNING_MIN_QUBITS", "").strip()
-    return int(raw) if raw.isdigit() else DEFAULT_LIGHTNING_MIN_QUBITS
 
 
 def available_memory() -> int:
@@ -78,9 +69,7 @@ class FastStateVectorSimulator(CachedStateVectorSimulator):
     def __init__(self, *, lightning_min_qubits: int | None = None, compiled: bool = True):
         super().__init__()
         self.lightning_min_qubits = (
-            lightning_min_qubits_from_env()
-            if lightning_min_qubits is None
-            else lightning_min_qubits
+            DEFAULT_LIGHTNING_MIN_QUBITS if lightning_min_qubits is None else lightning_min_qubits
         )
         self.compiled = compiled
 

@@ -56,10 +56,41 @@ def parse_action(action: str, capabilities: dict[str, Any], device: str) -> Acti
             f"supported: {', '.join(accepted) or 'none'}"
         )
     try:
-        model = _model_class(kind).parse_obj(document)
+        model = _plain_program(document) if kind == OPENQASM else None
+        if model is None:
+            model = _model_class(kind).parse_obj(document)
     except Exception as error:
         raise TaskValidationError(f"action: {_first_error(error)}") from None
     return Action(kind, model)
+
+
+_PROGRAM_KEYS = frozenset({"braketSchemaHeader", "source", "inputs"})
+
+
+def _plain_program(document: dict[str, Any]) -> Any | None:
+    """The OpenQASM Program of ``document`` built without pydantic's (slow) validation when
+    it plainly satisfies the schema: the exact header, a string source and inputs that are
+    non-bool ints or finite floats under non-empty names. None: let pydantic decide."""
+    import math
+
+    from braket.ir.openqasm import Program
+
+    if not _PROGRAM_KEYS.issuperset(document) or document["braketSchemaHeader"] != {
+        "name": OPENQASM,
+        "version": "1",
+    }:
+        return None
+    source, inputs = document.get("source"), document.get("inputs")
+    if not isinstance(source, str) or not (inputs is None or isinstance(inputs, dict)):
+        return None
+    for name, value in (inputs or {}).items():
+        if not name or isinstance(value, bool):
+            return None
+        if not (isinstance(value, int) or (isinstance(value, float) and not math.isnan(value))):
+            return None
+    return Program.construct(
+        braketSchemaHeader=Program._PROGRAM_HEADER, source=source, inputs=inputs
+    )
 
 
 def _model_class(kind: str) -> Any:
@@ -87,8 +118,11 @@ def _first_error(error: Exception) -> str:
     return str(error)
 
 
-def validate_request(request: EngineRequest) -> Action:
-    """Raise TaskValidationError naming the first problem; return the parsed action."""
+def validate_request(request: EngineRequest, *, keep_trees: bool = False) -> Action:
+    """Raise TaskValidationError naming the first problem; return the parsed action.
+
+    Program facts are cached per process; ``keep_trees`` also keeps the parsed trees (worth
+    it where the programs will run, wasted memory in the API process)."""
     device = device_name(request.device_arn)
     capabilities = _capabilities(request.device_capabilities)
     action = parse_action(request.action, capabilities, device)
@@ -100,9 +134,9 @@ def validate_request(request: EngineRequest) -> Action:
         )
     actions = capabilities.get("action") or {}
     if action.kind == PROGRAM_SET:
-        _check_program_set(action.model, request.shots, actions, device, capabilities)
+        _check_program_set(action.model, request.shots, actions, device, capabilities, keep_trees)
     else:
-        facts = _facts(action)
+        facts = _facts(action, keep_trees)
         inputs = getattr(action.model, "inputs", None) or {}
         _check_program(facts, inputs, request.shots, actions[action.kind], device, capabilities)
     return action
@@ -130,14 +164,14 @@ def _check_device_parameters(parameters: str | None) -> None:
         raise TaskValidationError("deviceParameters: must be a JSON object")
 
 
-def _facts(action: Action, source: str | None = None) -> Any:
+def _facts(action: Action, keep_trees: bool) -> Any:
     from hybridjobs.engines.facts import ProgramProblem, jaqcd_facts, openqasm_facts
     from hybridjobs.engines.programs import ProgramSyntaxError
 
     if action.kind == JAQCD:
         return jaqcd_facts(action.model)
     try:
-        return openqasm_facts(source if source is not None else action.model.source)
+        return openqasm_facts(action.model.source, keep_tree=keep_trees)
     except ProgramSyntaxError as error:
         raise TaskValidationError(f"action: the OpenQASM program does not parse: {error}") from None
     except ProgramProblem as problem:
@@ -145,7 +179,12 @@ def _facts(action: Action, source: str | None = None) -> Any:
 
 
 def _check_program_set(
-    program_set: Any, shots: int, actions: dict[str, Any], device: str, caps: dict[str, Any]
+    program_set: Any,
+    shots: int,
+    actions: dict[str, Any],
+    device: str,
+    caps: dict[str, Any],
+    keep_trees: bool,
 ) -> None:
     limits = actions[PROGRAM_SET]
     executables = program_set.num_executables
@@ -170,7 +209,7 @@ def _check_program_set(
     if program_action is None:
         raise TaskValidationError(f"action: {device} does not run OpenQASM programs")
     for index, program in enumerate(program_set.programs):
-        facts = _facts(Action(OPENQASM, program))
+        facts = _facts(Action(OPENQASM, program), keep_trees)
         try:
             _check_program(
                 facts, program.inputs or {}, shots // executables, program_action, device, caps
@@ -213,15 +252,16 @@ def _check_operations(facts: Any, action: dict[str, Any], device: str) -> None:
     supported = list(action.get("supportedOperations") or [])
     known = {_normal(name) for name in supported}
     for name in sorted(facts.operations):
-        if _normal(name) not in known:
-            what = "noise" if _normal(name) in NOISE_OPERATIONS else "gate"
-            hint = (
-                " (noise needs a density-matrix simulator such as DM1)" if what == "noise" else ""
-            )
+        if _normal(name) in known:
+            continue
+        if _normal(name) in NOISE_OPERATIONS:
             raise TaskValidationError(
-                f"action: {what} {name!r} is not supported by {device}{hint}; supported: "
-                f"{', '.join(supported)}"
+                f"action: noise {name!r} is not supported by {device}; noise needs a "
+                "density-matrix simulator such as DM1"
             )
+        raise TaskValidationError(
+            f"action: gate {name!r} is not supported by {device}; supported: {', '.join(supported)}"
+        )
     if "supportedModifiers" in action:
         allowed = {m.get("name") for m in action.get("supportedModifiers") or []}
         for modifier in sorted(facts.modifiers):

@@ -10,6 +10,7 @@ service writes to it (pickles are trusted in that direction alone).
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import struct
@@ -55,12 +56,48 @@ def handle(request: Any) -> tuple[str, Any]:
         return "failed", f"The simulator could not run the task: {type(exc).__name__}: {exc}"
 
 
-def main() -> None:
+_WARM_UP_SOURCE = "OPENQASM 3.0;\nbit[2] b;\nqubit[2] q;\nh q[0];\ncnot q[0], q[1];\nb = measure q;"
+
+
+def warm_up() -> None:
+    """Run a Bell circuit once, so the first real task finds the simulators imported and
+    their caches and compiled kernels ready."""
+    from hybridjobs.engines.base import EngineRequest
+
+    action = (
+        '{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '
+        f'"source": {_json_string(_WARM_UP_SOURCE)}, "inputs": {{}}}}'
+    )
+    request = EngineRequest("warm-up", "warm-up", "braket_sv", action, shots=10)
+    handle(request)
+
+
+def _json_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hybridjobs.engines.worker")
+    parser.add_argument("--max-task-memory-bytes", type=int, default=None)
+    parser.add_argument("--lightning-min-qubits", type=int, default=None)
+    parser.add_argument("--no-warm-up", action="store_true")
+    args = parser.parse_args(argv)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
     requests = sys.stdin.buffer
-    import hybridjobs.engines  # noqa: F401 - import before the first task, not during it
+    from hybridjobs.engines import DEFAULT_LIGHTNING_MIN_QUBITS, EngineConfig, configure
 
+    lightning = args.lightning_min_qubits
+    configure(
+        EngineConfig(
+            max_task_memory_bytes=args.max_task_memory_bytes,
+            lightning_min_qubits=DEFAULT_LIGHTNING_MIN_QUBITS if lightning is None else lightning,
+        )
+    )
+    if not args.no_warm_up:
+        warm_up()
     while True:
         try:
             request = read_frame(requests)

@@ -37,12 +37,22 @@ _FINISHED_REMEMBERED = 4096
 @dataclass(frozen=True)
 class PoolConfig:
     """Size of the pool: worker processes, the bytes of simulator state all running tasks
-    may hold together, how often idle slots look at the database, the interpreter."""
+    may hold together (also one task's cap), how often idle slots look at the database,
+    the interpreter, where lightning takes over, and whether workers start with the pool
+    (else at the first task)."""
 
     workers: int
     memory_budget_bytes: int
     poll_seconds: float
     python: str
+    lightning_min_qubits: int = 14
+    prestart: bool = True
+
+    def worker_arguments(self) -> list[str]:
+        return [
+            f"--max-task-memory-bytes={self.memory_budget_bytes}",
+            f"--lightning-min-qubits={self.lightning_min_qubits}",
+        ]
 
 
 class TaskWorkerPool:
@@ -67,7 +77,9 @@ class TaskWorkerPool:
         self._running: dict[str, WorkerProcess] = {}
         self._waiters: dict[str, threading.Event] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._workers = [WorkerProcess(config.python) for _ in range(config.workers)]
+        self._workers = [
+            WorkerProcess(config.python, config.worker_arguments()) for _ in range(config.workers)
+        ]
         self._threads: list[threading.Thread] = []
         self.on_finished: list[Callable[[QuantumTask], None]] = []
 
@@ -93,9 +105,11 @@ class TaskWorkerPool:
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Take back orphaned tasks, then start the slots."""
+        """Take back orphaned tasks, then start the slots (and the workers, if asked)."""
         self._recover()
         for index, worker in enumerate(self._workers):
+            if self.config.prestart:
+                worker.start()
             thread = threading.Thread(
                 target=self._slot, args=(worker,), name=f"task-worker-{index}", daemon=True
             )

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from hybridjobs.engines.base import EngineRequest
@@ -37,18 +38,26 @@ def worker_environment(source: dict[str, str]) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A worker started on first use and started again after it died."""
+    """A worker started on first use (or by :meth:`start`) and again after it died.
 
-    def __init__(self, python: str) -> None:
+    ``arguments`` are the worker's command-line options (its engine limits).
+    """
+
+    def __init__(self, python: str, arguments: Sequence[str] = ()) -> None:
         self.python = python
+        self.arguments = list(arguments)
         self._popen: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the process now (it warms up on its own) instead of at the first task."""
+        self._started()
 
     def _started(self) -> subprocess.Popen[bytes]:
         with self._lock:
             if self._popen is None or self._popen.poll() is not None:
                 self._popen = subprocess.Popen(
-                    [self.python, "-m", "hybridjobs.engines.worker"],
+                    [self.python, "-m", "hybridjobs.engines.worker", *self.arguments],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     env=worker_environment(dict(os.environ)),
