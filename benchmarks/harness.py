@@ -240,6 +240,14 @@ class Server:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
+    def task_status_counts(self) -> dict[str, int]:
+        """Quantum tasks per status, read from the service's SQLite file (no API load)."""
+        if self._database is None:
+            uri = f"file:{self.data_dir / 'hybridjobs.db'}?mode=ro"
+            self._database = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+        rows = self._database.execute("SELECT status, COUNT(*) FROM quantum_tasks GROUP BY status")
+        return {str(status): int(count) for status, count in rows}
+
     def wait(self, arn: str, timeout: float = 300.0) -> dict[str, Any]:
         """Wait until the job ends (its status read from the service's database every
         20 ms, every 100 ms after the first half second), then one GetJob; that response.

@@ -21,17 +21,31 @@ the service's worker processes have run one task of each kind. Writes
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import json
 import math
 import os
+import statistics
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import REGION, Server, Stat, children_of, machine, memory_kib, table
+from benchmarks.harness import (
+    REGION,
+    TERMINAL,
+    Server,
+    Stat,
+    children_of,
+    machine,
+    memory_kib,
+    table,
+)
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-tasks.md"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
@@ -106,6 +120,25 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+class CpuSplit:
+    """CPU seconds spent by this process (the SDK client) and by the service's process
+    tree (server and task workers) during the service's runs."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.client = 0.0
+        self.service = 0.0
+        self.tasks = 0
+
+    def measure(self, tasks: int, call: Callable[[], Any]) -> tuple[float, Any]:
+        client, service = time.process_time(), _cpu_seconds(self.server_pid)
+        seconds, value = timed(call)
+        self.client += time.process_time() - client
+        self.service += _cpu_seconds(self.server_pid) - service
+        self.tasks += tasks
+        return seconds, value
+
+
 def set_up_client(server: Server) -> None:
     """The environment a user sets, in this process."""
     os.environ.update(
@@ -122,28 +155,65 @@ def set_up_client(server: Server) -> None:
     )
 
 
-def queue_load(server: Server, device: Any, tasks: int) -> dict[str, float]:
-    """Queue ``tasks`` 16-qubit tasks at once; peak RSS of the service and its workers and
-    the CPU seconds the service's process tree spent until the queue drained."""
-    circuit = random_circuit(16, 20, seed=3)
+def queue_load(server: Server, tasks: int) -> dict[str, float]:
+    """Queue ``tasks`` 18-qubit exact tasks at once (CreateQuantumTask from 8 threads), and
+    measure until the queue has drained: the peak queue length, the peak RSS of the server
+    process and of its task workers (sampled every 20 ms), and the CPU seconds of the
+    server's process tree."""
+    import boto3
+    from braket.circuits.serialization import IRType
+
+    braket = boto3.client("braket", region_name=REGION)
+    source = random_circuit(18, 20, seed=3).to_ir(IRType.OPENQASM).source
+    action = json.dumps(
+        {
+            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+            "source": source,
+            "inputs": {},
+        }
+    )
+    done = threading.Event()
+    peaks = {"server": 0, "workers": 0, "queued": 0}
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            queued = server.task_status_counts().get("QUEUED", 0)
+            peaks["queued"] = max(peaks["queued"], queued)
+            peaks["server"] = max(peaks["server"], memory_kib(server.process.pid)[0])
+            workers = sum(memory_kib(pid)[0] for pid in children_of(server.process.pid))
+            peaks["workers"] = max(peaks["workers"], workers)
+
+    def create(_: int) -> str:
+        arn: str = braket.create_quantum_task(
+            clientToken=str(uuid.uuid4()),
+            deviceArn=SV1,
+            shots=0,
+            outputS3Bucket=BUCKET,
+            outputS3KeyPrefix="queue",
+            action=action,
+        )["quantumTaskArn"]
+        return arn
+
+    sampler = threading.Thread(target=sample, daemon=True)
     before = _cpu_seconds(server.process.pid)
     start = time.perf_counter()
-    created = [
-        device.run(circuit, shots=0, s3_destination_folder=(BUCKET, "q")) for _ in range(tasks)
-    ]
-    peak_server, peak_workers = 0, 0
-    while any(t.state() not in ("COMPLETED", "FAILED", "CANCELLED") for t in created[-3:]):
-        peak_server = max(peak_server, memory_kib(server.process.pid)[0])
-        workers = sum(memory_kib(pid)[0] for pid in children_of(server.process.pid))
-        peak_workers = max(peak_workers, workers)
-    for task in created:
-        task.result()
+    sampler.start()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        arns = list(pool.map(create, range(tasks)))
+    created = time.perf_counter() - start
+    for arn in arns:
+        while braket.get_quantum_task(quantumTaskArn=arn)["status"] not in TERMINAL:
+            pass  # each GetQuantumTask holds until the task is about to finish
     elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     return {
         "tasks": tasks,
+        "create_seconds": created,
         "seconds": elapsed,
-        "server_rss_mib": peak_server / 1024,
-        "workers_rss_mib": peak_workers / 1024,
+        "peak_queued": peaks["queued"],
+        "server_rss_mib": peaks["server"] / 1024,
+        "workers_rss_mib": peaks["workers"] / 1024,
         "cpu_seconds": _cpu_seconds(server.process.pid) - before,
     }
 
@@ -175,7 +245,7 @@ def main(argv: list[str]) -> int:
         try:
             set_up_client(server)
             figures = measure(server, args.rounds, evaluations, bell_calls, large_qubits)
-            figures["queue"] = queue_load(server, _device(), 40 if args.quick else 200)
+            figures["queue"] = queue_load(server, 40 if args.quick else 200)
         finally:
             server.stop()
     text = render(figures, args.rounds, evaluations, bell_calls, large_qubits)
@@ -233,28 +303,32 @@ def measure(
     ratios: dict[str, Stat] = {
         k: Stat() for k in ("bell", "var", "batch", "large", "large_default")
     }
+    split = {k: CpuSplit(server.process.pid) for k in ("bell", "var", "batch")}
     for _ in range(rounds):
-        for key, run in (
-            ("bell_local", lambda: local.run(bell(), shots=100).result()),
-            (
-                "bell_service",
-                lambda: remote.run(bell(), shots=100, s3_destination_folder=folder).result(),
-            ),
-        ):
-            per_call = [timed(run)[0] for _ in range(bell_calls)]
-            stats[key].add(sorted(per_call)[len(per_call) // 2])
+        per_call = [
+            timed(lambda: local.run(bell(), shots=100).result())[0] for _ in range(bell_calls)
+        ]
+        stats["bell_local"].add(statistics.median(per_call))
+        per_call = [
+            split["bell"].measure(
+                1, lambda: remote.run(bell(), shots=100, s3_destination_folder=folder).result()
+            )[0]
+            for _ in range(bell_calls)
+        ]
+        stats["bell_service"].add(statistics.median(per_call))
         ratios["bell"].add(stats["bell_service"].samples[-1] / stats["bell_local"].samples[-1])
         seconds, values_local = timed(
             lambda: [local.run(circuit, shots=0, inputs=i).result().values[0] for i in inputs]
         )
         stats["var_local"].add(seconds / evaluations)
-        seconds, values_remote = timed(
+        seconds, values_remote = split["var"].measure(
+            evaluations,
             lambda: [
                 remote.run(circuit, shots=0, inputs=i, s3_destination_folder=folder)
                 .result()
                 .values[0]
                 for i in inputs
-            ]
+            ],
         )
         stats["var_service"].add(seconds / evaluations)
         assert np.allclose(values_local, values_remote, atol=1e-9)
@@ -263,14 +337,15 @@ def measure(
             lambda: local.run_batch([small] * 100, shots=0, inputs=batch_inputs).results()
         )
         stats["batch_local"].add(100 / seconds)
-        seconds, _ = timed(
+        seconds, _ = split["batch"].measure(
+            100,
             lambda: remote.run_batch(
                 [small] * 100,
                 shots=0,
                 inputs=batch_inputs,
                 s3_destination_folder=folder,
                 max_parallel=16,
-            ).results()
+            ).results(),
         )
         stats["batch_service"].add(100 / seconds)
         ratios["batch"].add(stats["batch_service"].samples[-1] / stats["batch_local"].samples[-1])
@@ -289,7 +364,7 @@ def measure(
         ratios["large_default"].add(
             stats["large_default"].samples[-1] / stats["large_service"].samples[-1]
         )
-    return {"stats": stats, "ratios": ratios}
+    return {"stats": stats, "ratios": ratios, "split": split}
 
 
 def render(
@@ -298,6 +373,7 @@ def render(
     stats: dict[str, Stat] = figures["stats"]
     ratios: dict[str, Stat] = figures["ratios"]
     queue: dict[str, float] = figures["queue"]
+    split: dict[str, CpuSplit] = figures["split"]
 
     def row(label: str, key: str, scale: float, unit: str) -> list[str]:
         s = stats[key]
@@ -392,11 +468,35 @@ def render(
             ],
         ),
         "",
-        f"## {int(queue['tasks'])} tasks queued at once (16 qubits, depth 20, exact)",
+        "## Where the time of a task through the service goes",
+        "",
+        "CPU per task during the service's runs: the SDK in the client process (building the "
+        "program, four HTTP calls, a new boto3 S3 resource per result, parsing the result) "
+        "against the service's whole process tree (API, store, task workers, simulation).",
+        "",
+        table(
+            ["workload", "client (SDK) CPU per task", "service CPU per task"],
+            [
+                [
+                    label,
+                    f"{1000 * split[key].client / max(split[key].tasks, 1):.1f} ms",
+                    f"{1000 * split[key].service / max(split[key].tasks, 1):.1f} ms",
+                ]
+                for label, key in (
+                    ("Bell, 100 shots", "bell"),
+                    ("§3a variational", "var"),
+                    ("run_batch, small parametric", "batch"),
+                )
+            ],
+        ),
+        "",
+        f"## {int(queue['tasks'])} tasks queued at once (18 qubits, depth 20, exact)",
         "",
         table(
             ["figure", "value"],
             [
+                ["time to create them (8 client threads)", f"{queue['create_seconds']:.1f} s"],
+                ["peak queue length (QUEUED tasks)", f"{int(queue['peak_queued'])}"],
                 ["time to drain the queue", f"{queue['seconds']:.1f} s"],
                 ["peak RSS, server process", f"{queue['server_rss_mib']:.0f} MiB"],
                 ["peak RSS, task workers together", f"{queue['workers_rss_mib']:.0f} MiB"],

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -105,7 +106,36 @@ def build_service(settings: Settings) -> Service:
     if scheduler is not None:
         service.on_start.append(scheduler.start)
         service.on_stop.append(scheduler.stop)
+    if settings.task_workers_prestart:
+        service.on_start.append(lambda: _warm_task_validation(catalog))
     return service
+
+
+SV1_ARN = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
+
+
+def _warm_task_validation(catalog: DeviceCatalog) -> None:
+    """Load the task validator's parsers in the background, so the first CreateQuantumTask
+    does not pay for the imports (about a second)."""
+    bell = (
+        '{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '
+        '"source": "OPENQASM 3.0;\\nqubit[2] q;\\nh q[0];\\ncnot q[0], q[1];\\n'
+        '#pragma braket result probability", "inputs": {}}'
+    )
+    sv1 = catalog.get(SV1_ARN)
+    if sv1 is None:
+        return
+    request = EngineRequest(
+        "warm-up", sv1.arn, sv1.engine, bell, shots=0, device_capabilities=sv1.capabilities_json
+    )
+
+    def warm() -> None:
+        try:
+            _validate_task(request)
+        except Exception:
+            log.exception("warming up the task validator failed")
+
+    threading.Thread(target=warm, name="task-validator-warm-up", daemon=True).start()
 
 
 def job_limits(settings: Settings) -> JobLimits:

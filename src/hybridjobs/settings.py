@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         description="How long GetQuantumTask may wait for a task about to finish.",
     )
     task_workers_prestart: bool = Field(
-        default=True, description="Start the task workers with the service, not at the first task."
+        default=True,
+        description="Start the task workers and load the task validator with the service, "
+        "not at the first task.",
     )
     lightning_min_qubits: int = Field(
         default=14, ge=0, description="State-vector tasks this wide run on lightning (0: never)."

@@ -179,3 +179,55 @@ def test_task_results_read_by_arn_alone() -> None:
     again = AwsQuantumTask(task.id).result()
     assert np.allclose(again.values[0], [0.5, 0.5])
     assert again.task_metadata.id == task.id
+
+
+def test_program_set_on_sv1() -> None:
+    from braket.aws import AwsDevice
+    from braket.circuits import Circuit, FreeParameter
+    from braket.circuits.observables import Z
+    from braket.program_sets import CircuitBinding, ProgramSet
+
+    circuit = Circuit().ry(0, FreeParameter("theta")).cnot(0, 1)
+    program_set = ProgramSet([CircuitBinding(circuit, {"theta": [0.1, 2.0]}, [Z(0)])])
+    result = AwsDevice(SV1).run(program_set, shots=4000).result()
+    entries = result[0]
+    assert len(entries) == 2
+    assert entries[0].expectation == pytest.approx(math.cos(0.1), abs=0.1)
+    assert entries[1].expectation == pytest.approx(math.cos(2.0), abs=0.1)
+
+
+FAILING_JOB_SCRIPT = """
+from braket.aws import AwsDevice
+from braket.circuits import Circuit
+
+circuit = Circuit()
+for i in range(400):
+    circuit.h(i % 11).cnot(i % 11, (i + 1) % 11)
+task = AwsDevice("arn:aws:braket:::device/quantum-simulator/amazon/dm1").run(
+    circuit.probability(), shots=0
+)
+print("sent", task.id, flush=True)
+raise RuntimeError("the job gives up before its task is done")
+"""
+
+
+def test_a_failing_job_cancels_its_unfinished_tasks(user_env: Path) -> None:
+    import boto3
+    from braket.aws import AwsQuantumJob
+
+    (user_env / "giveup.py").write_text(FAILING_JOB_SCRIPT)
+    job = AwsQuantumJob.create(
+        device=SV1, source_module=str(user_env / "giveup.py"), wait_until_complete=False
+    )
+    assert wait_for_job(job, timeout=120) == "FAILED"
+    braket = boto3.client("braket", region_name=REGION)
+    tasks = braket.search_quantum_tasks(
+        filters=[{"name": "jobArn", "values": [job.arn], "operator": "EQUAL"}]
+    )["quantumTasks"]
+    assert len(tasks) == 1
+    arn = tasks[0]["quantumTaskArn"]
+    for _ in range(600):
+        status = braket.get_quantum_task(quantumTaskArn=arn)["status"]
+        if status in ("COMPLETED", "FAILED", "CANCELLED"):
+            break
+    assert status == "CANCELLED"

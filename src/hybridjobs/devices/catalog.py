@@ -86,7 +86,7 @@ def load_catalog(max_task_memory_bytes: int, extra_dirs: Sequence[Path] = ()) ->
     Raises CatalogError for a file that cannot be served, or an extra directory that does
     not exist.
     """
-    devices = simulator_devices(max_task_memory_bytes)
+    devices = simulator_devices(max_task_memory_bytes, include_program_sets=True)
     for name, text in _built_in_files():
         devices.append(parse_device_file(text, name, BUILT_IN_SOURCE))
     for directory in extra_dirs:

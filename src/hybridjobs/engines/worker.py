@@ -59,23 +59,27 @@ def handle(request: Any) -> tuple[str, Any]:
 _WARM_UP_SOURCE = "OPENQASM 3.0;\nbit[2] b;\nqubit[2] q;\nh q[0];\ncnot q[0], q[1];\nb = measure q;"
 
 
-def warm_up() -> None:
-    """Run a Bell circuit once, so the first real task finds the simulators imported and
-    their caches and compiled kernels ready."""
-    from hybridjobs.engines.base import EngineRequest
-
-    action = (
-        '{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '
-        f'"source": {_json_string(_WARM_UP_SOURCE)}, "inputs": {{}}}}'
-    )
-    request = EngineRequest("warm-up", "warm-up", "braket_sv", action, shots=10)
-    handle(request)
-
-
-def _json_string(text: str) -> str:
+def warm_up(max_task_memory_bytes: int | None) -> None:
+    """Run a Bell circuit on SV1 once, so the first real task finds the simulators
+    imported and their caches and compiled kernels ready. A failure is reported on stderr
+    (the worker still serves tasks)."""
     import json
 
-    return json.dumps(text)
+    from hybridjobs.devices.simulators import simulator_devices
+    from hybridjobs.engines.base import EngineRequest
+
+    sv1 = next(d for d in simulator_devices(max_task_memory_bytes or 2**30) if d.name == "SV1")
+    action = json.dumps(
+        {
+            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+            "source": _WARM_UP_SOURCE,
+            "inputs": {},
+        }
+    )
+    request = EngineRequest("warm-up", sv1.arn, sv1.engine, action, 10, None, sv1.capabilities_json)
+    status, value = handle(request)
+    if status != "ok":
+        print(f"hybridjobs task worker: the warm-up task failed: {value}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     if not args.no_warm_up:
-        warm_up()
+        warm_up(args.max_task_memory_bytes)
     while True:
         try:
             request = read_frame(requests)

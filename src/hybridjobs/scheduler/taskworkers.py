@@ -73,6 +73,8 @@ class TaskWorkerPool:
         self.owner = owner or new_owner_id()
         self._condition = threading.Condition()
         self._stopping = False
+        self._pending = False
+        """A task was submitted since the last claim began: do not sleep, look again."""
         self._memory_in_use = 0
         self._running: dict[str, WorkerProcess] = {}
         self._waiters: dict[str, threading.Event] = {}
@@ -87,6 +89,7 @@ class TaskWorkerPool:
 
     def submitted(self, task: QuantumTask) -> None:
         with self._condition:
+            self._pending = True
             self._condition.notify_all()
 
     def cancel(self, task_arn: str) -> None:
@@ -161,7 +164,7 @@ class TaskWorkerPool:
                 claimed = None
             if claimed is None:
                 with self._condition:
-                    if not self._stopping:
+                    if not self._stopping and not self._pending:
                         self._condition.wait(self.config.poll_seconds)
                 continue
             task, need = claimed
@@ -176,7 +179,9 @@ class TaskWorkerPool:
         with self._condition:
             if self._stopping:
                 return None
-            for task in self.store.queued_tasks(_CLAIM_BATCH):
+            self._pending = False
+            queued = self.store.queued_tasks(_CLAIM_BATCH)
+            for position, task in enumerate(queued):
                 need = memory_bytes(task.engine, task.action)
                 fits = self._memory_in_use + need <= self.config.memory_budget_bytes
                 if self._running and not fits:
@@ -191,6 +196,8 @@ class TaskWorkerPool:
                     continue
                 self._memory_in_use += need
                 self._running[task.task_arn] = worker
+                if position + 1 < len(queued):
+                    self._condition.notify()  # more wait: an idle slot may take the next
                 return claimed, need
         return None
 
