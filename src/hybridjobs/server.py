@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from hybridjobs.api import Accounts, HybridJobsApp
-from hybridjobs.devices.catalog import DeviceCatalog, load_catalog
+from hybridjobs.devices.catalog import CatalogError, DeviceCatalog, load_catalog
 from hybridjobs.devices.service import DeviceService
 from hybridjobs.engines.base import EngineRequest
 from hybridjobs.jobs.admission import Capacity
@@ -226,8 +226,6 @@ def build_scheduler(
     if pool is not None:
         pool.on_exit = scheduler.instance_exited  # its supervisor looks at once
         scheduler.companions.append(pool)
-    if store.dialect == "postgresql":
-        scheduler.companions.append(JobNotificationListener(store.url, scheduler.wake))
     task_pool = TaskWorkerPool(
         PoolConfig(
             workers=settings.task_workers,
@@ -243,6 +241,13 @@ def build_scheduler(
         owner=context.owner,
     )
     scheduler.companions.append(task_pool)
+    if store.dialect == "postgresql":
+
+        def wake_all() -> None:
+            scheduler.wake()
+            task_pool.wake()
+
+        scheduler.companions.append(JobNotificationListener(store.url, wake_all))
     tasks = task_service(settings, store, catalog, task_pool, objects)
 
     def cancel_tasks(job_arn: str, status: JobStatus) -> None:
@@ -292,9 +297,12 @@ def build_scheduler_only(settings: Settings) -> tuple[Scheduler, Callable[[], No
     """A scheduler on its own (``hybridjobs scheduler``) and the function that closes it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlJobStore(settings.resolved_db_url)
-    scheduler, _pool = build_scheduler(
-        settings, store, job_limits(settings), device_catalog(settings)
-    )
+    try:
+        catalog = device_catalog(settings)
+    except CatalogError as error:
+        store.close()
+        raise SystemExit(f"hybridjobs cannot serve the device catalog: {error}") from None
+    scheduler, _pool = build_scheduler(settings, store, job_limits(settings), catalog)
     return scheduler, store.close
 
 
@@ -315,7 +323,10 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
             "listening beyond loopback needs access keys (set HYBRIDJOBS_CREDENTIALS to a JSON "
             'object such as {"AKID": "secret"}).'
         )
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except CatalogError as error:
+        raise SystemExit(f"hybridjobs cannot serve the device catalog: {error}") from None
     config = uvicorn.Config(
         service.app,
         host=settings.host,

@@ -60,3 +60,46 @@ def test_separate_scheduler_runs_a_job(
     assert api.results_json(job) == {"endpoint": api.server.url}
     assert event_types(job)[-1] == "COMPLETED"
     wait_until(lambda: not api.processes(arn), 5, "no job processes")
+
+
+def test_separate_scheduler_runs_quantum_tasks(
+    servers: ServerPool, scheduler_process: list[subprocess.Popen[bytes]]
+) -> None:
+    import uuid
+
+    from braket.ir.openqasm import Program
+
+    api = servers.start(extra_args=("--no-scheduler",))
+    api.server.client("s3").create_bucket(
+        Bucket="task-results", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    source = "OPENQASM 3.0;\nbit[2] b;\nqubit[2] q;\nh q[0];\ncnot q[0], q[1];\nb = measure q;"
+    arn = api.braket.create_quantum_task(
+        clientToken=str(uuid.uuid4()),
+        deviceArn="arn:aws:braket:::device/quantum-simulator/amazon/sv1",
+        shots=50,
+        outputS3Bucket="task-results",
+        outputS3KeyPrefix="t",
+        action=Program(source=source, inputs={}).json(),
+    )["quantumTaskArn"]
+    assert api.braket.get_quantum_task(quantumTaskArn=arn)["status"] == "QUEUED"
+
+    log = (api.data_dir / "scheduler.log").open("ab")
+    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
+    scheduler_process.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    )
+    log.close()
+    wait_until(
+        lambda: api.braket.get_quantum_task(quantumTaskArn=arn)["status"] == "COMPLETED",
+        60,
+        "the task COMPLETED by the separate scheduler",
+    )
+    assert api.braket.get_quantum_task(quantumTaskArn=arn)["numSuccessfulShots"] == 50

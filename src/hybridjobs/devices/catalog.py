@@ -75,11 +75,6 @@ class DeviceCatalog:
         return arn in self._devices
 
 
-def find_device(devices: Iterable[Device], arn: str) -> Device | None:
-    """The first of ``devices`` whose ARN is exactly ``arn`` (case-sensitive), or ``None``."""
-    return next((device for device in devices if device.arn == arn), None)
-
-
 def load_catalog(max_task_memory_bytes: int, extra_dirs: Sequence[Path] = ()) -> DeviceCatalog:
     """The simulators, the built-in emulated devices, then the devices of ``extra_dirs``.
 

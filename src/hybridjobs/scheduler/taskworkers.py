@@ -88,6 +88,11 @@ class TaskWorkerPool:
     # -- TaskRunner -----------------------------------------------------------------------
 
     def submitted(self, task: QuantumTask) -> None:
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at the queue now (a task was stored here or, heard through PostgreSQL
+        NOTIFY, by another process)."""
         with self._condition:
             self._pending = True
             self._condition.notify_all()

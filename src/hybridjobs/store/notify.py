@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 CHANNEL = "hybridjobs_jobs"
-"""The notification channel (payload: ``created`` or ``cancel``, then a space and the ARN)."""
+"""The notification channel (payload: ``created``, ``cancel`` or ``task``, then a space and
+the ARN)."""
 
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 

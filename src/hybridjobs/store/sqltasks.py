@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from hybridjobs.store import schema
 from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobFilter
 from hybridjobs.store.filters import filter_condition
+from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import SqlConnections, epoch, moment
 from hybridjobs.store.taskbase import QueueSize
 from hybridjobs.tasks.model import QuantumTask, QueuePriority, TaskStatus, task_sources_of
@@ -115,6 +116,7 @@ class SqlTaskRecords(SqlConnections):
                         },
                     )
                 result = connection.execute(_INSERT_TASK, _row_of(task))
+                notify_in(connection, "task", task.task_arn)
                 seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
         except IntegrityError:
             if idempotency is None:
