@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.server import server_env
@@ -35,6 +36,20 @@ def scheduler_process() -> Iterator[list[subprocess.Popen[bytes]]]:
         assert process.returncode == 0, process.returncode
 
 
+def start_scheduler(api: Any) -> subprocess.Popen[bytes]:
+    """``hybridjobs scheduler`` on the data directory of the API-only server ``api``."""
+    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
+    with (api.data_dir / "scheduler.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
 def test_separate_scheduler_runs_a_job(
     servers: ServerPool, scheduler_process: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -43,19 +58,7 @@ def test_separate_scheduler_runs_a_job(
     job = api.braket.get_job(jobArn=arn)
     assert job["status"] == "QUEUED"  # nothing runs it yet
 
-    log = (api.data_dir / "scheduler.log").open("ab")
-    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
-    scheduler_process.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    )
-    log.close()
+    scheduler_process.append(start_scheduler(api))
     job = api.wait(arn, ["COMPLETED"], timeout=30)
     assert api.results_json(job) == {"endpoint": api.server.url}
     assert event_types(job)[-1] == "COMPLETED"
@@ -84,19 +87,7 @@ def test_separate_scheduler_runs_quantum_tasks(
     )["quantumTaskArn"]
     assert api.braket.get_quantum_task(quantumTaskArn=arn)["status"] == "QUEUED"
 
-    log = (api.data_dir / "scheduler.log").open("ab")
-    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
-    scheduler_process.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    )
-    log.close()
+    scheduler_process.append(start_scheduler(api))
     wait_until(
         lambda: api.braket.get_quantum_task(quantumTaskArn=arn)["status"] == "COMPLETED",
         60,

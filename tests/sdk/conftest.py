@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.server import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, LiveServer, start_server
+from support.braket import point_sdk_at
+from support.server import LiveServer, start_server
 
 REGION = "us-west-2"
 ACCOUNT = "000000000000"
@@ -41,15 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def user_env(server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The one-variable set-up (plus credentials and region); CWD is a fresh directory."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for variable in ("AWS_PROFILE", "BRAKET_JOBS_ROLE_ARN", "AMZN_BRAKET_OUT_S3_BUCKET"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return point_sdk_at(monkeypatch, server.url, REGION, tmp_path)
 
 
 def write(path: Path, text: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,3 +47,26 @@ class RawBodies:
     @property
     def last(self) -> bytes:
         return self.bodies[-1]
+
+
+def point_sdk_at(
+    monkeypatch: pytest.MonkeyPatch, endpoint_url: str, region: str, workdir: Path
+) -> Path:
+    """Set up this process as a user would for the SDK: ``AWS_ENDPOINT_URL``, any key and
+    a region, nothing of a developer's own AWS or job settings; CWD ``workdir``."""
+    from support.server import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_KEY)
+    monkeypatch.setenv("AWS_REGION", region)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    for variable in (
+        "AWS_PROFILE",
+        "BRAKET_JOBS_ROLE_ARN",
+        "AMZN_BRAKET_OUT_S3_BUCKET",
+        "AMZN_BRAKET_JOB_TOKEN",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(workdir)
+    return workdir

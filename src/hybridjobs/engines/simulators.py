@@ -59,7 +59,31 @@ def _size(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-class FastStateVectorSimulator(CachedStateVectorSimulator):
+class CompiledParsingMixin:
+    """Program parsing through compiled plans when ``compiled`` is set and the program is in
+    the subset (``noise``: noise pragmas belong to it), else the parent's parsing."""
+
+    compiled: bool = True
+    noise: bool = False
+
+    def parse_program(self, program: Any) -> Any:
+        """A compiled context when the program is in the subset, else the interpreter's."""
+        if self.compiled:
+            context = compiled_context(self, program, noise=self.noise)
+            if context is not None:
+                return context
+        return super().parse_program(program)  # type: ignore[misc]
+
+    def _parse_program_with_shots(self, program: Any, shots: int) -> Any:
+        if self.compiled:
+            context = compiled_context(self, program, noise=self.noise)
+            if context is not None:
+                context._shots = shots
+                return context
+        return super()._parse_program_with_shots(program, shots)  # type: ignore[misc]
+
+
+class FastStateVectorSimulator(CompiledParsingMixin, CachedStateVectorSimulator):
     """The state-vector simulator with compiled plans and lightning for large circuits.
 
     ``lightning_min_qubits``: simulations with at least this many qubits evolve on
@@ -73,22 +97,6 @@ class FastStateVectorSimulator(CachedStateVectorSimulator):
         )
         self.compiled = compiled
 
-    def parse_program(self, program: Any) -> Any:
-        """A compiled context when the program is in the subset, else the interpreter's."""
-        if self.compiled:
-            context = compiled_context(self, program, noise=False)
-            if context is not None:
-                return context
-        return super().parse_program(program)
-
-    def _parse_program_with_shots(self, program: Any, shots: int) -> Any:
-        if self.compiled:
-            context = compiled_context(self, program, noise=False)
-            if context is not None:
-                context._shots = shots
-                return context
-        return super()._parse_program_with_shots(program, shots)
-
     def initialize_simulation(self, **kwargs: Any) -> Any:
         """A lightning simulation for large circuits, else the default one."""
         qubit_count = int(kwargs["qubit_count"])
@@ -100,28 +108,14 @@ class FastStateVectorSimulator(CachedStateVectorSimulator):
         return super().initialize_simulation(**kwargs)
 
 
-class FastDensityMatrixSimulator(CachedDensityMatrixSimulator):
+class FastDensityMatrixSimulator(CompiledParsingMixin, CachedDensityMatrixSimulator):
     """The density-matrix simulator with compiled plans (noise pragmas included)."""
+
+    noise = True
 
     def __init__(self, *, compiled: bool = True):
         super().__init__()
         self.compiled = compiled
-
-    def parse_program(self, program: Any) -> Any:
-        """A compiled context when the program is in the subset, else the interpreter's."""
-        if self.compiled:
-            context = compiled_context(self, program, noise=True)
-            if context is not None:
-                return context
-        return super().parse_program(program)
-
-    def _parse_program_with_shots(self, program: Any, shots: int) -> Any:
-        if self.compiled:
-            context = compiled_context(self, program, noise=True)
-            if context is not None:
-                context._shots = shots
-                return context
-        return super()._parse_program_with_shots(program, shots)
 
     def initialize_simulation(self, **kwargs: Any) -> Any:
         """The default density-matrix simulation, after checking it fits in memory."""
