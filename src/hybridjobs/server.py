@@ -85,7 +85,12 @@ def build_service(settings: Settings) -> Service:
         scheduler, pool = build_scheduler(settings, store, limits, catalog)
         runner = pool
     tasks = task_service(settings, store, catalog, runner, objects)
-    jobs = JobService(store, limits, wake_scheduler=scheduler.wake if scheduler else _no_wake)
+    jobs = JobService(
+        store,
+        limits,
+        wake_scheduler=scheduler.wake if scheduler else _no_wake,
+        device_exists=lambda arn: arn in catalog,
+    )
     devices = DeviceService(catalog, store.task_queue_sizes, store.queued_jobs_by_device)
     services: dict[str, AwsService] = {"braket": BraketService(jobs, tasks, devices)}
     services["logs"] = LogsService(store)

@@ -157,6 +157,11 @@ CREATE_JOB_CASES: list[tuple[str, dict[str, Any], str]] = [
         {"deviceConfig": {"device": "local:a/" + "b" * 250}},
         "deviceConfig.device",
     ),
+    (
+        "device ARN that is not in the catalog",
+        {"deviceConfig": {"device": "arn:aws:braket:::device/quantum-simulator/amazon/sv9"}},
+        "deviceConfig.device",
+    ),
     ("clientToken too long", {"clientToken": "t" * 65}, "clientToken"),
     (
         "more than one association",

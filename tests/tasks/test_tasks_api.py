@@ -332,3 +332,27 @@ def test_emulated_qpu_refuses_non_native_gate_and_runs_native(braket: Any) -> No
         outputS3KeyPrefix="tasks",
         action=openqasm_action(BELL),
     )
+
+
+def test_jaqcd_program(braket: Any) -> None:
+    action = json.dumps(
+        {
+            "braketSchemaHeader": {"name": "braket.ir.jaqcd.program", "version": "1"},
+            "instructions": [
+                {"type": "h", "target": 0},
+                {"type": "cnot", "control": 0, "target": 1},
+            ],
+            "results": [{"type": "probability"}],
+        }
+    )
+    arn = braket.create_quantum_task(
+        clientToken=str(uuid.uuid4()),
+        deviceArn=SV1,
+        shots=0,
+        outputS3Bucket=BUCKET,
+        outputS3KeyPrefix="tasks",
+        action=action,
+    )["quantumTaskArn"]
+    task = wait_terminal(braket, arn)
+    assert task["status"] == "COMPLETED", task.get("failureReason")
+    assert task["actionMetadata"]["actionType"] == "braket.ir.jaqcd.program"

@@ -106,10 +106,12 @@ class JobService:
         store: JobStore,
         limits: JobLimits,
         wake_scheduler: Callable[[], None] = lambda: None,
+        device_exists: Callable[[str], bool] = lambda arn: True,
     ) -> None:
         self.store = store
         self.limits = limits
         self.wake_scheduler = wake_scheduler
+        self.device_exists = device_exists
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -155,6 +157,13 @@ class JobService:
 
     def create_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         problems = rules.create_job_problems(params)
+        device = params["deviceConfig"]["device"]
+        if not problems and device.startswith("arn:") and not self.device_exists(device):
+            problems.append(
+                f"deviceConfig.device: {device!r} is not a device of this service; "
+                "`aws braket search-devices --filters '[]'` lists them, and local:<provider>/"
+                "<name> runs the job's own embedded simulator"
+            )
         if problems:
             raise ValidationException("; ".join(problems))
         self._check_limits(params)
