@@ -91,7 +91,7 @@ def test_missing_bucket_and_key_errors(s3: Any, bucket: str) -> None:
     assert error_of(raised_list) == ("NoSuchBucket", 404)
 
 
-@pytest.mark.parametrize("key", ["../escape", "a/../../b", "a/./b", "trailing/", "a//b"])
+@pytest.mark.parametrize("key", ["../escape", "a/../../b", "a/./b"])
 def test_keys_that_are_not_safe_paths_are_invalid_argument(
     s3: Any, bucket: str, server: LiveServer, key: str
 ) -> None:

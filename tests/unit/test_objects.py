@@ -21,6 +21,7 @@ from hybridjobs.objects import (
     LocalObjectStore,
     NoSuchBucket,
     NoSuchKey,
+    ObjectInfo,
     ObjectStore,
     ObjectStoreError,
     download_prefix,
@@ -184,8 +185,6 @@ def test_byte_ranges(store: ObjectStore, bucket: str) -> None:
 
 def test_list_is_sorted_and_filtered_by_plain_prefix(store: ObjectStore, bucket: str) -> None:
     stored = ["b", "a/2", "a/10", "a/1", "ab", "a-", "z/é", "a/1/x"]
-    if isinstance(store, LocalObjectStore):
-        stored.remove("a/1/x")  # 'a/1' is a file locally (documented limitation)
     for key in stored:
         store.put_bytes(bucket, key, key.encode())
     assert [info.key for info in store.list(bucket)] == sorted(stored)
@@ -265,6 +264,122 @@ def test_open_object_store_rejects_unknown_kinds() -> None:
         open_object_store({"kind": "ftp"})
 
 
+# -- key shapes S3 holds -----------------------------------------------------------------
+
+LONG = "L" * 300  # one segment over the 255 bytes a file name may have
+WIDE = "é" * 150  # 300 bytes of UTF-8 in 150 characters
+SHAPES = {
+    "a": b"file a",
+    "a/b": b"under a",
+    "a/b/c": b"under a/b",
+    "a/": b"",  # a folder marker, as `aws s3` and consoles write them
+    "a//d": b"after an empty segment",
+    "/lead": b"leading slash",
+    "dir/": b"",
+    "dir/x": b"x in dir",
+    f"long/{LONG}": b"long segment",
+    f"long/{LONG}/deeper": b"under a long segment",
+    f"long/{WIDE}": b"wide segment",
+    "res/.hybridjobs-self": b"a reserved-looking name",
+    "res/.hybridjobs-tmp-1": b"another one",
+    "res": b"res itself",
+}
+
+
+def _put_all(store: ObjectStore, bucket: str, keys: list[str]) -> None:
+    for key in keys:
+        store.put_bytes(bucket, key, SHAPES[key])
+
+
+@pytest.mark.parametrize("order", ["file-first", "directory-first"])
+def test_a_key_and_keys_under_it_coexist(store: ObjectStore, bucket: str, order: str) -> None:
+    keys = ["a", "a/b", "a/b/c"]
+    _put_all(store, bucket, keys if order == "file-first" else keys[::-1])
+    assert [i.key for i in store.list(bucket)] == keys
+    for key in keys:
+        assert store.get_bytes(bucket, key) == SHAPES[key]
+        info = store.head(bucket, key)
+        assert (info.key, info.size, info.etag) == (key, len(SHAPES[key]), _quoted_md5(SHAPES[key]))
+    store.put_bytes(bucket, "a", b"a, rewritten")
+    assert store.get_bytes(bucket, "a") == b"a, rewritten"
+    assert store.get_bytes(bucket, "a/b", (0, 4)) == b"under"
+
+
+def test_every_shape_lists_sorted_and_by_prefix(store: ObjectStore, bucket: str) -> None:
+    keys = sorted(SHAPES)
+    _put_all(store, bucket, list(SHAPES))
+    assert [i.key for i in store.list(bucket)] == keys
+    prefixes = ["a", "a/", "a//", "/", "dir/", "long/", f"long/{LONG[:150]}", f"long/{LONG}/"]
+    for prefix in [*prefixes, f"long/{WIDE[:60]}", "res/.hybridjobs-", "res/", "nothing"]:
+        expected = [k for k in keys if k.startswith(prefix)]
+        assert [i.key for i in store.list(bucket, prefix)] == expected, prefix
+    sizes = {i.key: i.size for i in store.list(bucket)}
+    assert sizes == {k: len(v) for k, v in SHAPES.items()}
+
+
+def test_delimiter_listing_over_every_shape(store: ObjectStore, bucket: str) -> None:
+    from hybridjobs.services.s3_listing import list_page
+
+    _put_all(store, bucket, list(SHAPES))
+
+    def page(prefix: str) -> tuple[list[str], list[str]]:
+        found = list_page(store.list(bucket, prefix), prefix=prefix, delimiter="/")
+        return [i.key for i in found.objects], found.common_prefixes
+
+    assert page("") == (["a", "res"], ["/", "a/", "dir/", "long/", "res/"])
+    assert page("a/") == (["a/", "a/b"], ["a//", "a/b/"])
+    assert page("a//") == (["a//d"], [])
+    assert page("dir/") == (["dir/", "dir/x"], [])
+    assert page("long/") == ([f"long/{LONG}", f"long/{WIDE}"], [f"long/{LONG}/"])
+    assert page("res/") == (["res/.hybridjobs-self", "res/.hybridjobs-tmp-1"], [])
+
+
+@pytest.mark.parametrize("gone", sorted(SHAPES))
+def test_deleting_one_shape_leaves_the_others(store: ObjectStore, bucket: str, gone: str) -> None:
+    _put_all(store, bucket, list(SHAPES))
+    store.delete(bucket, gone)
+    rest = sorted(k for k in SHAPES if k != gone)
+    assert [i.key for i in store.list(bucket)] == rest
+    for key in rest:
+        assert store.get_bytes(bucket, key) == SHAPES[key], key
+    with pytest.raises(NoSuchKey):
+        store.head(bucket, gone)
+    store.delete(bucket, gone)  # again: not an error
+    for key in rest:
+        store.delete(bucket, key)
+    assert list(store.list(bucket)) == []
+    store.delete_bucket(bucket)
+
+
+def test_copy_between_shapes(store: ObjectStore, bucket: str) -> None:
+    _put_all(store, bucket, ["a", "dir/", f"long/{LONG}"])
+    store.copy(bucket, "a", bucket, "a/copy")  # onto a path below the source itself
+    store.copy(bucket, f"long/{LONG}", bucket, "short")
+    store.copy(bucket, "short", bucket, f"{LONG}/again")
+    store.copy(bucket, "dir/", bucket, "dir2/")
+    info = store.copy(bucket, "a/copy", bucket, "a/copy/")
+    assert info.etag == _quoted_md5(SHAPES["a"])
+    assert store.get_bytes(bucket, "a") == store.get_bytes(bucket, "a/copy") == SHAPES["a"]
+    assert store.get_bytes(bucket, "a/copy/") == SHAPES["a"]
+    assert store.get_bytes(bucket, f"{LONG}/again") == SHAPES[f"long/{LONG}"]
+    assert store.get_bytes(bucket, "dir2/") == b""
+    assert [i.key for i in store.list(bucket)] == sorted(
+        ["a", "a/copy", "a/copy/", "dir/", "dir2/", f"long/{LONG}", "short", f"{LONG}/again"]
+    )
+
+
+def test_shapes_round_trip_through_files(store: ObjectStore, bucket: str, tmp_path: Path) -> None:
+    _put_all(store, bucket, ["a", "a/b"])
+    store.get_to_file(bucket, "a", tmp_path / "got-a")
+    store.get_to_file(bucket, "a/b", tmp_path / "got-ab")
+    assert (tmp_path / "got-a").read_bytes() == SHAPES["a"]
+    assert (tmp_path / "got-ab").read_bytes() == SHAPES["a/b"]
+    store.put_file(bucket, "a/b/c", tmp_path / "got-a")
+    store.put_file(bucket, "a/b/", tmp_path / "got-ab")
+    assert store.get_bytes(bucket, "a/b/c") == SHAPES["a"]
+    assert store.get_bytes(bucket, "a/b/") == SHAPES["a/b"]
+
+
 # -- S3 only -----------------------------------------------------------------------------
 
 
@@ -286,10 +401,7 @@ def test_download_prefix_refuses_keys_that_climb_out(moto_endpoint: str, tmp_pat
 # -- local only --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["", "/abs", "a/../b", "..", "a//b", "a/./b", "trailing/", "nul\0byte", "x/.hybridjobs-tmp-1"],
-)
+@pytest.mark.parametrize("key", ["", "a/../b", "..", ".", "a/./b", "nul\0byte", "k" * 1025])
 def test_local_rejects_unsafe_keys(tmp_path: Path, key: str) -> None:
     local = LocalObjectStore(tmp_path / "root")
     with pytest.raises(InvalidObjectName):
@@ -330,23 +442,167 @@ def test_local_delete_prunes_empty_directories(tmp_path: Path) -> None:
     assert local.get_bytes("b", "x/keep") == b"2"
 
 
-def test_local_file_directory_clash_is_an_error(tmp_path: Path) -> None:
-    local = LocalObjectStore(tmp_path / "objects")
-    local.put_bytes("b", "a", b"file")
-    with pytest.raises(ObjectStoreError, match="clashes"):
-        local.put_bytes("b", "a/b", b"nested")
-    local.put_bytes("b", "dir/x", b"1")
-    with pytest.raises(ObjectStoreError, match="clashes"):
-        local.put_bytes("b", "dir", b"file")
-    with pytest.raises(NoSuchKey):
-        local.get_bytes("b", "dir")
-
-
 def test_local_etag_tracks_external_changes(tmp_path: Path) -> None:
     local = LocalObjectStore(tmp_path / "objects")
     local.put_bytes("b", "k", b"one")
     (tmp_path / "objects/b/k").write_bytes(b"changed by hand")
     assert local.head("b", "k").etag == _quoted_md5(b"changed by hand")
+
+
+def test_local_layout_keeps_plain_paths_and_moves_clashes_aside(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    local = LocalObjectStore(root)
+    local.put_bytes("b", "model", b"weights v1")
+    assert (root / "b/model").read_bytes() == b"weights v1"  # a plain file
+    local.put_bytes("b", "model/shard0", b"shard")
+    assert (root / "b/model/shard0").read_bytes() == b"shard"
+    assert (root / "b/model/.hybridjobs-self").read_bytes() == b"weights v1"
+    assert local.path_of("b", "model") == root / "b/model/.hybridjobs-self"
+    local.put_bytes("b", "model/", b"")
+    assert (root / "b/model/.hybridjobs-empty").read_bytes() == b""
+    local.put_bytes("b", "x/" + LONG, b"long")
+    side = local.path_of("b", "x/" + LONG)
+    assert side.is_relative_to(root / "b/.hybridjobs-keys") and side.read_bytes() == b"long"
+    assert max(len(part.encode()) for part in side.parts) <= 255
+    # Deleting what made 'model' a directory puts the object back at its plain path.
+    local.delete("b", "model/shard0")
+    local.delete("b", "model/")
+    assert (root / "b/model").is_file() and local.get_bytes("b", "model") == b"weights v1"
+    local.delete("b", "x/" + LONG)
+    assert sorted(p.name for p in (root / "b").iterdir()) == ["model"]
+    assert [i.key for i in local.list("b")] == ["model"]
+
+
+def test_local_moving_a_file_aside_keeps_its_etag_and_mtime(tmp_path: Path) -> None:
+    local = LocalObjectStore(tmp_path / "objects")
+    before = local.put_bytes("b", "a", b"content")
+    local.put_bytes("b", "a/b", b"other")
+    assert local.head("b", "a") == before
+    local.delete("b", "a/b")
+    assert local.head("b", "a") == before
+    # A fresh instance (no etag cache) agrees.
+    assert LocalObjectStore(tmp_path / "objects").head("b", "a") == before
+
+
+def test_local_ignores_reserved_names_made_by_hand(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    local = LocalObjectStore(root)
+    local.put_bytes("b", "d/k", b"1")
+    (root / "b/.hybridjobs-self").write_bytes(b"no key is empty")
+    (root / "b/d/.hybridjobs-other").write_bytes(b"reserved")
+    (root / "b/.hybridjobs-keys").mkdir()
+    (root / "b/.hybridjobs-keys/zz.k").write_bytes(b"not hex")
+    (root / "b/.hybridjobs-keys/6b.txt").write_bytes(b"no suffix")
+    assert [i.key for i in local.list("b")] == ["d/k"]
+
+
+def test_local_concurrent_reshaping_never_hides_a_key(tmp_path: Path) -> None:
+    """Readers of 'a' keep finding it while writers make 'a' a directory and back."""
+    local = LocalObjectStore(tmp_path / "objects")
+    local.put_bytes("b", "a", b"stable")
+    stop = threading.Event()
+    problems: list[BaseException] = []
+
+    def reshape() -> None:
+        other = LocalObjectStore(tmp_path / "objects")  # as another process would
+        try:
+            for n in range(150):
+                other.put_bytes("b", f"a/{n % 3}", b"x")
+                other.delete("b", f"a/{n % 3}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            problems.append(exc)
+        finally:
+            stop.set()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                assert local.get_bytes("b", "a") == b"stable"
+                assert local.head("b", "a").size == 6
+                assert "a" in {i.key for i in local.list("b")}
+        except BaseException as exc:
+            problems.append(exc)
+
+    threads = [threading.Thread(target=reshape), *(threading.Thread(target=read) for _ in range(3))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert problems == []
+    assert [i.key for i in local.list("b")] == ["a"]
+    assert (tmp_path / "objects/b/a").is_file()
+
+
+def test_local_side_area_lists_by_long_prefixes(tmp_path: Path) -> None:
+    local = LocalObjectStore(tmp_path / "objects")
+    keys = [LONG, LONG + "x", LONG[:250] + "y", "p/" + "q" * 900, "p/" + "q" * 899 + "r"]
+    for key in keys:
+        local.put_bytes("b", key, key[-1].encode())
+    for prefix in ("", LONG[:100], LONG[:200], LONG, LONG + "x", "p/" + "q" * 500, "p/q"):
+        assert [i.key for i in local.list("b", prefix)] == sorted(
+            k for k in keys if k.startswith(prefix)
+        ), len(prefix)
+    for key in keys:
+        assert local.get_bytes("b", key) == key[-1].encode()
+
+
+# -- checkpoints -------------------------------------------------------------------------
+
+
+def test_checkpoint_that_changed_from_file_to_directory_syncs(tmp_path: Path) -> None:
+    from hybridjobs.scheduler.results import restore_checkpoints, save_checkpoints
+
+    local = LocalObjectStore(tmp_path / "objects")
+    uri = "s3://ckpt/job"
+    first = tmp_path / "job1"
+    first.mkdir()
+    (first / "model").write_text("file")
+    assert save_checkpoints(local, uri, [first]) == 1
+    second = tmp_path / "job2"
+    assert restore_checkpoints(local, uri, second) == 1
+    (second / "model").unlink()
+    (second / "model").mkdir()
+    (second / "model" / "shard0").write_text("dir")
+    errors: list[str] = []
+    assert save_checkpoints(local, uri, [second], errors) == 1
+    assert errors == []
+    assert [i.key for i in local.list("ckpt")] == ["job/model", "job/model/shard0"]
+    # The next job gets the newest layout: the directory.
+    third = tmp_path / "job3"
+    restore_errors: list[str] = []
+    assert restore_checkpoints(local, uri, third, restore_errors) == 1
+    assert (third / "model" / "shard0").read_text() == "dir"
+    assert len(restore_errors) == 1 and "'job/model'" in restore_errors[0]
+    # Two instances writing 'x' and 'x/y': both are kept.
+    algo1, algo2 = tmp_path / "algo-1", tmp_path / "algo-2"
+    (algo1 / "x").mkdir(parents=True)
+    (algo1 / "x" / "y").write_text("1")
+    algo2.mkdir()
+    (algo2 / "x").write_text("2")
+    assert save_checkpoints(local, uri, [algo1, algo2]) == 2
+    assert local.get_bytes("ckpt", "job/x") == b"2"
+    assert local.get_bytes("ckpt", "job/x/y") == b"1"
+
+
+def test_checkpoint_sync_errors_are_reported_not_raised(tmp_path: Path) -> None:
+    from hybridjobs.scheduler.results import save_checkpoints
+
+    class Failing(LocalObjectStore):
+        def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+            if key.endswith("bad"):
+                raise ObjectStoreError("disk on fire")
+            return super().put_file(bucket, key, path)
+
+    store = Failing(tmp_path / "objects")
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    for name in ("a-bad", "b-good", "c-bad"):
+        (directory / name).write_text(name)
+    errors: list[str] = []
+    assert save_checkpoints(store, "s3://ckpt/run", [directory], errors) == 1
+    assert len(errors) == 2 and all("disk on fire" in e for e in errors)
+    assert [i.key for i in store.list("ckpt")] == ["run/b-good"]
+    assert save_checkpoints(store, "not a uri", [directory]) == 0
 
 
 # -- URIs --------------------------------------------------------------------------------

@@ -25,9 +25,7 @@ from hybridjobs.wire.routing import RestRouter
 from hybridjobs.wire.validate import validate
 
 JOB_ARN = "arn:aws:braket:us-west-2:123456789012:job/2dcad83b-37d8-4093-a52f-8afb69d24116"
-TASK_ARN = (
-    "arn:aws:braket:us-west-2:123456789012:quantum-task/6a1b2c3d-0000-4000-8000-00000000abcd"
-)
+TASK_ARN = "arn:aws:braket:us-west-2:123456789012:quantum-task/6a1b2c3d-0000-4000-8000-00000000abcd"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 BELL_ACTION = (
     '{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '

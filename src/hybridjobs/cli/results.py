@@ -2,7 +2,9 @@
 
 A job's results are ``<outputDataConfig.s3Path>/output/model.tar.gz`` (the union of the
 instances' results directories); ``results.json`` at its root is the
-``braket.jobs_data.persisted_job_data`` document ``save_job_result`` writes.
+``braket.jobs_data.persisted_job_data`` document ``save_job_result`` writes. A job that
+wrote files to its results directory without calling ``save_job_result`` has an archive
+but no ``results.json``: its files are listed instead.
 """
 
 from __future__ import annotations
@@ -87,6 +89,32 @@ def load_results(directory: Path) -> dict[str, Any] | None:
     return dict(data)
 
 
+def saved_files(directory: Path) -> list[tuple[str, int]]:
+    """``(relative path, size in bytes)`` of every file under ``directory``, sorted."""
+    return sorted(
+        (path.relative_to(directory).as_posix(), path.stat().st_size)
+        for path in directory.rglob("*")
+        if path.is_file()
+    )
+
+
+def file_lines(files: list[tuple[str, int]]) -> list[str]:
+    """``  path  size`` lines, sizes aligned."""
+    width = max((len(name) for name, _ in files), default=0)
+    return [f"  {name:<{width}}  {_size(size)}" for name, size in files]
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else value
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
@@ -116,8 +144,13 @@ def print_outcome(connection: Connection, job: dict[str, Any], out: Output) -> N
     with tempfile.TemporaryDirectory(prefix="hybridjobs-outcome-") as scratch:
         saved = fetch_results(connection, job, Path(scratch))
         data = load_results(Path(scratch)) if saved else None
+        files = saved_files(Path(scratch)) if saved and data is None else []
     bucket, key = results_location(job)
-    if data is None:
+    if files:
+        out.line(f"{style('results', 'bold')}: no results.json; files in s3://{bucket}/{key}:")
+        for line in file_lines(files):
+            out.line(line)
+    elif data is None:
         out.line(style("results: none saved (call save_job_result in the job)", "dim"))
     else:
         out.line(f"{style('results', 'bold')} (s3://{bucket}/{key}):")
@@ -140,9 +173,24 @@ def _results(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hybridjobs-results-") as scratch:
         target = args.download or Path(scratch)
         saved = fetch_results(connection, job, target)
-        data = (load_results(target) if saved else None) or {}
+        loaded = load_results(target) if saved else None
+        data = loaded or {}
+        listed = saved_files(target) if saved and loaded is None else []
         if args.json:
             print(json.dumps(data, indent=2))
+            if listed and not args.download:
+                listing = ", ".join(name for name, _ in listed)
+                print(f"no results.json; the archive holds: {listing}", file=sys.stderr)
+        elif listed:
+            bucket, key = results_location(job)
+            out.line(
+                f"{job['jobName']} saved no results.json; "
+                f"{len(listed)} file(s) in s3://{bucket}/{key}:"
+            )
+            for line in file_lines(listed):
+                out.line(line)
+            if not args.download:
+                out.line(f"hybridjobs results {job['jobName']} --download DIR extracts them")
         elif not data:
             out.line(f"{job['jobName']} saved no results")
         else:

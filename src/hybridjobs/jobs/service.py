@@ -65,6 +65,28 @@ def request_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
+RESERVED_TAG_PREFIX = "aws:"
+"""Tag keys starting with this (in any case) are reserved for AWS's own use."""
+
+
+def reserved_tag_problems(tags: dict[str, str] | None, member: str = "tags") -> list[str]:
+    """One problem per key of ``tags`` that uses the reserved ``aws:`` prefix (AWS refuses
+    such keys in TagResource and in the ``tags`` of Create* requests)."""
+    return [
+        f"{member}: the tag key {key!r} uses the prefix {RESERVED_TAG_PREFIX!r}, which is "
+        "reserved for AWS use"
+        for key in sorted(tags or {})
+        if key.lower().startswith(RESERVED_TAG_PREFIX)
+    ]
+
+
+def check_tags(tags: dict[str, str] | None) -> None:
+    """ValidationException naming every reserved key of ``tags``; nothing when none is."""
+    problems = reserved_tag_problems(tags)
+    if problems:
+        raise ValidationException("; ".join(problems))
+
+
 def _definition(params: dict[str, Any]) -> dict[str, Any]:
     """The request as GetJob echoes it: defaults filled in, token and tags left out."""
     definition = copy.deepcopy(
@@ -157,6 +179,7 @@ class JobService:
 
     def create_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         problems = rules.create_job_problems(params)
+        problems += reserved_tag_problems(params.get("tags"))
         device = params["deviceConfig"]["device"]
         if not problems and device.startswith("arn:") and not self.device_exists(device):
             problems.append(
@@ -285,6 +308,7 @@ class JobService:
 
     def tag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         job = self._resource_job(caller, params["resourceArn"])
+        check_tags(params["tags"])
         self.store.tag(job.job_arn, params["tags"])
         return {}
 

@@ -1,16 +1,41 @@
 """An object store kept in a local directory: ``s3://BUCKET/KEY`` is the file ``ROOT/BUCKET/KEY``.
 
+It holds every key set S3 holds (``a`` beside ``a/b``, folder markers ``a/``, empty
+segments, segments longer than a file name may be), and keeps ordinary keys at their plain
+path so that jobs and people can read them as files.
+
+Layout. Every name starting with ``.hybridjobs-`` is reserved: no key maps onto one, and a
+listing never reports one as a key.
+
+* ``ROOT/BUCKET/KEY`` -- a key whose segments are all non-empty, at most 255 bytes and not
+  reserved is the plain file at its path (``ROOT/BUCKET/a/b.txt`` for ``a/b.txt``).
+* ``ROOT/BUCKET/a/.hybridjobs-self`` -- object ``a`` while ``a`` is also a directory
+  (because ``a/b`` exists). Writing ``a/b`` when ``a`` is a file moves the file there;
+  deleting the last key under ``a/`` moves it back to ``ROOT/BUCKET/a``.
+* ``.hybridjobs-empty`` -- an empty segment: the folder marker ``a/`` is the file
+  ``ROOT/BUCKET/a/.hybridjobs-empty``, ``a//b`` is ``a/.hybridjobs-empty/b`` and ``/x`` is
+  ``.hybridjobs-empty/x`` (the rules above apply to it as to any other name).
+* ``ROOT/BUCKET/.hybridjobs-keys/`` -- the side area for every other key (a segment over
+  255 bytes, a segment starting with ``.hybridjobs-``, or a plain path over 2048 bytes):
+  the key's UTF-8 bytes in hex, cut into 200-character directory names, the last piece
+  being the file ``<hex>.k``. The path spells the key, so no record is kept beside it.
+* ``ROOT/BUCKET/.hybridjobs-tmp-*`` -- content being written (and, briefly, a file being
+  moved into or out of its ``.hybridjobs-self`` place); a crashed write may leave one.
+* ``ROOT/.hybridjobs-locks/BUCKET`` -- the bucket's lock file (``flock``).
+
 Guarantees, beyond :class:`~hybridjobs.objects.base.ObjectStore`'s:
 
-* Writes are atomic: content goes to a temporary file in the destination directory, then
+* Writes are atomic: content goes to a temporary file in the bucket directory, then
   ``os.replace`` puts it in place, so a reader sees the old object or the new one, never
-  a partial one. Temporary files start with ``.hybridjobs-tmp-`` and are never listed.
-* Nothing escapes ROOT. Bucket names must match ``[A-Za-z0-9][A-Za-z0-9._-]*``; keys must
-  be non-empty, relative, free of NUL, and made of non-empty segments other than ``.`` and
-  ``..`` (so no ``//`` and no trailing ``/``). Anything else raises
+  a partial one. Placing it (making directories, moving a file to ``.hybridjobs-self``)
+  and deleting happen under the bucket's exclusive lock, between processes too. Listings
+  walk the tree under the shared lock; other reads take no lock, except to look again
+  (under the shared lock) when a key was not found, so a key being moved between ``a``
+  and ``a/.hybridjobs-self`` is never reported missing.
+* Nothing escapes ROOT. Bucket names must match ``[A-Za-z0-9][A-Za-z0-9._-]*``; keys must be
+  non-empty, at most 1024 bytes of UTF-8, free of NUL and of ``.`` and ``..`` segments
+  (which S3 clients normalise away and no file path can hold). Anything else raises
   :class:`~hybridjobs.objects.base.InvalidObjectName`.
-* Because keys are paths, ``a`` and ``a/b`` cannot both be objects (S3 allows it); the
-  second write raises :class:`~hybridjobs.objects.base.ObjectStoreError`.
 * ETags are the quoted MD5 of the content, computed once per file version (keyed by inode,
   size and mtime) and cached in the instance.
 """
@@ -19,19 +44,20 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
 import hashlib
 import os
-import re
 import shutil
+import stat
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from hybridjobs.objects.base import (
     BucketNotEmpty,
     ByteRange,
-    InvalidObjectName,
     InvalidRange,
     NoSuchBucket,
     NoSuchKey,
@@ -39,48 +65,34 @@ from hybridjobs.objects.base import (
     ObjectStoreError,
     check_byte_range,
 )
+from hybridjobs.objects.localkeys import (
+    BUCKET_NAME,
+    LOCKS,
+    SELF,
+    SIDE,
+    TMP_PREFIX,
+    plain_names,
+    quoted,
+    side_path,
+    validate_bucket,
+    validate_key,
+    walk_plain,
+    walk_side,
+)
 
-_TMP_PREFIX = ".hybridjobs-tmp-"
-_BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
-_MAX_KEY_BYTES = 1024
 _CHUNK = 1 << 20
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+_T = TypeVar("_T")
 
 Fill = Callable[[BinaryIO], object]
 """A callback that writes an object's content into an open file."""
 
 
-def validate_key(key: str) -> builtins.list[str]:
-    """Return the key's path segments, or raise ``InvalidObjectName`` saying why it is unsafe."""
-    if not key:
-        raise InvalidObjectName("object key is empty")
-    if "\0" in key:
-        raise InvalidObjectName(f"object key contains NUL: {key!r}")
-    if key.startswith("/"):
-        raise InvalidObjectName(f"object key is absolute: {key!r}")
-    if len(key.encode("utf-8", "surrogateescape")) > _MAX_KEY_BYTES:
-        raise InvalidObjectName(f"object key is longer than {_MAX_KEY_BYTES} bytes")
-    segments = key.split("/")
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise InvalidObjectName(f"object key has an empty, '.' or '..' segment: {key!r}")
-        if segment.startswith(_TMP_PREFIX):
-            raise InvalidObjectName(f"object key uses the reserved prefix {_TMP_PREFIX!r}")
-    return segments
-
-
-def validate_bucket(bucket: str) -> None:
-    """Raise ``InvalidObjectName`` unless ``bucket`` is a safe bucket directory name."""
-    if not _BUCKET_NAME.match(bucket):
-        raise InvalidObjectName(f"invalid bucket name: {bucket!r}")
-
-
-def _quoted(hexdigest: str) -> str:
-    return f'"{hexdigest}"'
-
-
 class LocalObjectStore:
-    """Buckets are directories of ``root``; objects are files. Safe for concurrent use by
-    several threads and processes (writes are atomic; last writer wins)."""
+    """Buckets are directories of ``root``; objects are files (see the module docstring for
+    the layout). Safe for concurrent use by several threads and processes (writes are
+    atomic; last writer wins)."""
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root).absolute()
@@ -97,9 +109,10 @@ class LocalObjectStore:
         return {"kind": "local", "root": str(self._root)}
 
     def path_of(self, bucket: str, key: str) -> Path:
-        """The file that holds (or would hold) ``key``; validates both names."""
+        """The file that holds ``key`` now (or where it would go if it were written while
+        the tree stays as it is); validates both names."""
         validate_bucket(bucket)
-        return self._root.joinpath(bucket, *validate_key(key))
+        return self._resolve(self._root / bucket, key, plain_names(validate_key(key)))
 
     # -- buckets ---------------------------------------------------------------------
 
@@ -110,14 +123,14 @@ class LocalObjectStore:
 
     def bucket_exists(self, bucket: str) -> bool:
         """Whether the bucket directory exists (``False`` for invalid names)."""
-        return bool(_BUCKET_NAME.match(bucket)) and (self._root / bucket).is_dir()
+        return bool(BUCKET_NAME.match(bucket)) and (self._root / bucket).is_dir()
 
     def list_buckets(self) -> builtins.list[str]:
         """Sorted names of the bucket directories."""
         return sorted(
             entry.name
             for entry in os.scandir(self._root)
-            if entry.is_dir(follow_symlinks=False) and _BUCKET_NAME.match(entry.name)
+            if entry.is_dir(follow_symlinks=False) and BUCKET_NAME.match(entry.name)
         )
 
     def delete_bucket(self, bucket: str) -> None:
@@ -135,8 +148,8 @@ class LocalObjectStore:
     def put_bytes(self, bucket: str, key: str, data: bytes) -> ObjectInfo:
         """Store ``data`` atomically; creates the bucket if missing."""
         digest = hashlib.md5(data, usedforsecurity=False)
-        path = self._write(bucket, key, lambda out: out.write(data))
-        return self._remember(key, path, _quoted(digest.hexdigest()))
+        path, st = self._store(bucket, key, lambda out: out.write(data))
+        return self._remember(key, path, st, quoted(digest.hexdigest()))
 
     def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:
         """Store a copy of the file ``path`` atomically; creates the bucket if missing."""
@@ -148,8 +161,8 @@ class LocalObjectStore:
                     digest.update(chunk)
                     out.write(chunk)
 
-        target = self._write(bucket, key, copy)
-        return self._remember(key, target, _quoted(digest.hexdigest()))
+        target, st = self._store(bucket, key, copy)
+        return self._remember(key, target, st, quoted(digest.hexdigest()))
 
     def get_bytes(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> bytes:
         """The content, or an inclusive byte range of it (see the protocol)."""
@@ -171,45 +184,54 @@ class LocalObjectStore:
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         """Size, mtime and etag of the file."""
-        path = self._existing(bucket, key)
-        return self._info(key, path)
+        path, st = self._existing(bucket, key)
+        return self._info(key, path, st)
 
     def delete(self, bucket: str, key: str) -> None:
-        """Unlink the file and prune directories it leaves empty."""
-        path = self.path_of(bucket, key)
+        """Unlink the object's file; prune directories it leaves empty, and move an object
+        left alone in its ``.hybridjobs-self`` place back to its plain path."""
+        names = plain_names(validate_key(key))
         bucket_dir = self._bucket_dir(bucket)
-        try:
-            path.unlink()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return
-        except PermissionError:
-            if path.is_dir():  # some platforms report EPERM for unlink on a directory
-                return
-            raise
-        parent = path.parent
-        while parent != bucket_dir:
+        with self._lock(bucket):
+            path = self._resolve(bucket_dir, key, names)
             try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    return
+                path.unlink()
+            except _MISSING:
+                return
+            self._etags.pop(str(path), None)
+            self._tidy(bucket_dir, path.parent)
 
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
-        """Copy the file atomically; creates the destination bucket if missing."""
-        return self.put_file(dst_bucket, dst_key, self._existing(src_bucket, src_key))
+        """Copy the object atomically; creates the destination bucket if missing."""
+        digest = hashlib.md5(usedforsecurity=False)
+        with self._open(src_bucket, src_key) as src:
+
+            def fill(out: BinaryIO) -> None:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+
+            path, st = self._store(dst_bucket, dst_key, fill)
+        return self._remember(dst_key, path, st, quoted(digest.hexdigest()))
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix``, ascending by key."""
         bucket_dir = self._bucket_dir(bucket)
-        directory, _, _ = prefix.rpartition("/")
-        start = bucket_dir
-        if directory:
-            try:
-                start = bucket_dir.joinpath(*validate_key(directory))
-            except InvalidObjectName:
-                return iter(())  # no stored key can have this prefix
-        keys = sorted(key for key in _walk(start, directory) if key.startswith(prefix))
-        return self._infos(bucket_dir, keys)
+        found: dict[str, Path] = {}
+        directory, sep, _ = prefix.rpartition("/")
+        segments = directory.split("/") if sep else []
+        names = plain_names(segments)
+        with self._lock(bucket, shared=True):  # no file is between places during the walk
+            if names is not None:
+                start = bucket_dir.joinpath(*names)
+                for key, path in walk_plain(start, segments):
+                    if key.startswith(prefix):
+                        found[key] = path
+            for key, path in walk_side(bucket_dir / SIDE, prefix):
+                found.setdefault(key, path)
+        return self._infos(bucket, [(key, found[key]) for key in sorted(found)])
 
     # -- internals -------------------------------------------------------------------
 
@@ -220,43 +242,165 @@ class LocalObjectStore:
             raise NoSuchBucket(f"bucket {bucket!r} does not exist")
         return bucket_dir
 
-    def _existing(self, bucket: str, key: str) -> Path:
-        path = self.path_of(bucket, key)
-        if path.is_file():
-            return path
+    def _resolve(self, bucket_dir: Path, key: str, names: builtins.list[str] | None) -> Path:
+        """Where ``key`` (whose plain names are ``names``) is stored, or would be written,
+        as the tree is now."""
+        if names is None:
+            return side_path(bucket_dir, key)
+        path = bucket_dir.joinpath(*names)
+        return path / SELF if path.is_dir() else path
+
+    @contextlib.contextmanager
+    def _lock(self, bucket: str, shared: bool = False) -> Iterator[None]:
+        """The bucket's lock (exclusive for changes; shared to read a stable tree). A
+        shared lock that cannot be taken (a read-only root) is skipped."""
+        fd: int | None = None
+        try:
+            (self._root / LOCKS).mkdir(exist_ok=True)
+            fd = os.open(self._root / LOCKS / bucket, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if not shared:
+                raise
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _read(self, bucket: str, key: str, action: Callable[[Path], _T]) -> _T:
+        """``action`` applied to the file of ``key``: first without a lock, then (if the
+        file was missing, perhaps while being moved) under the shared lock. Validates both
+        names; ``NoSuchBucket`` or ``NoSuchKey`` when there is nothing to read."""
+        validate_bucket(bucket)
+        names = plain_names(validate_key(key))
+        bucket_dir = self._root / bucket
+        with contextlib.suppress(*_MISSING):
+            return action(self._resolve(bucket_dir, key, names))
         self._bucket_dir(bucket)
+        with self._lock(bucket, shared=True), contextlib.suppress(*_MISSING):
+            return action(self._resolve(bucket_dir, key, names))
         raise NoSuchKey(f"no object {key!r} in bucket {bucket!r}")
+
+    def _existing(self, bucket: str, key: str) -> tuple[Path, os.stat_result]:
+        def regular(path: Path) -> tuple[Path, os.stat_result]:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise FileNotFoundError(path)
+            return path, st
+
+        return self._read(bucket, key, regular)
 
     @contextlib.contextmanager
     def _open(self, bucket: str, key: str) -> Iterator[BinaryIO]:
-        path = self.path_of(bucket, key)
-        try:
-            src = open(path, "rb")  # noqa: SIM115 - closed below
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            self._bucket_dir(bucket)
-            raise NoSuchKey(f"no object {key!r} in bucket {bucket!r}") from None
-        with src:
+        with self._read(bucket, key, lambda path: open(path, "rb")) as src:
             yield src
 
-    def _write(self, bucket: str, key: str, fill: Fill) -> Path:
-        path = self.path_of(bucket, key)
+    def _store(self, bucket: str, key: str, fill: Fill) -> tuple[Path, os.stat_result]:
+        """Write ``key`` through a temporary file in the bucket directory; place it under
+        the bucket's lock. Returns the file and its status right after placing it."""
+        names = plain_names(validate_key(key))
         self.create_bucket(bucket)
+        bucket_dir = self._root / bucket
+        fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=bucket_dir)
+        tmp = Path(tmp_name)
         try:
-            atomic_write(path, fill)
-        except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
-            raise ObjectStoreError(
-                f"key {key!r} clashes with another key in bucket {bucket!r} "
-                "(a local store cannot hold both 'a' and 'a/…')"
-            ) from exc
-        return path
+            with os.fdopen(fd, "wb") as out:
+                fill(out)
+            os.chmod(tmp, 0o644)
+            with self._lock(bucket):
+                try:
+                    target = self._prepare(bucket_dir, key, names)
+                    os.replace(tmp, target)
+                    return target, os.stat(target)
+                except OSError as exc:
+                    raise ObjectStoreError(
+                        f"cannot store key {key!r} in bucket {bucket!r}: {exc}"
+                    ) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
-    def _remember(self, key: str, path: Path, etag: str) -> ObjectInfo:
-        st = path.stat()
+    def _prepare(self, bucket_dir: Path, key: str, names: builtins.list[str] | None) -> Path:
+        """Make the directories ``key`` needs (moving files that are in the way to their
+        ``.hybridjobs-self`` place) and return the file to write. Caller holds the lock."""
+        if names is None:
+            path = side_path(bucket_dir, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path
+        directory = bucket_dir
+        for name in names[:-1]:
+            directory = directory / name
+            self._ensure_directory(directory)
+        target = directory / names[-1]
+        return target / SELF if target.is_dir() else target
+
+    def _ensure_directory(self, path: Path) -> None:
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            path.mkdir()
+            return
+        if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and path.is_dir()):
+            return
+        if not stat.S_ISREG(mode):
+            raise ObjectStoreError(f"{path} is neither a file nor a directory")
+        holder = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
+        try:
+            os.rename(path, holder / SELF)
+        except BaseException:
+            holder.rmdir()
+            raise
+        try:
+            os.rename(holder, path)
+        except BaseException:
+            os.rename(holder / SELF, path)
+            holder.rmdir()
+            raise
+        self._move_etag(path, path / SELF)
+
+    def _tidy(self, bucket_dir: Path, directory: Path) -> None:
+        """After a delete: remove the empty directories above it; a directory left holding
+        only ``.hybridjobs-self`` becomes that file again. Caller holds the lock."""
+        while directory != bucket_dir and directory.is_relative_to(bucket_dir):
+            try:
+                entries = os.listdir(directory)
+            except OSError:
+                return
+            if not entries:
+                try:
+                    directory.rmdir()
+                except OSError:
+                    return
+                directory = directory.parent
+                continue
+            if entries == [SELF]:
+                held = directory.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+                os.rename(directory / SELF, held)
+                try:
+                    directory.rmdir()
+                except OSError:
+                    os.rename(held, directory / SELF)
+                    return
+                os.rename(held, directory)
+                self._move_etag(directory / SELF, directory)
+            return
+
+    def _move_etag(self, old: Path, new: Path) -> None:
+        cached = self._etags.pop(str(old), None)
+        if cached is not None:
+            self._etags[str(new)] = cached
+
+    def _remember(self, key: str, path: Path, st: os.stat_result, etag: str) -> ObjectInfo:
         self._etags[str(path)] = (st.st_ino, st.st_size, st.st_mtime_ns, etag)
         return ObjectInfo(key, st.st_size, st.st_mtime, etag)
 
-    def _info(self, key: str, path: Path) -> ObjectInfo:
-        st = path.stat()
+    def _info(self, key: str, path: Path, st: os.stat_result | None = None) -> ObjectInfo:
+        if st is None:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise FileNotFoundError(path)
         cached = self._etags.get(str(path))
         if cached is not None and cached[:3] == (st.st_ino, st.st_size, st.st_mtime_ns):
             return ObjectInfo(key, st.st_size, st.st_mtime, cached[3])
@@ -264,16 +408,19 @@ class LocalObjectStore:
         with open(path, "rb") as src:
             while chunk := src.read(_CHUNK):
                 digest.update(chunk)
-        etag = _quoted(digest.hexdigest())
+        etag = quoted(digest.hexdigest())
         self._etags[str(path)] = (st.st_ino, st.st_size, st.st_mtime_ns, etag)
         return ObjectInfo(key, st.st_size, st.st_mtime, etag)
 
-    def _infos(self, bucket_dir: Path, keys: builtins.list[str]) -> Iterator[ObjectInfo]:
-        for key in keys:
+    def _infos(self, bucket: str, found: builtins.list[tuple[str, Path]]) -> Iterator[ObjectInfo]:
+        for key, path in found:
             try:
-                yield self._info(key, bucket_dir.joinpath(*key.split("/")))
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # deleted since the directory walk
+                yield self._info(key, path)
+            except _MISSING:
+                try:  # moved (to or from .hybridjobs-self) or deleted since the walk
+                    yield self.head(bucket, key)
+                except (NoSuchKey, NoSuchBucket):
+                    continue
 
 
 def atomic_write(path: Path, fill: Fill) -> None:
@@ -285,7 +432,7 @@ def atomic_write(path: Path, fill: Fill) -> None:
     for attempt in range(5):
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+            fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
             break
         except FileNotFoundError:
             if attempt == 4:
@@ -299,17 +446,3 @@ def atomic_write(path: Path, fill: Fill) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _walk(directory: Path, rel: str) -> Iterator[str]:
-    """Keys of the regular files under ``directory`` (``rel`` is its key prefix)."""
-    try:
-        entries = builtins.list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for entry in entries:
-        key = f"{rel}/{entry.name}" if rel else entry.name
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), key)
-        elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(_TMP_PREFIX):
-            yield key

@@ -9,6 +9,7 @@ for later, stamps each complete line with the time it was read, and parses
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from hybridjobs.jobs.metrics import parse_metric_line
 from hybridjobs.jobs.model import utcnow
 from hybridjobs.store.base import LogEvent, MetricPoint
 
+logger = logging.getLogger(__name__)
 _METRIC_PAIR = re.compile(r"(\w+)\s*=\s*([^;]+)\s*;")
 _NODE_TAG = re.compile(r"^\[([^\]]*)\]")
 _MAX_LINE = 256 * 1024
@@ -59,7 +61,10 @@ class LogTail:
         for raw in lines:
             text = raw.decode("utf-8", errors="replace").rstrip("\r")
             events.append(LogEvent(self.instance, now, text))
-            metrics.extend(parse_metric_line(text, self.instance, seen_at))
+            try:  # a line the parser chokes on is still a log line; metrics never fail a job
+                metrics.extend(parse_metric_line(text, self.instance, seen_at))
+            except Exception:
+                logger.exception("%s: cannot read the metrics of a line", self.instance)
         return events, metrics
 
     @property

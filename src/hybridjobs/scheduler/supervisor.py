@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
 from hybridjobs.scheduler import results
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.logtail import LogTail
+from hybridjobs.store.base import LogEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class JobSupervisor(threading.Thread):
         self.run_started = time.time()
         self.failure: tuple[str, int] | None = None  # (text, exit code)
         self._checkpoint_thread: threading.Thread | None = None
+        self._checkpoint_errors: set[str] = set()  # already written to the job's log
 
     # -- thread entry ---------------------------------------------------------------------
 
@@ -288,10 +290,27 @@ class JobSupervisor(threading.Thread):
         shipped = False
         for tail in self.tails:
             events, metrics = tail.read(final=final)
-            store.add_log_events(self.job.job_arn, events)
-            store.add_metrics(self.job.job_arn, metrics)
+            try:  # shipping output must never decide the job's outcome
+                store.add_log_events(self.job.job_arn, events)
+            except Exception:
+                log.exception("%s: cannot store lines of %s", self.job.job_arn, tail.instance)
+            try:
+                store.add_metrics(self.job.job_arn, metrics)
+            except Exception:
+                log.exception("%s: cannot store metrics of %s", self.job.job_arn, tail.instance)
             shipped = shipped or bool(events)
         return shipped
+
+    def _note_skipped(self, skipped: Sequence[results.Skipped]) -> None:
+        """Say in each instance's log what its results directory lost in model.tar.gz."""
+        now = utcnow()
+        lines = [
+            LogEvent(self.tails[s.instance].instance, now, f"hybridjobs: {s}") for s in skipped
+        ]
+        try:
+            self.context.store.add_log_events(self.job.job_arn, lines)
+        except Exception:
+            log.exception("job %s: cannot log what model.tar.gz left out", self.job.job_arn)
 
     def _failure_text(self, index: int) -> str:
         failure = self.paths[index].failure_file
@@ -345,12 +364,24 @@ class JobSupervisor(threading.Thread):
         return str(uri) if uri else None
 
     def _sync_checkpoints(self) -> None:
-        """Upload new or changed checkpoint files of every instance (algo-1 wins)."""
+        """Upload new or changed checkpoint files of every instance (algo-1 wins). A file
+        that cannot be uploaded never fails the job: each new problem becomes a
+        ``hybridjobs:`` line in algo-1's log and the other files still go."""
         uri = self._checkpoint_uri()
         if uri and self.handles:
+            errors: list[str] = []
             results.save_checkpoints(
-                self.context.objects, uri, [p.checkpoint_dir for p in self.paths]
+                self.context.objects, uri, [p.checkpoint_dir for p in self.paths], errors
             )
+            new = [e for e in dict.fromkeys(errors) if e not in self._checkpoint_errors]
+            self._checkpoint_errors.update(new)
+            if new and self.tails:
+                now, stream = utcnow(), self.tails[0].instance
+                lines = [LogEvent(stream, now, f"hybridjobs: {e}") for e in new]
+                try:
+                    self.context.store.add_log_events(self.job.job_arn, lines)
+                except Exception:
+                    log.exception("job %s: cannot log checkpoint errors", self.job.job_arn)
 
     def _sync_checkpoints_in_background(self) -> None:
         """While the job runs, checkpoints reach ``checkpointConfig.s3Uri`` every few
@@ -420,6 +451,7 @@ class JobSupervisor(threading.Thread):
                 self.context.objects,
                 [p.model_dir for p in self.paths],
                 definition["outputDataConfig"]["s3Path"],
+                on_skipped=self._note_skipped,
             )
             self._end(JobStatus.COMPLETED, None, detail=f"Results uploaded to {uri}.")
         elif outcome is Outcome.FAILED:

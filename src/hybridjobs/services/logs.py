@@ -13,6 +13,8 @@ supervisor), so a stream's sequences become visible in order.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +65,26 @@ class LogsService(JsonProtocolService):
         self.store = store
         self.catalog = catalog
         self.queries = queries
+        self.started_ms = int(time.time() * 1000)
+        self._group_created: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def group_creation_time(self, account: str, region: str) -> int:
+        """When the account's log group came to be, in epoch milliseconds: the creation
+        time of its first job in ``region`` (its streams start no earlier), else, while
+        it has none, the time this service started. Remembered once a job exists, since
+        jobs are never deleted."""
+        with self._lock:
+            known = self._group_created.get((account, region))
+        if known is not None:
+            return known
+        first = self.catalog.first_job(account, region)
+        if first is None:
+            return self.started_ms
+        created = millis(first.created_at)
+        with self._lock:
+            self._group_created[(account, region)] = created
+        return created
 
     # -- groups and streams ---------------------------------------------------------------
 
@@ -77,7 +99,7 @@ class LogsService(JsonProtocolService):
         arn = f"arn:aws:logs:{request.region}:{request.account_id}:log-group:{LOG_GROUP}"
         group = {
             "logGroupName": LOG_GROUP,
-            "creationTime": 0,
+            "creationTime": self.group_creation_time(request.account_id, request.region),
             "metricFilterCount": 0,
             "arn": f"{arn}:*",
             "logGroupArn": arn,

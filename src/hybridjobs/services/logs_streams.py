@@ -103,6 +103,13 @@ class LogCatalog:
         job = self.store.get_job(f"arn:aws:braket:{region}:{account}:job/{job_id}")
         return job if job is not None and job.account_id == account else None
 
+    def first_job(self, account: str, region: str) -> Job | None:
+        """The account's oldest job in ``region`` (the last of a newest-first scan)."""
+        oldest: Job | None = None
+        for job in self._jobs(account, region, []):
+            oldest = job
+        return oldest
+
     def matching(self, account: str, region: str, prefix: str) -> list[Stream]:
         """The streams whose names start with ``prefix``, sorted by name."""
         parts = prefix.split("/")

@@ -16,6 +16,11 @@ PutObject / CopyObject / UploadPart / UploadPartCopy by ``uploadId`` and
 ``x-amz-copy-source``; GetObject / ListParts and DeleteObject / AbortMultipartUpload by
 ``uploadId``; ListObjects / ListObjectsV2 by ``list-type=2`` (a required query value in
 the model). Modeled operations we do not serve answer S3's ``NotImplemented`` (501).
+
+Two answers the model cannot describe are written here: GetBucketLocation's document is
+one element whose text is the region (``<LocationConstraint>us-west-2</…>``, empty for
+us-east-1; botocore parses it by hand), and GetBucketVersioning of a bucket never
+versioned is an empty ``<VersioningConfiguration/>``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +54,9 @@ HANDLERS: dict[str, Handler] = {
     "HeadBucket": s3_buckets.head_bucket,
     "ListBuckets": s3_buckets.list_buckets,
     "DeleteBucket": s3_buckets.delete_bucket,
+    "GetBucketLocation": s3_buckets.get_bucket_location,
+    "GetBucketVersioning": s3_buckets.get_bucket_versioning,
+    "ListObjectVersions": s3_buckets.list_object_versions,
     "ListObjectsV2": s3_buckets.list_objects_v2,
     "ListObjects": s3_buckets.list_objects,
     "PutObject": s3_objects.put_object,
@@ -56,6 +65,9 @@ HANDLERS: dict[str, Handler] = {
     "CopyObject": s3_objects.copy_object,
     "DeleteObject": s3_objects.delete_object,
     "DeleteObjects": s3_objects.delete_objects,
+    "PutObjectTagging": s3_objects.put_object_tagging,
+    "GetObjectTagging": s3_objects.get_object_tagging,
+    "DeleteObjectTagging": s3_objects.delete_object_tagging,
     "CreateMultipartUpload": s3_multipart.create_multipart_upload,
     "UploadPart": s3_multipart.upload_part,
     "UploadPartCopy": s3_multipart.upload_part_copy,
@@ -73,7 +85,16 @@ ROOT_ELEMENTS = {
     "CompleteMultipartUpload": "CompleteMultipartUploadResult",
     "DeleteObjects": "DeleteResult",
     "ListParts": "ListPartsResult",
+    "ListObjectVersions": "ListVersionsResult",
+    "GetObjectTagging": "Tagging",
+    "GetBucketVersioning": "VersioningConfiguration",
 }
+
+# Answers written as one root element with the named output member as its text (or
+# empty when that member is absent), not through the model.
+_TEXT_DOCUMENTS = {"GetBucketLocation": ("LocationConstraint", "LocationConstraint")}
+# Answers that are an empty root element (not an empty body) when no member is set.
+_EMPTY_DOCUMENTS = {"GetBucketVersioning"}
 
 _OBJECT_WRITES = {"PutObject", "CopyObject", "UploadPart", "UploadPartCopy"}
 _SERVICE_LABEL = re.compile(r"^s3(-.*)?$")
@@ -148,14 +169,7 @@ class S3Service:
                 raise s3_error_from_store(
                     error, params.get("Bucket", ""), params.get("Key")
                 ) from error
-            return restxml.serialize_response(
-                operation,
-                reply.output,
-                request.request_id,
-                root_name=ROOT_ELEMENTS.get(operation.name),
-                namespace=S3_NAMESPACE,
-                status=reply.status,
-            )
+            return _serialize(operation, reply, request.request_id)
         except S3Error as error:
             return _error_response(error, request, with_body)
         except Exception:
@@ -201,6 +215,43 @@ class S3Service:
             if encoding:
                 params["ContentEncoding"] = encoding
         return operation, params
+
+
+def _serialize(operation: OperationModel, reply: Reply, request_id: str) -> WireResponse:
+    """The success answer for ``reply``: from the model, except for the documents the
+    model cannot describe (see the module docstring)."""
+    name = operation.name
+    if name in _TEXT_DOCUMENTS:
+        root_name, member = _TEXT_DOCUMENTS[name]
+        text = reply.output.get(member)
+        return _xml_answer(_root(root_name, None if text is None else str(text)), request_id)
+    response = restxml.serialize_response(
+        operation,
+        reply.output,
+        request_id,
+        root_name=ROOT_ELEMENTS.get(name),
+        namespace=S3_NAMESPACE,
+        status=reply.status,
+    )
+    if name in _EMPTY_DOCUMENTS and not response.body:
+        return _xml_answer(_root(ROOT_ELEMENTS[name], None), request_id)
+    return response
+
+
+def _root(name: str, text: str | None) -> ET.Element:
+    root = ET.Element(name, xmlns=S3_NAMESPACE)
+    root.text = text
+    return root
+
+
+def _xml_answer(root: ET.Element, request_id: str) -> WireResponse:
+    body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    headers = {
+        "x-amz-request-id": request_id,
+        "Content-Type": restxml.XML_CONTENT_TYPE,
+        "Content-Length": str(len(body)),
+    }
+    return WireResponse(status=200, headers=headers, body=body)
 
 
 def _decoded(request: WireRequest) -> WireRequest:

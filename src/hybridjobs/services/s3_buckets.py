@@ -1,5 +1,6 @@
-"""S3 bucket operations: CreateBucket, HeadBucket, ListBuckets, DeleteBucket, and the
-two object listings, ListObjectsV2 and ListObjects (v1)."""
+"""S3 bucket operations: CreateBucket, HeadBucket, ListBuckets, DeleteBucket,
+GetBucketLocation, GetBucketVersioning, and the object listings ListObjectsV2,
+ListObjects (v1) and ListObjectVersions."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from hybridjobs.services.s3_listing import (
 
 STORAGE_CLASS = "STANDARD"
 OWNER_NAME = "hybridjobs"
+NULL_VERSION = "null"
+"""The version id S3 gives every object of a bucket that was never versioned."""
+US_EAST_1 = "us-east-1"
 
 
 def create_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
@@ -51,6 +55,24 @@ def head_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) -> R
     backend.require_bucket(bucket)
     record = backend.meta.bucket(bucket)
     return Reply({"BucketRegion": record.region if record else caller.region})
+
+
+def get_bucket_location(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """The bucket's region as S3 reports it: no LocationConstraint for us-east-1, else
+    the region the bucket was created for (the caller's region when it was not created
+    through this surface)."""
+    bucket = params["Bucket"]
+    backend.require_bucket(bucket)
+    record = backend.meta.bucket(bucket)
+    region = record.region if record else caller.region
+    return Reply({"LocationConstraint": None if region == US_EAST_1 else region})
+
+
+def get_bucket_versioning(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """Buckets here are never versioned: no Status (S3's answer for a bucket whose
+    versioning was never enabled)."""
+    backend.require_bucket(params["Bucket"])
+    return Reply()
 
 
 def list_buckets(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
@@ -134,6 +156,66 @@ def list_objects(backend: S3Backend, params: dict[str, Any], caller: Caller) -> 
         output["Delimiter"] = encode(params["Delimiter"])
         if page.next_marker is not None:
             output["NextMarker"] = encode(page.next_marker)
+    if params.get("EncodingType"):
+        output["EncodingType"] = params["EncodingType"]
+    return Reply(output)
+
+
+def list_object_versions(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """Every object as its one version (``VersionId`` ``null``, the latest), no delete
+    markers; pages resume after ``key-marker`` (with ``version-id-marker`` ``null`` or
+    none: either way after that key's only version)."""
+    bucket = params["Bucket"]
+    key_marker = params.get("KeyMarker") or ""
+    version_marker = params.get("VersionIdMarker")
+    if version_marker and not key_marker:
+        raise S3Error(
+            "InvalidArgument",
+            "A version-id marker cannot be specified without a key marker.",
+            ArgumentName="version-id-marker",
+            ArgumentValue=version_marker,
+        )
+    if version_marker not in (None, "", NULL_VERSION):
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            ArgumentName="version-id-marker",
+            ArgumentValue=version_marker,
+        )
+    page = _page(backend, params, key_marker)
+    encode = _encoder(params)
+    owner = {"ID": caller.account_id, "DisplayName": OWNER_NAME}
+    versions = [
+        {
+            "ETag": stored.etag,
+            "Size": stored.info.size,
+            "StorageClass": STORAGE_CLASS,
+            "Key": encode(stored.info.key),
+            "VersionId": NULL_VERSION,
+            "IsLatest": True,
+            "LastModified": stored.info.last_modified,
+            "Owner": owner,
+        }
+        for stored in backend.with_meta(bucket, page.objects)
+    ]
+    output: dict[str, Any] = {
+        "Name": bucket,
+        "Prefix": encode(params.get("Prefix") or ""),
+        "KeyMarker": encode(key_marker),
+        "VersionIdMarker": version_marker or "",
+        "MaxKeys": max_keys_param(params.get("MaxKeys")),
+        "IsTruncated": page.truncated,
+    }
+    if versions:
+        output["Versions"] = versions
+    if page.common_prefixes:
+        output["CommonPrefixes"] = [{"Prefix": encode(p)} for p in page.common_prefixes]
+    if params.get("Delimiter"):
+        output["Delimiter"] = encode(params["Delimiter"])
+    if page.next_marker is not None:
+        output["NextKeyMarker"] = encode(page.next_marker)
+        if page.next_marker not in page.common_prefixes:
+            output["NextVersionIdMarker"] = NULL_VERSION
     if params.get("EncodingType"):
         output["EncodingType"] = params["EncodingType"]
     return Reply(output)

@@ -40,9 +40,10 @@ class ObjectMeta:
     metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     s3_etag: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
-        return not (self.content_type or self.metadata or self.headers or self.s3_etag)
+        return not (self.content_type or self.metadata or self.headers or self.s3_etag or self.tags)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class MetaStore:
             metadata=dict(raw.get("metadata") or {}),
             headers=dict(raw.get("headers") or {}),
             s3_etag=raw.get("s3_etag"),
+            tags=dict(raw.get("tags") or {}),
         )
 
     def has_records(self, bucket: str) -> bool:

@@ -1,11 +1,13 @@
-"""S3 object operations: PutObject, GetObject, HeadObject, CopyObject, DeleteObject and
-DeleteObjects. Each handler takes the backend and the parsed parameters (model member
+"""S3 object operations: PutObject, GetObject, HeadObject, CopyObject, DeleteObject,
+DeleteObjects and the object tag set (PutObjectTagging, GetObjectTagging,
+DeleteObjectTagging; tags live in the object's sidecar record). Each handler takes the backend and the parsed parameters (model member
 names) and returns a :class:`~hybridjobs.services.s3_core.Reply`."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from hybridjobs.objects import ObjectStoreError
 from hybridjobs.services.s3_backend import S3Backend, StoredObject, guess_content_type
@@ -20,6 +22,9 @@ from hybridjobs.services.s3_http import check_body_digests, check_conditions, pa
 from hybridjobs.services.s3_meta import STORED_HEADERS, ObjectMeta
 
 MAX_DELETE_KEYS = 1000
+MAX_OBJECT_TAGS = 10
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
 
 # GetObject's response-* query overrides: request member -> output member.
 _RESPONSE_OVERRIDES = {
@@ -42,7 +47,49 @@ def meta_from_params(params: dict[str, Any], key: str) -> ObjectMeta:
         content_type=content_type,
         metadata=dict(params.get("Metadata") or {}),
         headers={name: str(params[name]) for name in STORED_HEADERS if params.get(name)},
+        tags=tags_from_header(params.get("Tagging")),
     )
+
+
+def invalid_tag(message: str) -> S3Error:
+    return S3Error("InvalidTag", message)
+
+
+def checked_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """An object tag set as S3 allows it: at most 10 tags, keys of 1 to 128 characters
+    that are unique and do not start with ``aws:``, values of at most 256 characters;
+    ``InvalidTag`` (``BadRequest`` for too many tags) otherwise."""
+    if len(pairs) > MAX_OBJECT_TAGS:
+        raise S3Error("BadRequest", f"Object tags cannot be greater than {MAX_OBJECT_TAGS}")
+    tags: dict[str, str] = {}
+    for key, value in pairs:
+        if not key:
+            raise invalid_tag("The TagKey you have provided is invalid")
+        if len(key) > MAX_TAG_KEY_CHARS:
+            raise invalid_tag(f"The TagKey you have provided is too long, max {MAX_TAG_KEY_CHARS}")
+        if len(value) > MAX_TAG_VALUE_CHARS:
+            raise invalid_tag(
+                f"The TagValue you have provided is too long, max {MAX_TAG_VALUE_CHARS}"
+            )
+        if key.lower().startswith("aws:"):
+            raise invalid_tag("Your TagKey cannot be prefixed with aws:")
+        if key in tags:
+            raise invalid_tag("Cannot provide multiple Tags with the same key")
+        tags[key] = value
+    return tags
+
+
+def tags_from_header(value: str | None) -> dict[str, str]:
+    """The tag set of an ``x-amz-tagging`` header (URL query syntax, ``k1=v1&k2=v2``)."""
+    if not value:
+        return {}
+    return checked_tags(parse_qsl(value, keep_blank_values=True))
+
+
+def _check_version(params: dict[str, Any]) -> None:
+    """Only the ``null`` version exists here (objects are unversioned)."""
+    if params.get("VersionId") not in (None, "null"):
+        raise S3Error("InvalidArgument", "Invalid version id specified")
 
 
 def object_headers(stored: StoredObject) -> dict[str, Any]:
@@ -57,6 +104,8 @@ def object_headers(stored: StoredObject) -> dict[str, Any]:
     }
     if stored.meta.metadata:
         output["Metadata"] = stored.meta.metadata
+    if stored.meta.tags:
+        output["TagCount"] = len(stored.meta.tags)
     if stored.meta.s3_etag:
         output["PartsCount"] = int(stored.meta.s3_etag.strip('"').rpartition("-")[2])
     return output
@@ -192,6 +241,10 @@ def copy_object(backend: S3Backend, params: dict[str, Any], caller: Caller) -> R
             metadata=dict(source.meta.metadata),
             headers=dict(source.meta.headers),
         )
+    if params.get("TaggingDirective", "COPY") == "REPLACE":
+        meta.tags = tags_from_header(params.get("Tagging"))
+    else:
+        meta.tags = dict(source.meta.tags)
     _check_write_conditions(backend, bucket, key, params)
     stored = backend.copy((source_bucket, source_key), (bucket, key), meta)
     result = {"ETag": stored.etag, "LastModified": stored.info.last_modified}
@@ -238,3 +291,36 @@ def delete_objects(backend: S3Backend, params: dict[str, Any], caller: Caller) -
     if errors:
         output["Errors"] = errors
     return Reply(output)
+
+
+# -- tagging ------------------------------------------------------------------------------
+
+
+def put_object_tagging(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """Replace the object's tag set (kept in its sidecar record; the object's bytes,
+    ETag and modification time stay as they are)."""
+    bucket, key = params["Bucket"], params["Key"]
+    _check_version(params)
+    stored = backend.describe(bucket, key)
+    tag_set = (params.get("Tagging") or {}).get("TagSet") or []
+    tags = checked_tags([(tag.get("Key", ""), tag.get("Value", "")) for tag in tag_set])
+    meta = dataclasses.replace(stored.meta, tags=tags)
+    backend.meta.put(bucket, key, stored.info, meta)
+    return Reply()
+
+
+def get_object_tagging(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """The object's tag set (empty when it has none)."""
+    _check_version(params)
+    stored = backend.describe(params["Bucket"], params["Key"])
+    return Reply({"TagSet": [{"Key": k, "Value": v} for k, v in stored.meta.tags.items()]})
+
+
+def delete_object_tagging(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
+    """Remove the object's tag set (204, also when it had none)."""
+    bucket, key = params["Bucket"], params["Key"]
+    _check_version(params)
+    stored = backend.describe(bucket, key)
+    if stored.meta.tags:
+        backend.meta.put(bucket, key, stored.info, dataclasses.replace(stored.meta, tags={}))
+    return Reply()

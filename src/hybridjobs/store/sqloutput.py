@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import itertools
+import math
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -11,6 +13,13 @@ from hybridjobs.store import schema
 from hybridjobs.store.base import LogEvent, LogStreamSummary, MetricPoint
 from hybridjobs.store.sqlengine import SqlConnections, moment, never
 
+# The text "NaN" keeps its type in SQLite's REAL column (it is no numeric literal).
+_INSERT_NAN_AS_TEXT = schema.metrics.insert().values(value=sa.bindparam("value", type_=sa.Text()))
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
 
 class SqlOutputRecords(SqlConnections):
     """The log-event and metric part of :class:`~hybridjobs.store.sql.SqlJobStore`."""
@@ -18,6 +27,8 @@ class SqlOutputRecords(SqlConnections):
     def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None:
         if not events:
             return
+        # PostgreSQL text cannot hold NUL, which a job may well print.
+        nul = "\ufffd" if self.dialect == "postgresql" else "\x00"
         with self._write() as connection:
             connection.execute(
                 schema.log_events.insert(),
@@ -26,7 +37,7 @@ class SqlOutputRecords(SqlConnections):
                         "job_arn": job_arn,
                         "instance": e.instance,
                         "timestamp": e.timestamp.timestamp(),
-                        "message": e.message,
+                        "message": e.message.replace("\x00", nul),
                     }
                     for e in events
                 ],
@@ -91,29 +102,41 @@ class SqlOutputRecords(SqlConnections):
         }
 
     def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None:
+        """Store ``points`` in order. NaN and ±inf are kept: SQLite turns a NaN parameter
+        into NULL, so there NaN rows are written as the text ``NaN`` (which ``list_metrics``
+        reads back as a float); PostgreSQL stores all three natively."""
         if not points:
             return
+        rows = [
+            {
+                "job_arn": job_arn,
+                "instance": p.instance,
+                "timestamp": p.timestamp,
+                "name": p.name,
+                "value": p.value,
+                "iteration_number": p.iteration_number,
+            }
+            for p in points
+        ]
+        as_text = self.dialect == "sqlite"
         with self._write() as connection:
-            connection.execute(
-                schema.metrics.insert(),
-                [
-                    {
-                        "job_arn": job_arn,
-                        "instance": p.instance,
-                        "timestamp": p.timestamp,
-                        "name": p.name,
-                        "value": p.value,
-                        "iteration_number": p.iteration_number,
-                    }
-                    for p in points
-                ],
-            )
+            # Consecutive runs of plain and NaN rows, so ids keep the order of ``points``.
+            for nan, run in itertools.groupby(rows, key=lambda row: _is_nan(row["value"])):
+                batch = list(run)
+                if nan and as_text:
+                    for row in batch:
+                        row["value"] = "NaN"
+                    connection.execute(_INSERT_NAN_AS_TEXT, batch)
+                else:
+                    connection.execute(schema.metrics.insert(), batch)
 
     def list_metrics(self, job_arn: str) -> list[MetricPoint]:
         metrics = schema.metrics
         query = sa.select(metrics).where(metrics.c.job_arn == job_arn).order_by(metrics.c.id)
         with self._read() as connection:
             return [
-                MetricPoint(row.instance, row.timestamp, row.name, row.value, row.iteration_number)
+                MetricPoint(
+                    row.instance, row.timestamp, row.name, float(row.value), row.iteration_number
+                )
                 for row in connection.execute(query)
             ]

@@ -27,7 +27,7 @@ from hybridjobs.errors import (
 )
 from hybridjobs.jobs import rules
 from hybridjobs.jobs.model import TERMINAL_STATUSES, utcnow
-from hybridjobs.jobs.service import Caller
+from hybridjobs.jobs.service import Caller, check_tags, reserved_tag_problems
 from hybridjobs.paging import decode_token, encode_token
 from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobStore
 from hybridjobs.store.taskbase import TaskStore
@@ -217,6 +217,7 @@ class TaskService:
                 parsed = None
             if not isinstance(parsed, dict):
                 problems.append("deviceParameters: not a JSON object")
+        problems += reserved_tag_problems(params.get("tags"))
         if not self.bucket_exists(params["outputS3Bucket"]):
             problems.append(
                 f"outputS3Bucket: the bucket {params['outputS3Bucket']!r} does not exist "
@@ -370,6 +371,7 @@ class TaskService:
 
     def tag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         task = self._resource_task(caller, params["resourceArn"])
+        check_tags(params["tags"])
         self.store.set_task_tags(task.task_arn, dict(params["tags"]))
         return {}
 
