@@ -173,38 +173,67 @@ class JobFollower:
         self.stop = threading.Event()
         self._in_setup: dict[str, bool] = {}
         self._held: dict[str, list[LogLine]] = {}
+        self._pending: list[LogLine] = []  # shown lines waiting for the next GetJob
+        self._latest_event = float("-inf")  # newest timeOfEvent seen, epoch seconds
         self._started = time.monotonic()
 
     def run(self) -> dict[str, Any]:
         """Follow until the job is terminal (or :attr:`stop` is set); the last GetJob.
 
         Each round reads GetJob first and the logs second, so when the job is terminal
-        every line it printed is already readable; new events and lines are printed
-        merged in time order.
+        every line it printed is already readable. Events and lines are printed merged in
+        time order, and a line is printed only once no event can still turn up before it
+        (see :meth:`_show`).
         """
         while not self.stop.is_set():
             self.job = self.connection.get_job(self.job["jobArn"])
             events = self.events.new(self.job) if self.options.events else []
             lines = self.reader.poll() if self.options.logs else []
-            self._show(events, lines)
-            if self.job["status"] in TERMINAL:
+            terminal = self.job["status"] in TERMINAL
+            self._show(events, lines, final=terminal)
+            if terminal:
                 if self.job["status"] == "FAILED":
                     self._release_held()
                 self.out.clear_status()
                 return self.job
             self.out.status(self._status_text())
             self.stop.wait(POLL_SECONDS)
+        self._show([], [], final=True)
         self.out.clear_status()
         return self.job
 
-    def _show(self, events: list[dict[str, Any]], lines: list[LogLine]) -> None:
+    def _show(
+        self, events: list[dict[str, Any]], lines: list[LogLine], final: bool = False
+    ) -> None:
+        """Print ``events`` (from this round's GetJob) and the lines that are safe to print,
+        all in time order; keep the others in :attr:`_pending` for the next round.
+
+        The logs are read *after* GetJob, so a round's lines may be newer than an event
+        that GetJob did not show yet (an instance prints thousands of lines between the
+        scheduler recording RUNNING and our reading it). A line is safe once its time is
+        at most the newest event time seen so far, or once it has waited one round: an
+        event that happened before the line was written happened before the next GetJob,
+        which therefore shows it. Events themselves are never held. ``final`` (the job
+        is terminal, or the follow stops) prints everything.
+        """
+        for event in events:
+            moment = _event_seconds(event)
+            if moment is not None:
+                self._latest_event = max(self._latest_event, moment)
+        safe_until = self._latest_event
+        for line in self._pending:
+            safe_until = max(safe_until, line.timestamp_ms / 1000)
+        candidates = self._pending + [line for line in lines if not self._hidden(line)]
+        self._pending = []
         items: list[tuple[float, int, dict[str, Any] | LogLine]] = []
         for event in events:
-            moment: datetime.datetime | None = event.get("timeOfEvent")
-            items.append((moment.timestamp() if moment else 0.0, len(items), event))
-        for line in lines:
-            if not self._hidden(line):
-                items.append((line.timestamp_ms / 1000, len(items), line))
+            items.append((_event_seconds(event) or 0.0, len(items), event))
+        for line in candidates:
+            moment = line.timestamp_ms / 1000
+            if final or moment <= safe_until or not self.options.events:
+                items.append((moment, len(items), line))
+            else:
+                self._pending.append(line)
         origin: datetime.datetime | None = self.job.get("createdAt")
         for _, _, item in sorted(items, key=lambda entry: (entry[0], entry[1])):
             if isinstance(item, LogLine):
@@ -251,6 +280,11 @@ class JobFollower:
         if status == "QUEUED" and position and position != "None":
             text += f" · queue position {position}"
         return text
+
+
+def _event_seconds(event: dict[str, Any]) -> float | None:
+    moment: datetime.datetime | None = event.get("timeOfEvent")
+    return moment.timestamp() if moment else None
 
 
 def wait_until_done(

@@ -7,6 +7,11 @@ rules (globs, ``dir/``, ``!negation``, ``#`` comments, deeper files win), throug
 ``pathspec`` package; ``.git/``, ``__pycache__/`` and ``*.pyc`` are always left out. A
 symbolic link to a file is packed as that file; links to directories are not followed.
 
+Nothing else is left out, so :func:`source_warnings` names what is packed but rarely
+belongs in a job's source: a virtual environment (a directory with ``pyvenv.cfg``, or
+any ``site-packages``), files over :data:`LARGE_FILE_BYTES` and an archive over
+:data:`LARGE_ARCHIVE_BYTES`, each with the ``.gitignore`` line that leaves it out.
+
 S3 layout, the same as the Braket SDK's (``<ms>`` is the creation time in milliseconds)::
 
     s3://amazon-braket-<region>-<account>/jobs/<name>/<ms>/script/source.tar.gz
@@ -28,6 +33,10 @@ import pathspec
 from hybridjobs.cli.client import Connection
 
 ALWAYS_EXCLUDED = (".git/", "__pycache__/", "*.pyc", ".DS_Store")
+MIB = 1024 * 1024
+LARGE_FILE_BYTES = 50 * MIB
+LARGE_ARCHIVE_BYTES = 100 * MIB
+_MAX_NAMED_FILES = 5
 
 
 @dataclass(frozen=True)
@@ -120,10 +129,107 @@ def source_files(source: Path) -> list[tuple[Path, str]]:
 def pack_source(source: Path, archive: Path) -> list[str]:
     """Write ``archive`` (tar.gz, symlinks followed) and return the names it holds."""
     files = source_files(source)
+    write_archive(files, archive)
+    return [name for _, name in files]
+
+
+def write_archive(files: list[tuple[Path, str]], archive: Path) -> None:
+    """Write ``archive`` (tar.gz, symlinks followed) of ``(path, archive name)`` pairs."""
     with tarfile.open(archive, "w:gz", dereference=True) as tar:
         for path, name in files:
             tar.add(path, arcname=name, recursive=False)
-    return [name for _, name in files]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _amount(size: int) -> str:
+    return f"{size / MIB:.0f} MB" if size >= MIB else f"{size / 1024:.0f} KB"
+
+
+def environment_roots(names: list[str]) -> list[str]:
+    """The directories (archive names, ``""`` for the root) among ``names`` that are Python
+    environments: those holding ``pyvenv.cfg``, and else the ``site-packages`` directories."""
+    roots = sorted(
+        {name.rpartition("/")[0] for name in names if name.rpartition("/")[2] == "pyvenv.cfg"}
+    )
+
+    def inside(name: str, root: str) -> bool:
+        return not root or name.startswith(root + "/")
+
+    for name in names:
+        parts = name.split("/")
+        if "site-packages" in parts[:-1]:
+            root = "/".join(parts[: parts.index("site-packages") + 1])
+            if not any(inside(root, known) for known in roots):
+                roots.append(root)
+    return sorted(roots)
+
+
+def source_warnings(
+    source: Path,
+    files: list[tuple[Path, str]],
+    archive_size: int | None = None,
+    large_file: int = LARGE_FILE_BYTES,
+    large_archive: int = LARGE_ARCHIVE_BYTES,
+) -> list[str]:
+    """What is about to be packed from directory ``source`` that probably should not be:
+    virtual environments, files of ``large_file`` bytes or more, an archive of
+    ``large_archive`` bytes or more; each message says how to leave it out."""
+    if source.is_file():
+        return []
+    ignore_file = source / ".gitignore"
+    where = f"{ignore_file}" if ignore_file.is_file() else f"a new {ignore_file} (there is none)"
+    warnings: list[str] = []
+    names = [name for _, name in files]
+    in_environment: set[str] = set()
+    for root in environment_roots(names):
+        members = [(path, name) for path, name in files if not root or name.startswith(root + "/")]
+        in_environment.update(name for _, name in members)
+        total = sum(_size(path) for path, _ in members)
+        label = f"{root}/" if root else f"{source} itself"
+        entry = f"/{root}/" if root else None
+        advice = (
+            f"add the line `{entry}` to {where}"
+            if entry
+            else "pack only the project directory, not the environment"
+        )
+        warnings.append(
+            f"packing {label}: a Python environment ({len(members)} files, {_amount(total)}). "
+            "Jobs import packages from the service's interpreter (or a requirements.txt in "
+            f"the source), never from the archive; to leave it out, {advice}."
+        )
+    large = sorted(
+        (
+            (size, name)
+            for path, name in files
+            if name not in in_environment and (size := _size(path)) >= large_file
+        ),
+        reverse=True,
+    )
+    for size, name in large[:_MAX_NAMED_FILES]:
+        warnings.append(
+            f"packing {name} ({_amount(size)}): large files slow every job's start. Pass "
+            f"data as an input channel instead (--input NAME={source / name}: uploaded next to "
+            "the job and read from $AMZN_BRAKET_INPUT_DIR/NAME), or leave it out with the "
+            f"line `/{name}` in {where}."
+        )
+    if len(large) > _MAX_NAMED_FILES:
+        warnings.append(
+            f"... and {len(large) - _MAX_NAMED_FILES} more file(s) of {_amount(large_file)} "
+            "or more."
+        )
+    if archive_size is not None and archive_size >= large_archive:
+        warnings.append(
+            f"the source archive is {_amount(archive_size)} ({len(files)} files); a job's "
+            "source is usually code. Leave data and environments out with .gitignore lines "
+            f"in {source} (git's syntax, e.g. `data/` or `*.npy`)."
+        )
+    return warnings
 
 
 def upload_file(connection: Connection, path: Path, bucket: str, key: str) -> None:

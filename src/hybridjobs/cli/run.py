@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 import tempfile
@@ -111,6 +112,76 @@ def default_entry_point(source: Path, given: str | None) -> str:
     )
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def entry_module_file(source: Path, entry_point: str) -> Path | None:
+    """The file of the entry point's module inside ``source``, when it is there."""
+    module = entry_point.partition(":")[0]
+    if source.is_file():
+        return source if module == source.stem else None
+    candidate = source.joinpath(*module.split(".")).with_suffix(".py")
+    return candidate if candidate.is_file() else None
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    operands = [node.test.left, *node.test.comparators]
+    return any(isinstance(o, ast.Name) and o.id == "__name__" for o in operands) and any(
+        isinstance(o, ast.Constant) and o.value == "__main__" for o in operands
+    )
+
+
+def defines_uncalled_main(code: str) -> bool:
+    """Whether module source ``code`` defines a top-level ``main`` that running the module
+    never reaches: no ``if __name__ == "__main__":`` block and no top-level statement
+    that refers to ``main`` (``main()``, ``sys.exit(main())``, ``asyncio.run(main())``)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False  # the job reports it, with the line, as Python would
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if not any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "main"
+        for node in tree.body
+    ):
+        return False
+    for node in tree.body:
+        if isinstance(node, definitions):
+            continue
+        if _is_main_guard(node):
+            return False
+        if any(isinstance(n, ast.Name) and n.id == "main" for n in ast.walk(node)):
+            return False
+    return True
+
+
+def uncalled_main_warning(source: Path, entry_point: str) -> str | None:
+    """A warning when the entry point runs a module as ``__main__`` that only defines
+    ``main``: the job would complete at once, having run nothing."""
+    if ":" in entry_point:
+        return None
+    path = entry_module_file(source, entry_point)
+    if path is None:
+        return None
+    try:
+        code = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not defines_uncalled_main(code):
+        return None
+    option = f"--entry-point {entry_point}:main"
+    return (
+        f"{path.name} defines main() but nothing in it calls main, and the job runs it as "
+        f"a module (python -m {entry_point}): it would end at once, having run nothing. "
+        f"Pass {option} to call main (hyperparameters become its keyword arguments), "
+        'or add `if __name__ == "__main__": main()` to the script.'
+    )
+
+
 def default_job_name(source: Path, timestamp_ms: int) -> str:
     """``<stem>-<ms>`` with characters the jobName pattern refuses replaced, <= 50 chars."""
     resolved = source.resolve()
@@ -144,11 +215,17 @@ def build_request(args: argparse.Namespace, connection: Connection) -> tuple[dic
 
     location = pack.JobLocation(pack.default_bucket(connection), name, timestamp_ms)
     pack.ensure_bucket(connection, location.bucket)
+    if warning := uncalled_main_warning(source, entry_point):
+        _warn(warning)
+    files = pack.source_files(source)
+    names = [name for _, name in files]
     with tempfile.TemporaryDirectory(prefix="hybridjobs-source-") as scratch:
         archive = Path(scratch, "source.tar.gz")
-        names = pack.pack_source(source, archive)
-        pack.upload_file(connection, archive, location.bucket, location.source_key)
+        pack.write_archive(files, archive)
         size = archive.stat().st_size
+        for warning in pack.source_warnings(source, files, size):
+            _warn(warning)
+        pack.upload_file(connection, archive, location.bucket, location.source_key)
     channels = [
         {
             "channelName": channel,

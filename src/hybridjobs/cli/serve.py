@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hybridjobs.settings import Settings
 
@@ -74,12 +79,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Run the job scheduler and the quantum-task workers as their own process against "
             "the same database and object store as a `hybridjobs serve --no-scheduler`."
         ),
-        epilog="example: hybridjobs scheduler --db-url postgresql+psycopg://postgres@127.0.0.1/hj",
+        epilog=(
+            "Jobs call the API (S3, Braket, logs) at the first of: --endpoint; "
+            "http://HYBRIDJOBS_HOST:--endpoint-port; HYBRIDJOBS_HOST/HYBRIDJOBS_PORT when "
+            "either is set (the variables `hybridjobs serve` reads too); HYBRIDJOBS_ENDPOINT "
+            "(the CLI's); http://127.0.0.1:8750.\n"
+            "examples:\n"
+            "  hybridjobs scheduler --db-url postgresql+psycopg://postgres@127.0.0.1/hj\n"
+            "  hybridjobs scheduler --endpoint http://api.internal:9000"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scheduler.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="http://HOST:PORT of the API server that jobs call (see below)",
     )
     scheduler.add_argument(
         "--endpoint-port",
         type=int,
-        help="port of the API server jobs should call back (default 8750)",
+        help="port of the API server, on HYBRIDJOBS_HOST (default 127.0.0.1)",
     )
     _add_common(scheduler)
     scheduler.set_defaults(handler=_scheduler)
@@ -116,16 +135,69 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_and_port(url: str, option: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``http://HOST[:PORT]`` URL; UsageError otherwise."""
+    from hybridjobs.cli.exits import UsageError
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "http" or not parts.hostname or (port is not None and port < 0):
+        raise UsageError(f"{option} {url!r}: give the API's address as http://HOST:PORT")
+    if parts.path not in ("", "/"):
+        raise UsageError(f"{option} {url!r}: the API's address has no path; use http://HOST:PORT")
+    return parts.hostname, port or 80
+
+
+def scheduler_endpoint(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The host/port settings that make ``Settings.endpoint_url`` the API address jobs
+    call, and where that address came from (see the scheduler's help)."""
+    if args.endpoint:
+        host, port = _host_and_port(args.endpoint, "--endpoint")
+        return {"host": host, "port": port}, "--endpoint"
+    if args.endpoint_port is not None:
+        return {"port": args.endpoint_port}, "--endpoint-port"
+    if os.environ.get("HYBRIDJOBS_HOST") or os.environ.get("HYBRIDJOBS_PORT"):
+        return {}, "HYBRIDJOBS_HOST/HYBRIDJOBS_PORT"
+    if client_endpoint := os.environ.get("HYBRIDJOBS_ENDPOINT"):
+        host, port = _host_and_port(client_endpoint, "HYBRIDJOBS_ENDPOINT")
+        return {"host": host, "port": port}, "HYBRIDJOBS_ENDPOINT"
+    return {}, "the default"
+
+
+def _api_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_hybridjobs/status", timeout=3):
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def _scheduler(args: argparse.Namespace) -> int:
     from hybridjobs.server import build_scheduler_only
 
+    endpoint, origin = scheduler_endpoint(args)
     _configure_logging()
-    settings = _settings(args, port=args.endpoint_port)
+    settings = _settings(args, **endpoint)
+    if not _api_answers(settings.endpoint_url):
+        print(
+            f"warning: no hybridjobs API answers at {settings.endpoint_url} (from {origin}); "
+            "jobs call it for their script, data, results and devices. Pass the API's "
+            "address with --endpoint http://HOST:PORT if it runs elsewhere.",
+            file=sys.stderr,
+            flush=True,
+        )
     scheduler, close = build_scheduler_only(settings)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
-    print(f"hybridjobs scheduler running on {settings.resolved_db_url}", flush=True)
+    print(
+        f"hybridjobs scheduler running on {settings.resolved_db_url}; jobs call the API at "
+        f"{settings.endpoint_url} (from {origin})",
+        flush=True,
+    )
     scheduler.start()
     done.wait()
     scheduler.stop()

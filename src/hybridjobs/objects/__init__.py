@@ -39,8 +39,10 @@ __all__ = [
     "ObjectStore",
     "ObjectStoreError",
     "download_prefix",
+    "is_unchanged",
     "open_object_store",
     "parse_s3_uri",
+    "regular_files",
     "upload_dir",
 ]
 
@@ -114,16 +116,17 @@ def upload_dir(store: ObjectStore, src_dir: Path, bucket: str, prefix: str) -> i
     except NoSuchBucket:
         existing = {}
     uploaded = 0
-    for path in _regular_files(Path(src_dir)):
+    for path in regular_files(Path(src_dir)):
         key = base + path.relative_to(src_dir).as_posix()
         known = existing.get(key)
-        if known is None or not _unchanged(known, path):
+        if known is None or not is_unchanged(known, path):
             store.put_file(bucket, key, path)
             uploaded += 1
     return uploaded
 
 
-def _regular_files(root: Path) -> list[Path]:
+def regular_files(root: Path) -> list[Path]:
+    """The regular files under ``root`` (symbolic links left out), in a stable order."""
     found: list[Path] = []
     for directory, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -134,7 +137,9 @@ def _regular_files(root: Path) -> list[Path]:
     return found
 
 
-def _unchanged(known: ObjectInfo, path: Path) -> bool:
+def is_unchanged(known: ObjectInfo, path: Path) -> bool:
+    """Whether the file at ``path`` holds what the stored object ``known`` holds (size and
+    MD5 ETag; a multipart ETag compares by modification time)."""
     stat = path.stat()
     if known.size != stat.st_size:
         return False

@@ -200,9 +200,11 @@ def leave(code: int) -> NoReturn:
     """End a forked instance the way an interpreter that returns does, minus tearing down
     the modules it inherited (that alone takes ~200 ms in a zygote's heap): join
     non-daemon threads (after ``threading``'s exit hooks, which shut executors down), run
-    ``atexit`` handlers, flush every open file the instance created, then ``_exit(code)``.
-    Only ``__del__`` methods that Python would call while tearing modules down are skipped
-    (Python does not promise to call them at exit)."""
+    ``atexit`` handlers, flush every open file the instance created, end the other
+    processes of the instance's process group (as the cold bootstrap does at exit:
+    :func:`hybridjobs.bootstrap.end_process_group`), then ``_exit(code)``. Only ``__del__``
+    methods that Python would call while tearing modules down are skipped (Python does not
+    promise to call them at exit)."""
     with contextlib.suppress(BaseException):
         shutdown: Callable[[], None] | None = getattr(threading, "_shutdown", None)
         if shutdown is not None:
@@ -218,6 +220,10 @@ def leave(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    with contextlib.suppress(BaseException):
+        from hybridjobs.bootstrap import end_process_group
+
+        end_process_group()
     os._exit(code)
 
 

@@ -146,7 +146,9 @@ class _Embryo:
 
 
 class EmbryoBorn(Exception):
-    """Raised in a freshly forked embryo to leave the zygote's loop (carries its socket)."""
+    """Raised in a freshly forked embryo to leave the zygote's loop (carries its socket).
+    :func:`main` catches it and runs the embryo only after leaving the ``except`` block, so
+    the job's code never runs while it is being handled."""
 
     def __init__(self, order_socket: socket.socket) -> None:
         super().__init__("embryo")
@@ -307,10 +309,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "os_threads": len(os.listdir("/proc/self/task")),
     }
     zygote = Zygote(channel, dispositions)
+    order_socket: socket.socket | None = None
     try:
         zygote.serve(ready)
     except EmbryoBorn as born:
-        await_order(born.order_socket, dispositions)
+        order_socket = born.order_socket
+        born.__traceback__ = None  # the zygote's frames go with it
+    if order_socket is not None:
+        # Out of the except block: the job must find no exception being handled
+        # (sys.exc_info() empty, no EmbryoBorn as the __context__ of its own exceptions).
+        del zygote
+        await_order(order_socket, dispositions)
     return 0
 
 

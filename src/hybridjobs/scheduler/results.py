@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -20,7 +19,9 @@ from hybridjobs.objects import (
     ObjectStore,
     ObjectStoreError,
     download_prefix,
+    is_unchanged,
     parse_s3_uri,
+    regular_files,
 )
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def save_checkpoints(
     uploaded = 0
     for directory in reversed(checkpoint_dirs):
         try:
-            files = _regular_files(directory) if directory.is_dir() else []
+            files = regular_files(directory) if directory.is_dir() else []
         except OSError as exc:
             _report(errors, f"cannot read the checkpoint directory {directory}: {exc}")
             continue
@@ -165,7 +166,7 @@ def save_checkpoints(
             object_key = base + path.relative_to(directory).as_posix()
             try:
                 known = existing.get(object_key)
-                if known is None or not _unchanged(known, path):
+                if known is None or not is_unchanged(known, path):
                     existing[object_key] = store.put_file(bucket, object_key, path)
                     uploaded += 1
             except Exception as exc:
@@ -180,31 +181,6 @@ def _report(errors: list[str] | None, message: str) -> None:
     log.warning("%s", message)
     if errors is not None:
         errors.append(message)
-
-
-def _regular_files(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(directory, name)
-            if path.is_file() and not path.is_symlink():
-                found.append(path)
-    return found
-
-
-def _unchanged(known: ObjectInfo, path: Path) -> bool:
-    st = path.stat()
-    if known.size != st.st_size:
-        return False
-    etag = known.etag.strip('"')
-    if "-" in etag:
-        return known.last_modified >= st.st_mtime
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == etag
 
 
 def results_key(s3_path: str) -> tuple[str, str]:

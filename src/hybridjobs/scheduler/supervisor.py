@@ -3,12 +3,11 @@
 A :class:`JobSupervisor` is a thread. It records every step as an event, keeps the
 runner's record (pids, start times, log offsets) in ``Job.runner_state`` so a restarted
 service can re-attach, and always ends the job in a terminal status with a readable
-``failureReason`` when it did not complete.
+``failureReason`` when it did not complete (the end itself is in ``finisher.py``).
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
 import shutil
@@ -17,12 +16,11 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hybridjobs.jobs.model import (
-    MAX_FAILURE_REASON,
     Job,
     JobEvent,
     JobEventType,
@@ -34,6 +32,7 @@ from hybridjobs.runners.local import InstanceHandle, stop_all
 from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
 from hybridjobs.scheduler import results
 from hybridjobs.scheduler.context import SchedulerContext
+from hybridjobs.scheduler.finisher import JobFinisher, Outcome
 from hybridjobs.scheduler.logtail import LogTail
 from hybridjobs.store.base import LogEvent
 
@@ -42,14 +41,6 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.05
 _STATUS_CHECK_SECONDS = 1.0
 _STATE_SAVE_SECONDS = 2.0
-
-
-class Outcome(enum.Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    TIMED_OUT = "timed out"
-    CANCELLED = "cancelled"
-    SERVICE_STOPPED = "service stopped"
 
 
 class JobSupervisor(threading.Thread):
@@ -72,6 +63,9 @@ class JobSupervisor(threading.Thread):
         self.tails: list[LogTail] = []
         self.paths: list[contract.InstancePaths] = []
         self.run_started = time.time()
+        # Instances that exited before this moment did so while no service watched them
+        # (a re-attaching supervisor's instances ended during the restart).
+        self.took_over = time.time()
         self.failure: tuple[str, int] | None = None  # (text, exit code)
         self._checkpoint_thread: threading.Thread | None = None
         self._checkpoint_errors: set[str] = set()  # already written to the job's log
@@ -301,17 +295,6 @@ class JobSupervisor(threading.Thread):
             shipped = shipped or bool(events)
         return shipped
 
-    def _note_skipped(self, skipped: Sequence[results.Skipped]) -> None:
-        """Say in each instance's log what its results directory lost in model.tar.gz."""
-        now = utcnow()
-        lines = [
-            LogEvent(self.tails[s.instance].instance, now, f"hybridjobs: {s}") for s in skipped
-        ]
-        try:
-            self.context.store.add_log_events(self.job.job_arn, lines)
-        except Exception:
-            log.exception("job %s: cannot log what model.tar.gz left out", self.job.job_arn)
-
     def _failure_text(self, index: int) -> str:
         failure = self.paths[index].failure_file
         try:
@@ -431,106 +414,13 @@ class JobSupervisor(threading.Thread):
                 return stripped
         return "the instance exited without output"
 
-    # -- the end --------------------------------------------------------------------------
+    # -- the end (scheduler/finisher.py) ------------------------------------------------
 
     def _finish(self, outcome: Outcome) -> None:
-        settings = self.context.settings
-        definition = self.job.definition
-        if outcome is not Outcome.COMPLETED:
-            stop_all(self.handles, settings.stop_grace_seconds)
-        self._ship_logs(final=True)
-        if self._checkpoint_thread is not None:
-            self._checkpoint_thread.join()
-        self._sync_checkpoints()
-        if outcome is Outcome.COMPLETED:
-            self._event(
-                JobEventType.UPLOADING_RESULTS,
-                "Packing the results directories into model.tar.gz and uploading it.",
-            )
-            uri = results.upload_results(
-                self.context.objects,
-                [p.model_dir for p in self.paths],
-                definition["outputDataConfig"]["s3Path"],
-                on_skipped=self._note_skipped,
-            )
-            self._end(JobStatus.COMPLETED, None, detail=f"Results uploaded to {uri}.")
-        elif outcome is Outcome.FAILED:
-            text, code = self.failure or ("the instance failed", 1)
-            host = next(
-                (
-                    h.host
-                    for i, h in enumerate(self.handles)
-                    if h.exit_code() not in (None, 0) or self._failure_text(i)
-                ),
-                "an instance",
-            )
-            self._end(
-                JobStatus.FAILED,
-                f"AlgorithmError: {text}, exit code: {code}",
-                detail=f"{host} failed; the other instances were stopped.",
-            )
-        elif outcome is Outcome.TIMED_OUT:
-            runtime = self.job.max_runtime_seconds
-            self._event(
-                JobEventType.MAX_RUNTIME_EXCEEDED,
-                f"The job ran longer than its maximum runtime of {runtime} seconds and was stopped.",
-            )
-            self._end(
-                JobStatus.FAILED,
-                f"MaxRuntimeExceeded: the job exceeded its maximum runtime of {runtime} seconds "
-                "(stoppingCondition.maxRuntimeInSeconds) and was stopped.",
-            )
-        elif outcome is Outcome.CANCELLED:
-            self._end(
-                JobStatus.CANCELLED, None, detail="Job cancelled; its instances were stopped."
-            )
-        else:
-            self._end(
-                JobStatus.FAILED,
-                "ServiceStopped: the hybridjobs service was stopped while the job was running; "
-                "its instances were stopped.",
-            )
+        JobFinisher(self).finish(outcome)
 
     def _end(self, status: JobStatus, reason: str | None, detail: str = "") -> None:
-        now = utcnow()
-        started = self.job.started_at or now
-        billable = int((now - started).total_seconds() * 1000) * self.job.instance_count
-        updates: dict[str, Any] = {"ended_at": now, "billable_duration_ms": billable}
-        message = detail or (reason or "")
-        if reason:
-            updates["failure_reason"] = reason[:MAX_FAILURE_REASON]
-            message = reason if not detail else f"{reason} {detail}"
-        event_type = {
-            JobStatus.COMPLETED: JobEventType.COMPLETED,
-            JobStatus.FAILED: JobEventType.FAILED,
-            JobStatus.CANCELLED: JobEventType.CANCELLED,
-        }[status]
-        event = JobEvent(event_type, now, message[:2500])
-        store = self.context.store
-        expected = {
-            JobStatus.COMPLETED: [JobStatus.RUNNING],
-            JobStatus.FAILED: [JobStatus.RUNNING, JobStatus.CANCELLING],
-            JobStatus.CANCELLED: [JobStatus.CANCELLING],
-        }[status]
-        moved = store.transition(
-            self.job.job_arn, status, expected=expected, event=event, updates=updates
-        )
-        if moved is None and status is JobStatus.COMPLETED:
-            # A cancel arrived while the results were uploading: honour it.
-            event = JobEvent(JobEventType.CANCELLED, now, "Job cancelled while finishing.")
-            moved = store.transition(
-                self.job.job_arn,
-                JobStatus.CANCELLED,
-                expected=[JobStatus.CANCELLING],
-                event=event,
-                updates=updates,
-            )
-        if moved is not None:
-            for listener in self.context.job_ended:
-                try:
-                    listener(moved.job_arn, moved.status)
-                except Exception:
-                    log.exception("job %s: an end-of-job listener failed", moved.job_arn)
+        JobFinisher(self).end(status, reason, detail=detail)
 
 
 def _notify_on_exit(handle: InstanceHandle, wake: threading.Event) -> None:

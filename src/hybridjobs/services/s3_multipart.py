@@ -1,27 +1,45 @@
 """S3 multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
 CompleteMultipartUpload, AbortMultipartUpload and ListParts, staged durably by
-:class:`~hybridjobs.services.s3_staging.MultipartStaging` until completion."""
+:class:`~hybridjobs.services.s3_staging.MultipartStaging` until completion.
+
+The tag set given to CreateMultipartUpload (``x-amz-tagging``) is checked there and
+applies to the completed object. The staging record keeps it among the upload's stored
+headers under :data:`_TAGS_HEADER` (URL query syntax), which completion takes out again.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from hybridjobs.services.s3_backend import S3Backend
 from hybridjobs.services.s3_core import Caller, Reply, S3Error
 from hybridjobs.services.s3_http import check_body_digests
 from hybridjobs.services.s3_listing import MAX_KEYS
 from hybridjobs.services.s3_meta import ObjectMeta
-from hybridjobs.services.s3_objects import describe_source, meta_from_params, parse_copy_source
+from hybridjobs.services.s3_objects import (
+    describe_source,
+    meta_from_params,
+    parse_copy_source,
+    tags_from_header,
+)
 from hybridjobs.services.s3_staging import Upload
 
 _COPY_RANGE_PREFIX = "bytes="
+# Not a model member name, so it never collides with a standard header kept for the object.
+_TAGS_HEADER = "x-hybridjobs-tagging"
 
 
 def create_multipart_upload(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
-    """Start a staged upload; Content-Type and metadata given here apply to the object."""
+    """Start a staged upload; Content-Type, metadata and tags given here apply to the
+    object (``InvalidTag``/``BadRequest`` at once for a tag set S3 refuses)."""
     bucket, key = params["Bucket"], params["Key"]
     backend.require_bucket(bucket)
-    upload = backend.staging.create(bucket, key, meta_from_params(params, key))
+    meta = meta_from_params(params, key)
+    if meta.tags:
+        meta.headers[_TAGS_HEADER] = urlencode(list(meta.tags.items()))
+        meta.tags = {}
+    upload = backend.staging.create(bucket, key, meta)
     return Reply({"Bucket": bucket, "Key": key, "UploadId": upload.upload_id})
 
 
@@ -83,11 +101,14 @@ def complete_multipart_upload(backend: S3Backend, params: dict[str, Any], caller
             raise S3Error("MalformedXML", "Each <Part> needs a <PartNumber> and an <ETag>.")
         wanted.append((int(item["PartNumber"]), str(item["ETag"])))
     path, etag = backend.staging.assemble(upload, wanted)
+    headers = dict(upload.meta.headers)
+    tagging = headers.pop(_TAGS_HEADER, None)
     meta = ObjectMeta(
         content_type=upload.meta.content_type,
         metadata=dict(upload.meta.metadata),
-        headers=dict(upload.meta.headers),
+        headers=headers,
         s3_etag=etag,
+        tags=dict(upload.meta.tags) or tags_from_header(tagging),
     )
     backend.put_file(bucket, key, path, meta)
     backend.staging.discard(upload.upload_id)
