@@ -52,17 +52,15 @@ import os
 import posixpath
 import runpy
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from hybridjobs.instanceend import end_process_group, non_daemon_threads
 from hybridjobs.runners.spec import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
 
 MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
@@ -70,8 +68,6 @@ MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
 
 _SETUP_MARKER = ".setup-complete"
 _CACHE_MARKER = ".hybridjobs-complete"
-END_GRACE_SECONDS = 1.0
-"""How long the processes an instance leaves in its group get between SIGTERM and SIGKILL."""
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off", ""}
 
@@ -122,16 +118,6 @@ def run_instance(spec_path: Path) -> int:
             flush=True,
         )
     return code
-
-
-def non_daemon_threads() -> list[str]:
-    """Names of the live non-daemon threads but the main one (what Python joins at exit)."""
-    main_thread = threading.main_thread()
-    return [
-        t.name
-        for t in threading.enumerate()
-        if t is not main_thread and not t.daemon and t.is_alive()
-    ]
 
 
 def _enter_instance(spec: InstanceSpec) -> bool:
@@ -516,113 +502,6 @@ def _write_exit_file(path: Path, code: int) -> None:
         os.replace(staging, path)
     except OSError as exc:
         print(f"hybridjobs: could not write {path}: {exc}", file=sys.stderr)
-
-
-# -- the end of the instance -------------------------------------------------------------
-
-
-def group_members(pgid: int | None = None) -> list[int]:
-    """Live (non-zombie) processes of process group ``pgid`` (default: this process's),
-    this process excluded, as ``/proc`` lists them."""
-    group = os.getpgrp() if pgid is None else pgid
-    me = os.getpid()
-    members: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return members
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        stat = _proc_stat(int(entry))
-        if stat is not None and stat[0] not in ("Z", "X") and int(stat[2]) == group:
-            members.append(int(entry))
-    return members
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """``/proc/PID/stat`` from field 3 (state, ppid, pgrp, ...), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read().decode(errors="replace")
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _process_name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", "rb") as comm:
-            return comm.read().decode(errors="replace").strip() or "?"
-    except OSError:
-        return "?"
-
-
-def _signal_member(pid: int, group: int, signum: int) -> None:
-    """Send ``signum`` to ``pid`` if it is still a member of ``group`` (through a pidfd where
-    the kernel has them, so a pid reused meanwhile is never signalled)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError) as exc:
-        if isinstance(exc, ProcessLookupError):
-            return
-        pidfd = -1
-    try:
-        stat = _proc_stat(pid)
-        if stat is None or int(stat[2]) != group:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if pidfd >= 0:
-                signal.pidfd_send_signal(pidfd, signum)
-            else:
-                os.kill(pid, signum)
-    finally:
-        if pidfd >= 0:
-            os.close(pidfd)
-
-
-def end_process_group(grace: float = END_GRACE_SECONDS) -> list[int]:
-    """End every other process of this process's group: SIGTERM each, wait up to ``grace``
-    seconds for them to end, SIGKILL what is left; return the pids it signalled.
-
-    Does nothing unless this process leads its group (an instance: the cold bootstrap and a
-    forked instance both lead a session of their own; an MPI rank or a bootstrap started by
-    hand in someone else's group leaves that group alone). This process is never signalled.
-    Says in the log (stderr) which processes it stops.
-    """
-    me = os.getpid()
-    if os.getpgrp() != me:
-        return []
-    signalled: list[int] = []
-    deadline = time.monotonic() + grace
-    while True:
-        members = group_members(me)
-        fresh = [pid for pid in members if pid not in signalled]
-        if fresh:
-            if not signalled:
-                names = ", ".join(f"{pid} ({_process_name(pid)})" for pid in fresh)
-                with contextlib.suppress(Exception):
-                    print(
-                        f"hybridjobs: the instance has ended; stopping what it left in its "
-                        f"process group: {names}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            for pid in fresh:
-                _signal_member(pid, me, signal.SIGTERM)
-            signalled.extend(fresh)
-        if not members or time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)
-    deadline = time.monotonic() + max(grace, 1.0)
-    while members and time.monotonic() < deadline:
-        for pid in members:
-            if pid not in signalled:
-                signalled.append(pid)
-            _signal_member(pid, me, signal.SIGKILL)
-        time.sleep(0.01)
-        members = group_members(me)
-    return signalled
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from hybridjobs.bootstrap import group_members, non_daemon_threads
+from hybridjobs.instanceend import group_members, non_daemon_threads
 
 
 def test_non_daemon_threads_names_live_non_daemon_threads_only() -> None:
@@ -34,7 +34,7 @@ def test_non_daemon_threads_names_live_non_daemon_threads_only() -> None:
 
 GROUP_SCRIPT = """
 import json, os, signal, subprocess, sys, time
-from hybridjobs.bootstrap import end_process_group, group_members
+from hybridjobs.instanceend import end_process_group, group_members
 
 plain = subprocess.Popen(["sleep", "1000"])
 stubborn = subprocess.Popen(
@@ -94,7 +94,7 @@ def test_end_process_group_terms_then_kills_every_other_member() -> None:
 def test_end_process_group_leaves_a_group_it_does_not_lead_alone() -> None:
     script = """
     import json, subprocess
-    from hybridjobs.bootstrap import end_process_group
+    from hybridjobs.instanceend import end_process_group
     child = subprocess.Popen(["sleep", "1000"])
     signalled = end_process_group(grace=0.1)
     alive = child.poll() is None
@@ -109,7 +109,7 @@ def test_end_process_group_leaves_a_group_it_does_not_lead_alone() -> None:
 def test_end_process_group_with_nothing_left_is_quick() -> None:
     script = """
     import json, time
-    from hybridjobs.bootstrap import end_process_group
+    from hybridjobs.instanceend import end_process_group
     started = time.monotonic()
     signalled = end_process_group()
     print(json.dumps({"signalled": signalled, "took": time.monotonic() - started}))

@@ -202,7 +202,7 @@ def leave(code: int) -> NoReturn:
     non-daemon threads (after ``threading``'s exit hooks, which shut executors down), run
     ``atexit`` handlers, flush every open file the instance created, end the other
     processes of the instance's process group (as the cold bootstrap does at exit:
-    :func:`hybridjobs.bootstrap.end_process_group`), then ``_exit(code)``. Only ``__del__``
+    :func:`hybridjobs.instanceend.end_process_group`), then ``_exit(code)``. Only ``__del__``
     methods that Python would call while tearing modules down are skipped (Python does not
     promise to call them at exit)."""
     with contextlib.suppress(BaseException):
@@ -221,7 +221,7 @@ def leave(code: int) -> NoReturn:
         with contextlib.suppress(Exception):
             stream.flush()
     with contextlib.suppress(BaseException):
-        from hybridjobs.bootstrap import end_process_group
+        from hybridjobs.instanceend import end_process_group
 
         end_process_group()
     os._exit(code)
