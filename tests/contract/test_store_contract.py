@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -272,6 +273,121 @@ def test_only_one_of_two_concurrent_claims_wins(store: SqlJobStore, create: Crea
         fetched = store.get_job(job.job_arn)
         assert fetched is not None
         assert fetched.owner == ["a", "b"][wins.index(True)]
+
+
+# -- admission: claim_if_fits ------------------------------------------------------------
+
+
+def test_claim_if_fits_sees_every_owners_active_jobs_and_claims(
+    store: SqlJobStore, create: Create
+) -> None:
+    running = create(name="running")
+    cancelling = create(name="cancelling")
+    done = create(name="done")
+    store.transition(running.job_arn, JobStatus.RUNNING, updates={"owner": "a"})
+    store.transition(cancelling.job_arn, JobStatus.RUNNING, updates={"owner": "b"})
+    store.transition(cancelling.job_arn, JobStatus.CANCELLING)
+    store.transition(done.job_arn, JobStatus.RUNNING, updates={"owner": "a"})
+    store.transition(done.job_arn, JobStatus.COMPLETED)
+    candidate = create(name="candidate")
+    seen: list[list[str]] = []
+
+    def fits(active: list[Job]) -> bool:
+        seen.append(arns(active))
+        return True
+
+    claimed = store.claim_if_fits(
+        candidate.job_arn,
+        fits,
+        event=JobEvent(JobEventType.STARTING_INSTANCE, at(3), "starting"),
+        updates={"owner": "c", "started_at": at(3)},
+    )
+
+    assert seen == [[running.job_arn, cancelling.job_arn]]
+    assert claimed is not None
+    assert claimed.status is JobStatus.RUNNING
+    assert claimed.owner == "c"
+    assert close_to(claimed.started_at, at(3))
+    assert [e.event_type for e in store.list_events(candidate.job_arn)] == [
+        JobEventType.QUEUED_FOR_EXECUTION,
+        JobEventType.STARTING_INSTANCE,
+    ]
+
+
+def test_claim_if_fits_writes_nothing_when_it_does_not_fit(
+    store: SqlJobStore, create: Create
+) -> None:
+    job = create()
+
+    claimed = store.claim_if_fits(
+        job.job_arn,
+        lambda active: False,
+        event=JobEvent(JobEventType.STARTING_INSTANCE, at(1)),
+        updates={"owner": "a"},
+    )
+
+    assert claimed is None
+    fetched = store.get_job(job.job_arn)
+    assert fetched is not None
+    assert fetched.status is JobStatus.QUEUED
+    assert fetched.owner is None
+    assert len(store.list_events(job.job_arn)) == 1
+
+
+def test_claim_if_fits_skips_a_job_no_longer_queued(store: SqlJobStore, create: Create) -> None:
+    job = create()
+    store.transition(job.job_arn, JobStatus.CANCELLED)
+    asked: list[list[Job]] = []
+
+    def fits(active: list[Job]) -> bool:
+        asked.append(active)
+        return True
+
+    assert store.claim_if_fits(job.job_arn, fits, updates={"owner": "a"}) is None
+    assert store.claim_if_fits("arn:aws:braket:us-west-2:1:job/nope", fits) is None
+    assert asked == []
+    fetched = store.get_job(job.job_arn)
+    assert fetched is not None
+    assert fetched.status is JobStatus.CANCELLED
+
+
+def test_racing_claims_from_separate_stores_never_exceed_the_capacity(
+    store: SqlJobStore, store_url: str, create: Create
+) -> None:
+    """Six schedulers (each its own store, as separate processes would have) race to admit
+    six different jobs against a capacity of two running jobs: exactly two win."""
+    capacity, racers = 2, 6
+    stores = [SqlJobStore(store_url) for _ in range(racers)]
+    try:
+        for round_ in range(3):
+            candidates = [create(name=f"r{round_}-{i}") for i in range(racers)]
+            start = threading.Barrier(racers)
+
+            def fits(active: list[Job]) -> bool:
+                time.sleep(0.02)  # widen the window between reading and claiming
+                return sum(job.instance_count for job in active) + 1 <= capacity
+
+            def claim(index: int, job: Job, barrier: threading.Barrier = start) -> bool:
+                barrier.wait(timeout=30)
+                claimed = stores[index].claim_if_fits(
+                    job.job_arn, fits, updates={"owner": f"s{index}"}
+                )
+                return claimed is not None
+
+            with ThreadPoolExecutor(max_workers=racers) as pool:
+                wins = list(pool.map(claim, range(racers), candidates))
+
+            assert wins.count(True) == capacity
+            running = store.list_jobs([JobStatus.RUNNING])
+            assert len(running) == capacity
+            for job in running:  # free the capacity for the next round
+                store.transition(job.job_arn, JobStatus.COMPLETED)
+            for candidate, won in zip(candidates, wins, strict=True):
+                if not won:
+                    store.transition(candidate.job_arn, JobStatus.CANCELLED)
+    finally:
+        for opened in stores:
+            opened.close()
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -32,7 +34,7 @@ from typing import Any
 
 import pytest
 from support.jobs import create_job_request, unique_name
-from support.server import LiveServer, start_server
+from support.server import LiveServer, server_env, start_server
 
 from hybridjobs.jobs.model import Job, JobStatus
 from hybridjobs.objects import LocalObjectStore
@@ -446,3 +448,38 @@ def servers(tmp_path: Path) -> Iterator[ServerPool]:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture
+def scheduler_process() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Holds the ``hybridjobs scheduler`` processes a test starts; each is stopped with
+    SIGTERM and must exit 0 within 15 s."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise AssertionError("the scheduler did not stop within 15 s of SIGTERM") from None
+        assert process.returncode == 0, process.returncode
+
+
+def start_scheduler(api: Any, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``hybridjobs scheduler`` on the data directory of the API-only server ``api``, with
+    the jobs tests' settings plus ``env``."""
+    variables = server_env(
+        {**JOBS_SERVER_ENV, **(env or {}), "HYBRIDJOBS_PORT": str(api.server.port)}
+    )
+    with (api.data_dir / "scheduler.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=variables,
+            start_new_session=True,
+        )

@@ -3,51 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
-from support.server import server_env
-
-from jobs.conftest import JOBS_SERVER_ENV, ServerPool, event_types, wait_until
+from jobs.conftest import ServerPool, event_types, start_scheduler, wait_until
 
 SCRIPT = """
 import os, pathlib
 pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], "results.json").write_text(
     '{"endpoint": "%s"}' % os.environ["AWS_ENDPOINT_URL_BRAKET"])
 """
-
-
-@pytest.fixture
-def scheduler_process() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Holds the scheduler processes a test starts; each is stopped with SIGTERM."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise AssertionError("the scheduler did not stop within 15 s of SIGTERM") from None
-        assert process.returncode == 0, process.returncode
-
-
-def start_scheduler(api: Any) -> subprocess.Popen[bytes]:
-    """``hybridjobs scheduler`` on the data directory of the API-only server ``api``."""
-    env = server_env({**JOBS_SERVER_ENV, "HYBRIDJOBS_PORT": str(api.server.port)})
-    with (api.data_dir / "scheduler.log").open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hybridjobs.cli", "scheduler", "--data-dir", str(api.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
 
 
 def test_separate_scheduler_runs_a_job(

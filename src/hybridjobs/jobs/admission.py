@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hybridjobs.jobs.instance_types import InstanceResources
+from hybridjobs.jobs.model import Job
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ def job_needs(resources: InstanceResources, instance_count: int) -> Capacity:
         resources.memory_gib * instance_count,
         resources.gpus * instance_count,
     )
+
+
+def capacity_in_use(
+    jobs: Iterable[Job], instance_types: Mapping[str, InstanceResources]
+) -> Capacity:
+    """What ``jobs`` need together (jobs of a type missing from the table count nothing)."""
+    used = Capacity(0, 0, 0)
+    for job in jobs:
+        resources = instance_types.get(job.instance_type)
+        if resources is not None:
+            used = used.plus(job_needs(resources, job.instance_count))
+    return used
 
 
 def why_never_fits(need: Capacity, total: Capacity) -> str | None:

@@ -1,9 +1,11 @@
 """The scheduler loop: reconcile, admit by capacity, claim, supervise, heartbeat.
 
 The database is the only channel to the API: the API writes QUEUED jobs and cancel
-requests; the scheduler claims jobs with a compare-and-set (QUEUED -> RUNNING plus owner),
-so several schedulers may share a database. ``wake()`` lets an in-process API skip the
-poll interval; :meth:`Scheduler.run_once` makes one deterministic pass for tests.
+requests; the scheduler claims jobs with a compare-and-set (QUEUED -> RUNNING plus owner)
+made by ``JobStore.claim_if_fits``, which weighs the capacity against every job running in
+the database under a lock all schedulers share: several schedulers may share a database
+and together never admit more than the capacity. ``wake()`` lets an in-process API skip
+the poll interval; :meth:`Scheduler.run_once` makes one deterministic pass for tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from hybridjobs.jobs.admission import Capacity, job_needs, why_never_fits
+from hybridjobs.jobs.admission import Capacity, capacity_in_use, job_needs, why_never_fits
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
 from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
 from hybridjobs.scheduler.supervisor import JobSupervisor
@@ -127,14 +129,11 @@ class Scheduler:
     # -- admission ------------------------------------------------------------------------
 
     def _in_use(self) -> Capacity:
-        used = Capacity(0, 0, 0)
+        """What this process's jobs use: a lower bound of the service's use (other
+        schedulers' jobs add to it), so only a fast pre-check."""
         with self._lock:
             jobs = [s.job for s in self._supervisors.values()]
-        for job in jobs:
-            resources = self.context.instance_types.get(job.instance_type)
-            if resources is not None:
-                used = used.plus(job_needs(resources, job.instance_count))
-        return used
+        return capacity_in_use(jobs, self.context.instance_types)
 
     def _admit(self) -> list[str]:
         if self.context.stopping.is_set():
@@ -156,19 +155,9 @@ class Scheduler:
                 continue
             if not free.covers(need):
                 break  # first come, first served: later jobs wait behind this one
-            now = utcnow()
-            claimed = self.context.store.transition(
-                job.job_arn,
-                JobStatus.RUNNING,
-                expected=[JobStatus.QUEUED],
-                event=JobEvent(
-                    JobEventType.STARTING_INSTANCE,
-                    now,
-                    f"Starting {job.instance_count} x {job.instance_type} as local processes "
-                    f"({', '.join(f'algo-{i}' for i in range(1, job.instance_count + 1))}).",
-                ),
-                updates={"owner": self.context.owner, "heartbeat_at": now, "started_at": now},
-            )
+            claimed, full = self._claim(job, need)
+            if full:
+                break  # other schedulers' jobs hold the capacity: this one waits first
             if claimed is None:
                 continue  # another scheduler took it, or it was cancelled
             free = free.minus(need)
@@ -178,6 +167,32 @@ class Scheduler:
             if len(queued) == _ADMIT_BATCH:
                 self._wake.set()  # the whole batch started or was refused: read the next
         return started
+
+    def _claim(self, job: Job, need: Capacity) -> tuple[Job | None, bool]:
+        """Claim ``job`` if ``need`` fits beside every job running in the database (all
+        schedulers'). Returns the claimed job (``None``: not claimed) and whether that was
+        for want of capacity."""
+        full = False
+
+        def fits(running: list[Job]) -> bool:
+            nonlocal full
+            in_use = capacity_in_use(running, self.context.instance_types)
+            full = not self.capacity.minus(in_use).covers(need)
+            return not full
+
+        now = utcnow()
+        claimed = self.context.store.claim_if_fits(
+            job.job_arn,
+            fits,
+            event=JobEvent(
+                JobEventType.STARTING_INSTANCE,
+                now,
+                f"Starting {job.instance_count} x {job.instance_type} as local processes "
+                f"({', '.join(f'algo-{i}' for i in range(1, job.instance_count + 1))}).",
+            ),
+            updates={"owner": self.context.owner, "heartbeat_at": now, "started_at": now},
+        )
+        return claimed, full
 
     def _refuse(self, job: Job, why: str) -> None:
         now = utcnow()

@@ -8,7 +8,7 @@ processes (API and scheduler, or two schedulers) can never both move a job.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -143,6 +143,25 @@ class JobStore(Protocol):
         ``runner_state``). Returns the updated job, or ``None`` when the job's status was
         not one of ``expected`` (nothing written). Raises ValueError when ``expected``
         holds a status from which the table does not allow ``to``.
+        """
+        ...
+
+    def claim_if_fits(
+        self,
+        job_arn: str,
+        fits: Callable[[list[Job]], bool],
+        *,
+        event: JobEvent | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> Job | None:
+        """Admit a QUEUED job against the whole service's capacity: in one write
+        transaction that excludes every other ``claim_if_fits`` (any process sharing the
+        database), read every RUNNING and CANCELLING job of every owner, and only if
+        ``fits(those jobs)`` is true move the job QUEUED -> RUNNING as :meth:`transition`
+        does (``event`` and ``updates`` likewise).
+
+        Returns the claimed job; ``None`` when the job is no longer QUEUED (``fits`` is not
+        called) or when ``fits`` said no (nothing written).
         """
         ...
 

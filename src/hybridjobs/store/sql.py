@@ -4,7 +4,7 @@ or PostgreSQL. Connections live in :mod:`sqlengine`, job output in :mod:`sqloutp
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -78,6 +78,14 @@ _COUNT_QUEUED_BEFORE = (
         schema.jobs.c.seq < sa.bindparam("seq"),
     )
 )
+_SELECT_ACTIVE = (
+    sa.select(schema.jobs)
+    .where(schema.jobs.c.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELLING.value]))
+    .order_by(schema.jobs.c.seq)
+)
+_ADMISSION_LOCK = sa.text("SELECT pg_advisory_xact_lock(:id)")
+_ADMISSION_LOCK_ID = 0x4A0B6
+"""Serializes admissions on PostgreSQL (0x4A0B5 is the migrations' lock)."""
 _INSERT_JOB = schema.jobs.insert()
 _INSERT_IDEMPOTENCY = schema.idempotency.insert()
 _INSERT_EVENT = schema.job_events.insert()
@@ -108,6 +116,17 @@ def _job_from_row(row: sa.Row[Any]) -> Job:
         seq=row.seq,
         job_token=row.job_token,
     )
+
+
+def _sources(to: JobStatus, expected: Iterable[JobStatus] | None) -> frozenset[JobStatus]:
+    """The statuses a transition to ``to`` may start from: ``expected``, checked against
+    the transition table (default: every status the table allows)."""
+    allowed = sources_of(to)
+    sources = frozenset(expected) if expected is not None else allowed
+    if not sources <= allowed:
+        bad = ", ".join(sorted(s.value for s in sources - allowed))
+        raise ValueError(f"the transition table does not allow {bad} -> {to.value}")
+    return sources
 
 
 def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
@@ -234,26 +253,62 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
         event: JobEvent | None = None,
         updates: dict[str, Any] | None = None,
     ) -> Job | None:
-        allowed = sources_of(to)
-        sources = frozenset(expected) if expected is not None else allowed
-        if not sources <= allowed:
-            bad = ", ".join(sorted(s.value for s in sources - allowed))
-            raise ValueError(f"the transition table does not allow {bad} -> {to.value}")
+        sources = _sources(to, expected)
+        values = _column_values(updates or {})
+        with self._write() as connection:
+            return self._transition_in(connection, job_arn, to, sources, event, values)
+
+    def claim_if_fits(
+        self,
+        job_arn: str,
+        fits: Callable[[list[Job]], bool],
+        *,
+        event: JobEvent | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> Job | None:
         values = _column_values(updates or {})
         jobs = schema.jobs
         with self._write() as connection:
-            result = connection.execute(
-                jobs.update()
-                .where(jobs.c.job_arn == job_arn, jobs.c.status.in_([s.value for s in sources]))
-                .values(status=to.value, version=jobs.c.version + 1, **values)
-            )
-            if result.rowcount != 1:
+            # Admissions queue here, whatever process makes them: PostgreSQL on an advisory
+            # lock held to the commit; SQLite's BEGIN IMMEDIATE already holds its one
+            # write lock.
+            if connection.dialect.name == "postgresql":
+                connection.execute(_ADMISSION_LOCK, {"id": _ADMISSION_LOCK_ID})
+            status = connection.execute(
+                sa.select(jobs.c.status).where(jobs.c.job_arn == job_arn)
+            ).scalar()
+            if status != JobStatus.QUEUED.value:
                 return None
-            if event is not None:
-                self._insert_event(connection, job_arn, event)
-            if to is JobStatus.CANCELLING:
-                notify_in(connection, "cancel", job_arn)
-            row = connection.execute(sa.select(jobs).where(jobs.c.job_arn == job_arn)).one()
+            running = [_job_from_row(row) for row in connection.execute(_SELECT_ACTIVE).all()]
+            if not fits(running):
+                return None
+            return self._transition_in(
+                connection, job_arn, JobStatus.RUNNING, frozenset({JobStatus.QUEUED}), event, values
+            )
+
+    def _transition_in(
+        self,
+        connection: sa.Connection,
+        job_arn: str,
+        to: JobStatus,
+        sources: frozenset[JobStatus],
+        event: JobEvent | None,
+        values: dict[str, Any],
+    ) -> Job | None:
+        """The compare-and-set of :meth:`transition`, in the caller's write transaction."""
+        jobs = schema.jobs
+        result = connection.execute(
+            jobs.update()
+            .where(jobs.c.job_arn == job_arn, jobs.c.status.in_([s.value for s in sources]))
+            .values(status=to.value, version=jobs.c.version + 1, **values)
+        )
+        if result.rowcount != 1:
+            return None
+        if event is not None:
+            self._insert_event(connection, job_arn, event)
+        if to is JobStatus.CANCELLING:
+            notify_in(connection, "cancel", job_arn)
+        row = connection.execute(sa.select(jobs).where(jobs.c.job_arn == job_arn)).one()
         return _job_from_row(row)
 
     def update_job(self, job_arn: str, owner: str | None, updates: dict[str, Any]) -> bool:
