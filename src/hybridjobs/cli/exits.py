@@ -24,8 +24,9 @@ DEBUG_ENV = "HYBRIDJOBS_DEBUG"
 EXIT_CODES_HELP = """\
 exit codes:
   0    success (for run/demo: the job COMPLETED)
-  1    the job FAILED or was CANCELLED
-  2    usage error (bad arguments, ambiguous job name)
+  1    the job FAILED or was CANCELLED (run/demo), or the job or quantum task has no
+       results yet (results, tasks results)
+  2    usage error (bad arguments, an ambiguous job or device name, a bad TASK)
   3    the service answered with an error (printed as `error: <AWS code>: <message>`)
   4    the service cannot be reached at the endpoint
   130  interrupted (Ctrl-C)"""
