@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -14,15 +12,13 @@ from hybridjobs.cli.client import Connection, resolve_job
 from hybridjobs.cli.describe import describe_text
 from hybridjobs.cli.exits import OK
 from hybridjobs.cli.follow import wait_until_done
-from hybridjobs.cli.parsing import add_command
+from hybridjobs.cli.parsing import add_command, since, status_list
 from hybridjobs.cli.render import Output, duration, job_duration, local_time, table, to_jsonable
 
 if TYPE_CHECKING:
     from hybridjobs.cli.parsing import Subparsers
 
 STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLING", "CANCELLED")
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def register(subparsers: Subparsers) -> None:
@@ -40,13 +36,13 @@ def register(subparsers: Subparsers) -> None:
     jobs.add_argument(
         "--status",
         action="append",
-        type=_statuses,
+        type=status_list(STATUSES),
         help="only jobs in these statuses (comma-separated or repeated)",
     )
     jobs.add_argument("--name", help="only jobs whose name contains this text")
     jobs.add_argument(
         "--since",
-        type=_since,
+        type=since,
         help="only jobs created since: a duration (30m, 2h, 7d) or a date (2024-05-01[T12:00])",
     )
     jobs.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
@@ -74,30 +70,6 @@ def register(subparsers: Subparsers) -> None:
     cancel.add_argument("job", metavar="JOB", help="job ARN, job id (UUID) or unique job name")
     cancel.add_argument("--wait", action="store_true", help="wait until the job is CANCELLED")
     cancel.set_defaults(handler=_cancel)
-
-
-def _statuses(text: str) -> list[str]:
-    values = [v.strip().upper() for v in text.split(",") if v.strip()]
-    for value in values:
-        if value not in STATUSES:
-            raise argparse.ArgumentTypeError(
-                f"unknown status {value!r} (choose from {', '.join(STATUSES)})"
-            )
-    return values
-
-
-def _since(text: str) -> datetime.datetime:
-    now = datetime.datetime.now(datetime.UTC)
-    match = _RELATIVE.fullmatch(text.strip().lower())
-    if match:
-        return now - datetime.timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration like 30m, 2h, 7d or a date like 2024-05-01, got {text!r}"
-        ) from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _matching(connection: Connection, args: argparse.Namespace) -> Iterator[dict[str, Any]]:

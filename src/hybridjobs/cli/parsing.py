@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 from hybridjobs.cli.client import add_connection_arguments
 from hybridjobs.cli.exits import EXIT_CODES_HELP, UsageError
+
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -66,3 +71,33 @@ def pairs_to_dict(pairs: Sequence[tuple[str, str]] | None, what: str) -> dict[st
             raise UsageError(f"{what} {key!r} is given twice")
         result[key] = value
     return result
+
+
+def status_list(statuses: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated statuses (any case), each one of ``statuses``."""
+
+    def parse(text: str) -> list[str]:
+        values = [v.strip().upper() for v in text.split(",") if v.strip()]
+        for value in values:
+            if value not in statuses:
+                raise argparse.ArgumentTypeError(
+                    f"unknown status {value!r} (choose from {', '.join(statuses)})"
+                )
+        return values
+
+    return parse
+
+
+def since(text: str) -> datetime.datetime:
+    """An argparse type: a duration back from now (``30m``, ``2h``, ``7d``) or a date."""
+    now = datetime.datetime.now(datetime.UTC)
+    match = _RELATIVE.fullmatch(text.strip().lower())
+    if match:
+        return now - datetime.timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 30m, 2h, 7d or a date like 2024-05-01, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()

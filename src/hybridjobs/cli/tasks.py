@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hybridjobs.cli.client import Connection, job_id_of, resolve_job
 from hybridjobs.cli.devices import device_name_of, resolve_device_arn
 from hybridjobs.cli.exits import JOB_FAILED, OK, CliError, UsageError
-from hybridjobs.cli.jobs import _since
-from hybridjobs.cli.parsing import add_command
+from hybridjobs.cli.parsing import add_command, since, status_list
 from hybridjobs.cli.render import Output, duration, local_time, table, to_jsonable
 from hybridjobs.cli.task_describe import (
     RESULTS_FILE,
@@ -145,7 +144,7 @@ def _add_list_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
         action="append",
-        type=_statuses,
+        type=status_list(STATUSES),
         help="only tasks in these statuses (comma-separated or repeated)",
     )
     parser.add_argument(
@@ -156,7 +155,7 @@ def _add_list_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--since",
-        type=_since,
+        type=since,
         help="only tasks created since: a duration (30m, 2h, 7d) or a date (2024-05-01[T12:00])",
     )
     parser.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
@@ -171,16 +170,6 @@ def _inherit_from(parent: argparse.ArgumentParser, child: argparse.ArgumentParse
     for action in child._actions:
         if action.dest in parent_dests and action.dest != "help":
             action.default = argparse.SUPPRESS
-
-
-def _statuses(text: str) -> list[str]:
-    values = [v.strip().upper() for v in text.split(",") if v.strip()]
-    for value in values:
-        if value not in STATUSES:
-            raise argparse.ArgumentTypeError(
-                f"unknown status {value!r} (choose from {', '.join(STATUSES)})"
-            )
-    return values
 
 
 # -- service calls --------------------------------------------------------------------------
