@@ -60,6 +60,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from hybridjobs.inputlinks import adapt_input_links
 from hybridjobs.instanceend import end_process_group, non_daemon_threads
 from hybridjobs.runners.spec import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
 
@@ -408,6 +409,7 @@ def _load_entry_point(entry_point: str) -> Callable[..., Any]:
 
         return run_module
     module = importlib.import_module(module_name)
+    adapt_input_links(module)
     target: Any = functools.reduce(getattr, attribute.split("."), module)
     if not callable(target):
         raise TypeError(f"entry point {entry_point!r} is not callable")

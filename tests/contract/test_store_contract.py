@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,19 @@ import pytest
 import sqlalchemy as sa
 from support.postgres import create_schema
 
+from contract.conftest import truncate_all
 from hybridjobs.arns import new_job_arn
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus
 from hybridjobs.store.base import (
+    Claim,
+    ClaimLost,
     IdempotencyConflict,
     IdempotencyKey,
     JobFilter,
     LogEvent,
     MetricPoint,
 )
+from hybridjobs.store.fencing import hold_claim
 from hybridjobs.store.migrations import LATEST_VERSION, current_version, migrate
 from hybridjobs.store.sql import SqlJobStore
 
@@ -415,7 +419,7 @@ def test_unknown_update_field_raises(store: SqlJobStore, create: Create) -> None
     with pytest.raises(ValueError):
         store.transition(job.job_arn, JobStatus.RUNNING, updates={"job_name": "renamed"})
     with pytest.raises(ValueError):
-        store.update_job(job.job_arn, None, {"status": "COMPLETED"})
+        store.update_job(job.job_arn, {"status": "COMPLETED"}, claim=None)
 
 
 def test_terminal_statuses_are_final(store: SqlJobStore, create: Create) -> None:
@@ -655,23 +659,105 @@ def test_list_jobs_by_status_oldest_first(store: SqlJobStore, create: Create) ->
     assert store.list_jobs([]) == []
 
 
-def test_update_job_respects_the_owner(store: SqlJobStore, create: Create) -> None:
+def claimed_by(store: SqlJobStore, create: Create, owner: str) -> tuple[Job, Claim]:
+    """A new job admitted by ``owner``, and its claim."""
     job = create()
-    store.transition(job.job_arn, JobStatus.RUNNING, updates={"owner": "sched-a"})
+    claimed = store.claim_if_fits(job.job_arn, lambda running: True, updates={"owner": owner})
+    assert claimed is not None
+    return claimed, Claim(owner, claimed.claim_epoch)
 
-    assert not store.update_job(job.job_arn, "sched-b", {"runner_state": {"pid": 1}})
+
+def test_every_claim_raises_the_epoch(store: SqlJobStore, create: Create) -> None:
+    job, claim = claimed_by(store, create, "sched-a")
+    assert claim == Claim("sched-a", 1)
+    assert store.holds(job.job_arn, claim)
+
+    taken = store.take_over(job.job_arn, claim, "sched-b", at(5))
+
+    assert taken == Claim("sched-b", 2)
     fetched = store.get_job(job.job_arn)
     assert fetched is not None
-    assert fetched.runner_state == {}
+    assert (fetched.owner, fetched.claim_epoch) == ("sched-b", 2)
+    assert close_to(fetched.heartbeat_at, at(5))
+    assert not store.holds(job.job_arn, claim)
+    assert store.holds(job.job_arn, taken)
+    # The previous claim can be taken over once: a second scheduler loses the race.
+    assert store.take_over(job.job_arn, claim, "sched-c", at(6)) is None
 
-    assert store.update_job(job.job_arn, "sched-a", {"runner_state": {"pid": 2}})
-    assert store.update_job(job.job_arn, None, {"heartbeat_at": at(9)})
+
+def test_take_over_leaves_finished_jobs_alone(store: SqlJobStore, create: Create) -> None:
+    job, claim = claimed_by(store, create, "sched-a")
+    store.transition(job.job_arn, JobStatus.COMPLETED, claim=claim)
+
+    assert store.take_over(job.job_arn, claim, "sched-b", at(5)) is None
+
+
+def test_a_lost_claim_writes_nothing(store: SqlJobStore, create: Create) -> None:
+    job, stale = claimed_by(store, create, "sched-a")
+    current = store.take_over(job.job_arn, stale, "sched-b", at(5))
+    assert current is not None
+    line = [LogEvent("algo-1", at(6), "printed once")]
+    point = [MetricPoint("algo-1", 6.0, "loss", 0.5, 0)]
+    event = JobEvent(JobEventType.RUNNING, at(6), "running")
+
+    for write in (
+        lambda: store.add_log_events(job.job_arn, line, claim=stale),
+        lambda: store.add_metrics(job.job_arn, point, claim=stale),
+        lambda: store.add_event(job.job_arn, event, claim=stale),
+        lambda: store.update_job(job.job_arn, {"runner_state": {"pid": 1}}, claim=stale),
+        lambda: store.transition(job.job_arn, JobStatus.COMPLETED, claim=stale),
+        lambda: store.transition(job.job_arn, JobStatus.RUNNING, claim=stale),
+    ):
+        with pytest.raises(ClaimLost):
+            write()
+
     fetched = store.get_job(job.job_arn)
     assert fetched is not None
-    assert fetched.runner_state == {"pid": 2}
+    assert (fetched.status, fetched.runner_state) == (JobStatus.RUNNING, {})
+    assert store.list_log_events(job.job_arn, "algo-1") == []
+    assert store.list_metrics(job.job_arn) == []
+    assert [e.event_type for e in store.list_events(job.job_arn)] == [
+        JobEventType.QUEUED_FOR_EXECUTION
+    ]
+
+    store.add_log_events(job.job_arn, line, claim=current)
+    store.add_metrics(job.job_arn, point, claim=current)
+    store.add_event(job.job_arn, event, claim=current)
+    store.update_job(job.job_arn, {"runner_state": {"pid": 2}}, claim=current)
+    assert store.transition(job.job_arn, JobStatus.COMPLETED, claim=current) is not None
+    assert [e.message for e in store.list_log_events(job.job_arn, "algo-1")] == ["printed once"]
+    assert [p.value for p in store.list_metrics(job.job_arn)] == [0.5]
+    fetched = store.get_job(job.job_arn)
+    assert fetched is not None
+    assert (fetched.status, fetched.runner_state) == (JobStatus.COMPLETED, {"pid": 2})
+
+
+def test_a_held_claim_still_compares_the_status(store: SqlJobStore, create: Create) -> None:
+    job, claim = claimed_by(store, create, "sched-a")
+    store.transition(job.job_arn, JobStatus.CANCELLING)
+
+    # The claim holds, so a transition the status forbids is a plain "no" (None).
+    assert (
+        store.transition(
+            job.job_arn, JobStatus.COMPLETED, expected=[JobStatus.RUNNING], claim=claim
+        )
+        is None
+    )
+    assert store.transition(job.job_arn, JobStatus.CANCELLED, claim=claim) is not None
+
+
+def test_update_job_without_a_claim_is_unconditional(store: SqlJobStore, create: Create) -> None:
+    job, _claim = claimed_by(store, create, "sched-a")
+
+    store.update_job(job.job_arn, {"heartbeat_at": at(9)}, claim=None)
+
+    fetched = store.get_job(job.job_arn)
+    assert fetched is not None
     assert close_to(fetched.heartbeat_at, at(9))
-    assert fetched.status is JobStatus.RUNNING
-    assert not store.update_job("arn:aws:braket:us-west-2:111111111111:job/x", None, {"owner": "z"})
+    with pytest.raises(ClaimLost):
+        store.update_job(
+            "arn:aws:braket:us-west-2:111111111111:job/x", {"owner": "z"}, claim=Claim("a", 1)
+        )
 
 
 def test_heartbeat_touches_only_the_owners_unfinished_jobs(
@@ -793,3 +879,36 @@ def test_a_fresh_database_starts_at_version_zero(empty_database_url: str) -> Non
             assert current_version(connection) == LATEST_VERSION
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_store_url: str) -> Iterator[SqlJobStore]:
+    """The emptied PostgreSQL store (row locks are PostgreSQL's; SQLite has one writer)."""
+    truncate_all(pg_store_url)
+    opened = SqlJobStore(pg_store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_a_takeover_waits_for_no_stalled_write_and_then_fences_it(pg_store: SqlJobStore) -> None:
+    """A scheduler stopped inside a fenced write (its transaction holds the job's row)
+    delays a takeover by a pass, never blocks it: ``take_over`` gives up after its lock
+    timeout and succeeds once the write is over."""
+    job = make_job()
+    pg_store.create_job(job, queued_event(), {}, None)
+    claimed = pg_store.claim_if_fits(job.job_arn, lambda running: True, updates={"owner": "a"})
+    assert claimed is not None
+    stale = Claim("a", claimed.claim_epoch)
+    with pg_store.engine.begin() as stalled:
+        hold_claim(stalled, job.job_arn, stale)  # the stalled scheduler's open write
+
+        started = time.monotonic()
+        assert pg_store.take_over(job.job_arn, stale, "b", at(5)) is None
+        assert time.monotonic() - started < 10
+
+    taken = pg_store.take_over(job.job_arn, stale, "b", at(6))
+    assert taken == Claim("b", stale.epoch + 1)
+    with pytest.raises(ClaimLost):
+        pg_store.add_log_events(job.job_arn, [LogEvent("algo-1", at(7), "late")], claim=stale)

@@ -195,6 +195,26 @@ def test_checkpoint_of_one_job_is_restored_in_the_next(jobs: JobKit) -> None:
     assert checkpoint_dir.parts[-3:] == ("opt", "jobs", "checkpoints")
 
 
+def test_checkpoints_that_cannot_be_restored_are_named_in_the_jobs_log(jobs: JobKit) -> None:
+    """S3 holds keys no directory can (a 300-byte name): the job runs with the rest, and
+    its own log says what was left out and why (issue 16)."""
+    prefix = f"checkpoints/{uuid.uuid4().hex}"
+    jobs.objects.put_bytes(BUCKET, f"{prefix}/state/step.json", b'{"step": 4}')
+    long_name = "n" * 300
+    jobs.objects.put_bytes(BUCKET, f"{prefix}/{long_name}", b"too long a name")
+
+    job = jobs.run_ok(CHECKPOINT_SCRIPT, checkpointConfig={"s3Uri": f"s3://{BUCKET}/{prefix}"})
+
+    assert jobs.results_json(job)["restored"] == ["step.json"]
+    said = [
+        e.message
+        for e in jobs.store.list_log_events(job["jobArn"], "algo-1")
+        if e.message.startswith("hybridjobs: checkpoint")
+    ]
+    assert len(said) == 1, said
+    assert long_name in said[0] and "not restored" in said[0], said
+
+
 CHECKPOINT_THEN_WAIT = """
 import os, pathlib, time
 

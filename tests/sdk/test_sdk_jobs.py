@@ -131,6 +131,48 @@ def test_hybrid_job_decorator(user_env: Path) -> None:
     assert job.state() == "COMPLETED"
 
 
+def test_hybrid_job_decorator_with_absolute_input_paths(user_env: Path) -> None:
+    """``input_data`` at absolute paths (a file and a directory): the SDK's prelude would
+    link them at those paths, which here are the user's own files (issue 16)."""
+    data_file = write(user_env / "abs-data" / "numbers.txt", "1 2 3")
+    data_dir = user_env / "abs-dir"
+    write(data_dir / "a.txt", "alpha")
+    write(data_dir / "b.txt", "beta")
+    def user_files() -> list[Path]:
+        return sorted([*data_file.parent.rglob("*"), *data_dir.rglob("*")])
+
+    before = user_files()
+
+    @hybrid_job(  # type: ignore[untyped-decorator]
+        device=LOCAL_DEVICE, input_data={"numbers": str(data_file), "letters": str(data_dir)}
+    )
+    def read_inputs() -> dict[str, Any]:
+        import os
+
+        from braket.jobs import get_input_data_dir
+
+        return {
+            "in_place": Path(data_file).read_text(),
+            "dir_in_place": sorted(os.listdir(data_dir)),
+            "channel": Path(get_input_data_dir("numbers"), "numbers.txt").read_text(),
+            "channel_dir": sorted(os.listdir(get_input_data_dir("letters"))),
+        }
+
+    job = read_inputs()
+
+    assert job.result(poll_interval_seconds=0.2) == {
+        "in_place": "1 2 3",
+        "dir_in_place": ["a.txt", "b.txt"],
+        "channel": "1 2 3",
+        "channel_dir": ["a.txt", "b.txt"],
+    }, job.metadata().get("failureReason")
+    assert job.state() == "COMPLETED"
+    # The user's files are as they were: nothing was replaced by a link, nothing added.
+    assert user_files() == before
+    assert not data_file.is_symlink() and not data_dir.is_symlink()
+    assert data_file.read_text() == "1 2 3"
+
+
 SAVE_CHECKPOINT = """
 from braket.jobs import save_job_checkpoint
 

@@ -113,6 +113,9 @@ class Job:
     seq: int = 0
     job_token: str | None = None
     """The secret the job's instances send as ``jobToken`` with their quantum tasks."""
+    claim_epoch: int = 0
+    """Raised by one at every claim of the job (admission, takeover): with ``owner``, the
+    fencing token of the scheduler that runs it."""
 
     @property
     def is_terminal(self) -> bool:

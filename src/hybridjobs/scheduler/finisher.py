@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from hybridjobs.jobs.model import MAX_FAILURE_REASON, JobEvent, JobEventType, JobStatus, utcnow
 from hybridjobs.runners.local import stop_all
 from hybridjobs.scheduler import results
-from hybridjobs.store.base import LogEvent
+from hybridjobs.store.base import ClaimLost
 
 if TYPE_CHECKING:
     from hybridjobs.scheduler.supervisor import JobSupervisor
@@ -64,6 +64,8 @@ class JobFinisher:
 
     def finish(self, outcome: Outcome) -> None:
         sup, settings = self.supervisor, self.context.settings
+        if not sup.holds_claim():
+            raise ClaimLost(self.job.job_arn, sup.claim)
         if outcome is not Outcome.COMPLETED:
             stop_all(sup.handles, settings.stop_grace_seconds)
         sup._ship_logs(final=True)
@@ -150,6 +152,8 @@ class JobFinisher:
                 raise packer.error
             if self._cancel_requested():
                 return None
+            if not sup.holds_claim():
+                raise ClaimLost(self.job.job_arn, sup.claim)
             self.context.objects.put_file(bucket, key, packer.archive)
         finally:
             packer.discard()
@@ -159,12 +163,11 @@ class JobFinisher:
 
     def _note_skipped(self, skipped: Sequence[results.Skipped]) -> None:
         """Say in each instance's log what its results directory lost in model.tar.gz."""
-        now, tails = utcnow(), self.supervisor.tails
-        lines = [LogEvent(tails[s.instance].instance, now, f"hybridjobs: {s}") for s in skipped]
-        try:
-            self.context.store.add_log_events(self.job.job_arn, lines)
-        except Exception:
-            log.exception("job %s: cannot log what model.tar.gz left out", self.job.job_arn)
+        tails = self.supervisor.tails
+        for index, tail in enumerate(tails):
+            self.supervisor.say_in_log(
+                tail.instance, [str(s) for s in skipped if s.instance == index]
+            )
 
     def _unpublish(self, published: tuple[str, str]) -> None:
         bucket, key = published
@@ -229,8 +232,9 @@ class JobFinisher:
             JobStatus.FAILED: [JobStatus.RUNNING, JobStatus.CANCELLING],
             JobStatus.CANCELLED: [JobStatus.CANCELLING],
         }[status]
+        claim = self.supervisor.claim
         moved = store.transition(
-            self.job.job_arn, status, expected=expected, event=event, updates=updates
+            self.job.job_arn, status, expected=expected, event=event, updates=updates, claim=claim
         )
         if moved is None and status is JobStatus.COMPLETED:
             # A cancel arrived while the results were uploading: it wins, and the job
@@ -248,6 +252,7 @@ class JobFinisher:
                 expected=[JobStatus.CANCELLING],
                 event=event,
                 updates=updates,
+                claim=claim,
             )
         if moved is not None:
             for listener in self.context.job_ended:

@@ -21,13 +21,15 @@ from hybridjobs.jobs.admission import Capacity, capacity_in_use, job_needs, why_
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
 from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
 from hybridjobs.scheduler.supervisor import JobSupervisor
+from hybridjobs.store.base import Claim, ClaimLost
 
 log = logging.getLogger(__name__)
 
 _HEARTBEAT_SECONDS = 5.0
+"""How often the loop refreshes its jobs' heartbeats (at most; and 4 times per timeout)."""
 _RECONCILE_SECONDS = 5.0
-"""How often the loop looks for jobs of dead owners (every pass would parse every running
-job each time a job is created or ends)."""
+"""How often the loop looks for jobs of dead owners (at most; and twice per heartbeat
+timeout): every pass would parse every running job each time a job is created or ends."""
 _ADMIT_BATCH = 32
 """Queued jobs read per admission pass; a pass that starts or refuses all of them asks for
 another at once."""
@@ -108,7 +110,8 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self.context.stopping.is_set():
-            due = time.monotonic() - self._last_reconcile >= _RECONCILE_SECONDS
+            every = min(_RECONCILE_SECONDS, self.context.settings.heartbeat_timeout_seconds / 2)
+            due = time.monotonic() - self._last_reconcile >= every
             try:
                 self.run_once(reconcile=due)
             except Exception:
@@ -222,7 +225,8 @@ class Scheduler:
 
     def _heartbeat(self) -> None:
         now = utcnow()
-        if now.timestamp() - self._last_heartbeat < _HEARTBEAT_SECONDS:
+        every = min(_HEARTBEAT_SECONDS, self.context.settings.heartbeat_timeout_seconds / 4)
+        if now.timestamp() - self._last_heartbeat < every:
             return
         self._last_heartbeat = now.timestamp()
         self.context.store.heartbeat(self.context.owner, self.running_jobs(), now)
@@ -239,16 +243,20 @@ class Scheduler:
             stale = job.heartbeat_at is None or now - job.heartbeat_at > timeout
             if not (owner_is_dead(job.owner) or stale):
                 continue
-            if not self.context.store.update_job(
-                job.job_arn, job.owner, {"owner": self.context.owner, "heartbeat_at": now}
-            ):
+            claim = self.context.store.take_over(
+                job.job_arn, Claim(job.owner, job.claim_epoch), self.context.owner, now
+            )
+            if claim is None:
                 continue  # someone else took it over first
-            job.owner = self.context.owner
+            job.owner, job.claim_epoch = claim.owner, claim.epoch
             if job.runner_state.get("instances"):
                 log.info("job %s: re-attaching after a service restart", job.job_arn)
                 self._supervise(job, attach=True)
             else:
-                self._fail_unstarted(job)
+                try:
+                    self._fail_unstarted(job)
+                except ClaimLost:
+                    continue  # taken over again meanwhile
 
     def _fail_unstarted(self, job: Job) -> None:
         now = utcnow()
@@ -268,4 +276,5 @@ class Scheduler:
                 reason,
             ),
             updates={"ended_at": now, "failure_reason": reason},
+            claim=Claim(job.owner, job.claim_epoch),
         )

@@ -34,7 +34,7 @@ from hybridjobs.scheduler import results
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import JobFinisher, Outcome
 from hybridjobs.scheduler.logtail import LogTail
-from hybridjobs.store.base import LogEvent
+from hybridjobs.store.base import Claim, ClaimLost, LogEvent
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class JobSupervisor(threading.Thread):
         super().__init__(name=f"job-{job.job_id[:8]}", daemon=True)
         self.context = context
         self.job = job
+        self.claim = Claim(job.owner, job.claim_epoch)
+        """Every write about the job is fenced by it: once another scheduler has taken the
+        job over, this supervisor writes nothing, stops nothing and leaves."""
         self.on_exit = on_exit
         self.attach = attach
         self.wake = threading.Event()
@@ -79,8 +82,13 @@ class JobSupervisor(threading.Thread):
                 return
             outcome = self._watch()
             self._finish(outcome)
+        except ClaimLost:
+            self._leave()
         except Exception as exc:
             log.exception("job %s: supervisor failed", self.job.job_arn)
+            if not self.holds_claim():
+                self._leave()
+                return
             stop_all(self.handles, self.context.settings.stop_grace_seconds)
             self._end(
                 JobStatus.FAILED,
@@ -89,6 +97,25 @@ class JobSupervisor(threading.Thread):
             )
         finally:
             self.on_exit(self)
+
+    def holds_claim(self) -> bool:
+        """Whether this supervisor still holds the job (checked before it stops processes
+        or publishes objects, which no database write can fence)."""
+        try:
+            return self.context.store.holds(self.job.job_arn, self.claim)
+        except Exception:
+            log.exception("job %s: cannot read the job's claim", self.job.job_arn)
+            return False
+
+    def _leave(self) -> None:
+        """Another scheduler holds the job now (this one stalled past the heartbeat
+        timeout): leave its instances, files and records to it."""
+        log.warning(
+            "job %s: another scheduler has taken the job over (this one lost its claim, "
+            "epoch %d); leaving the job to it",
+            self.job.job_arn,
+            self.claim.epoch,
+        )
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -151,7 +178,8 @@ class JobSupervisor(threading.Thread):
         ]
 
     def _event(self, event_type: JobEventType, message: str) -> None:
-        self.context.store.add_event(self.job.job_arn, JobEvent(event_type, utcnow(), message))
+        event = JobEvent(event_type, utcnow(), message)
+        self.context.store.add_event(self.job.job_arn, event, claim=self.claim)
 
     def _start(self) -> bool:
         store, objects = self.context.store, self.context.objects
@@ -169,7 +197,7 @@ class JobSupervisor(threading.Thread):
         )
         channels = definition.get("inputDataConfig") or []
         checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
-        for _launch, paths, _spec, _env in specs:
+        for launch, paths, _spec, _env in specs:
             if channels:
                 try:
                     results.download_channels(objects, channels, paths.input_data_dir)
@@ -177,7 +205,9 @@ class JobSupervisor(threading.Thread):
                     self._end(JobStatus.FAILED, f"ClientError: Data download failed: {exc}")
                     return False
             if checkpoint_uri:
-                results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir)
+                problems: list[str] = []
+                results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir, problems)
+                self.say_in_log(launch.current_host, problems)
         mpi = mpi_requested(definition.get("hyperParameters") or {})
         mpirun = shutil.which("mpirun") if mpi else None
         if mpi and mpirun is None:
@@ -270,9 +300,7 @@ class JobSupervisor(threading.Thread):
         )
         self.job.runner_state = state
         self.context.store.update_job(
-            self.job.job_arn,
-            self.context.owner,
-            {"runner_state": state, "heartbeat_at": utcnow()},
+            self.job.job_arn, {"runner_state": state, "heartbeat_at": utcnow()}, claim=self.claim
         )
 
     # -- watching -------------------------------------------------------------------------
@@ -285,11 +313,15 @@ class JobSupervisor(threading.Thread):
         for tail in self.tails:
             events, metrics = tail.read(final=final)
             try:  # shipping output must never decide the job's outcome
-                store.add_log_events(self.job.job_arn, events)
+                store.add_log_events(self.job.job_arn, events, claim=self.claim)
+            except ClaimLost:
+                raise
             except Exception:
                 log.exception("%s: cannot store lines of %s", self.job.job_arn, tail.instance)
             try:
-                store.add_metrics(self.job.job_arn, metrics)
+                store.add_metrics(self.job.job_arn, metrics, claim=self.claim)
+            except ClaimLost:
+                raise
             except Exception:
                 log.exception("%s: cannot store metrics of %s", self.job.job_arn, tail.instance)
             shipped = shipped or bool(events)
@@ -351,20 +383,29 @@ class JobSupervisor(threading.Thread):
         that cannot be uploaded never fails the job: each new problem becomes a
         ``hybridjobs:`` line in algo-1's log and the other files still go."""
         uri = self._checkpoint_uri()
-        if uri and self.handles:
+        if uri and self.handles and self.holds_claim():
             errors: list[str] = []
             results.save_checkpoints(
                 self.context.objects, uri, [p.checkpoint_dir for p in self.paths], errors
             )
             new = [e for e in dict.fromkeys(errors) if e not in self._checkpoint_errors]
             self._checkpoint_errors.update(new)
-            if new and self.tails:
-                now, stream = utcnow(), self.tails[0].instance
-                lines = [LogEvent(stream, now, f"hybridjobs: {e}") for e in new]
-                try:
-                    self.context.store.add_log_events(self.job.job_arn, lines)
-                except Exception:
-                    log.exception("job %s: cannot log checkpoint errors", self.job.job_arn)
+            if self.tails:
+                self.say_in_log(self.tails[0].instance, new)
+
+    def say_in_log(self, stream: str, texts: list[str]) -> None:
+        """Write ``texts`` into the job's log stream ``stream`` as ``hybridjobs:`` lines
+        (what the service did with the job's files, that the job should know about)."""
+        if not texts:
+            return
+        now = utcnow()
+        lines = [LogEvent(stream, now, f"hybridjobs: {text}") for text in texts]
+        try:
+            self.context.store.add_log_events(self.job.job_arn, lines, claim=self.claim)
+        except ClaimLost:
+            raise
+        except Exception:
+            log.exception("job %s: cannot write to the log of %s", self.job.job_arn, stream)
 
     def _sync_checkpoints_in_background(self) -> None:
         """While the job runs, checkpoints reach ``checkpointConfig.s3Uri`` every few
@@ -381,6 +422,8 @@ class JobSupervisor(threading.Thread):
     def _sync_checkpoints_logged(self) -> None:
         try:
             self._sync_checkpoints()
+        except ClaimLost:
+            pass  # the watch loop finds out at its next write, and leaves
         except Exception:
             log.warning("job %s: checkpoint sync failed; retrying", self.job.job_arn, exc_info=True)
 

@@ -2,7 +2,9 @@
 
 Every implementation passes ``tests/contract/test_store_contract.py``. Status changes go
 through :meth:`JobStore.transition`, a compare-and-set against the transition table, so two
-processes (API and scheduler, or two schedulers) can never both move a job.
+processes (API and scheduler, or two schedulers) can never both move a job. A scheduler
+writes what concerns a job it runs (status, events, runner state, log lines, metrics)
+under its :class:`Claim`, so one that stalled and lost the job to another writes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,31 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hybridjobs.jobs.model import Job, JobEvent, JobStatus
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A scheduler's hold on one job: its owner id and the epoch the claim was made in.
+
+    Every claim of a job (admission, or a takeover from a scheduler that stopped
+    heartbeating) raises the job's epoch, so a claim is a fencing token: a write made
+    with a claim that is no longer the job's current one is refused with
+    :class:`ClaimLost` and changes nothing.
+    """
+
+    owner: str | None
+    """``None`` only for an unfinished job nobody holds (one that never ran)."""
+    epoch: int
+
+
+class ClaimLost(Exception):
+    """The job is no longer held by the claim a scheduler wrote with (another scheduler
+    took it over, or it is gone); nothing was written."""
+
+    def __init__(self, job_arn: str, claim: Claim) -> None:
+        super().__init__(f"{job_arn} is no longer held by {claim.owner} (epoch {claim.epoch})")
+        self.job_arn = job_arn
+        self.claim = claim
 
 
 class IdempotencyConflict(Exception):
@@ -124,7 +151,9 @@ class JobStore(Protocol):
         """Events oldest first; with ``limit``, the most recent ``limit`` of them."""
         ...
 
-    def add_event(self, job_arn: str, event: JobEvent) -> None: ...
+    def add_event(self, job_arn: str, event: JobEvent, *, claim: Claim | None = None) -> None:
+        """Append ``event``; with ``claim``, only while it holds (else :class:`ClaimLost`)."""
+        ...
 
     def transition(
         self,
@@ -134,9 +163,12 @@ class JobStore(Protocol):
         expected: Iterable[JobStatus] | None = None,
         event: JobEvent | None = None,
         updates: dict[str, Any] | None = None,
+        claim: Claim | None = None,
     ) -> Job | None:
         """Move the job to ``to`` if its status is one of ``expected`` (default: every
-        status the transition table allows ``to`` from); compare-and-set.
+        status the transition table allows ``to`` from); compare-and-set. With ``claim``,
+        also only while that claim holds the job: raises :class:`ClaimLost` when it does
+        not (nothing written).
 
         ``updates`` sets other Job fields in the same write (``started_at``, ``ended_at``,
         ``failure_reason``, ``billable_duration_ms``, ``owner``, ``heartbeat_at``,
@@ -158,17 +190,31 @@ class JobStore(Protocol):
         transaction that excludes every other ``claim_if_fits`` (any process sharing the
         database), read every RUNNING and CANCELLING job of every owner, and only if
         ``fits(those jobs)`` is true move the job QUEUED -> RUNNING as :meth:`transition`
-        does (``event`` and ``updates`` likewise).
+        does (``event`` and ``updates`` likewise; ``updates`` names the new ``owner``).
+        The claim's epoch (``Job.claim_epoch``) goes up by one.
 
         Returns the claimed job; ``None`` when the job is no longer QUEUED (``fits`` is not
         called) or when ``fits`` said no (nothing written).
         """
         ...
 
-    def update_job(self, job_arn: str, owner: str | None, updates: dict[str, Any]) -> bool:
+    def update_job(self, job_arn: str, updates: dict[str, Any], *, claim: Claim | None) -> None:
         """Set scheduler-owned fields (``runner_state``, ``heartbeat_at``, …) without a
-        status change, only while ``owner`` still owns the job (``None``: unconditionally).
-        Returns whether a row was written."""
+        status change; with ``claim``, only while that claim holds the job (else
+        :class:`ClaimLost`, nothing written)."""
+        ...
+
+    def take_over(
+        self, job_arn: str, previous: Claim, owner: str, now: datetime.datetime
+    ) -> Claim | None:
+        """Move an unfinished job from ``previous`` (a scheduler that stopped heartbeating)
+        to ``owner`` under a new epoch, heartbeat ``now``. Returns the new claim, or
+        ``None`` when ``previous`` no longer held the job (someone else took it first, or
+        it ended)."""
+        ...
+
+    def holds(self, job_arn: str, claim: Claim) -> bool:
+        """Whether ``claim`` is the job's current claim (a read: it may change at once)."""
         ...
 
     def heartbeat(self, owner: str, job_arns: Sequence[str], now: datetime.datetime) -> int:
@@ -208,7 +254,12 @@ class JobStore(Protocol):
 
     def untag(self, job_arn: str, keys: Iterable[str]) -> None: ...
 
-    def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None: ...
+    def add_log_events(
+        self, job_arn: str, events: Sequence[LogEvent], *, claim: Claim | None = None
+    ) -> None:
+        """Append ``events`` in order; with ``claim``, only while it holds (else
+        :class:`ClaimLost`, nothing written)."""
+        ...
 
     def list_log_events(
         self,
@@ -237,7 +288,12 @@ class JobStore(Protocol):
         line times and last sequence."""
         ...
 
-    def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None: ...
+    def add_metrics(
+        self, job_arn: str, points: Sequence[MetricPoint], *, claim: Claim | None = None
+    ) -> None:
+        """Append ``points`` in order; with ``claim``, only while it holds (else
+        :class:`ClaimLost`, nothing written)."""
+        ...
 
     def list_metrics(self, job_arn: str) -> list[MetricPoint]: ...
 

@@ -48,9 +48,19 @@ def _quantum_tasks(connection: sa.Connection) -> None:
     schema.task_idempotency.create(connection, checkfirst=True)
 
 
+def _claim_epochs(connection: sa.Connection) -> None:
+    """The epoch of each job's claim (fencing a scheduler that lost the job)."""
+    inspector = sa.inspect(connection)
+    if "claim_epoch" not in {column["name"] for column in inspector.get_columns("jobs")}:
+        connection.execute(
+            sa.text("ALTER TABLE jobs ADD COLUMN claim_epoch INTEGER NOT NULL DEFAULT 0")
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
+    Migration(3, "claim epochs of jobs", _claim_epochs),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

@@ -31,6 +31,7 @@ jobs = sa.Table(
     sa.Column("runner_state", sa.JSON, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("job_token", sa.String(64)),
+    sa.Column("claim_epoch", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_jobs_account_seq", "account_id", "seq"),
     sa.Index("ix_jobs_job_token", "job_token"),
     sa.Index("ix_jobs_status_seq", "status", "seq"),

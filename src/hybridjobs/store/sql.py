@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hybridjobs.jobs.model import (
     UNFINISHED_STATUSES,
@@ -20,11 +20,14 @@ from hybridjobs.jobs.model import (
 )
 from hybridjobs.store import schema
 from hybridjobs.store.base import (
+    Claim,
+    ClaimLost,
     IdempotencyConflict,
     IdempotencyKey,
     JobDetails,
     JobFilter,
 )
+from hybridjobs.store.fencing import hold_claim
 from hybridjobs.store.filters import filter_condition
 from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import epoch, moment, never
@@ -86,6 +89,8 @@ _SELECT_ACTIVE = (
 _ADMISSION_LOCK = sa.text("SELECT pg_advisory_xact_lock(:id)")
 _ADMISSION_LOCK_ID = 0x4A0B6
 """Serializes admissions on PostgreSQL (0x4A0B5 is the migrations' lock)."""
+_TAKE_OVER_LOCK_TIMEOUT = sa.text("SET LOCAL lock_timeout = '1s'")
+_LOCK_NOT_AVAILABLE = "55P03"
 _INSERT_JOB = schema.jobs.insert()
 _INSERT_IDEMPOTENCY = schema.idempotency.insert()
 _INSERT_EVENT = schema.job_events.insert()
@@ -115,6 +120,7 @@ def _job_from_row(row: sa.Row[Any]) -> Job:
         runner_state=dict(row.runner_state or {}),
         seq=row.seq,
         job_token=row.job_token,
+        claim_epoch=row.claim_epoch,
     )
 
 
@@ -252,11 +258,12 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
         expected: Iterable[JobStatus] | None = None,
         event: JobEvent | None = None,
         updates: dict[str, Any] | None = None,
+        claim: Claim | None = None,
     ) -> Job | None:
         sources = _sources(to, expected)
         values = _column_values(updates or {})
         with self._write() as connection:
-            return self._transition_in(connection, job_arn, to, sources, event, values)
+            return self._transition_in(connection, job_arn, to, sources, event, values, claim)
 
     def claim_if_fits(
         self,
@@ -282,6 +289,7 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
             running = [_job_from_row(row) for row in connection.execute(_SELECT_ACTIVE).all()]
             if not fits(running):
                 return None
+            values["claim_epoch"] = jobs.c.claim_epoch + 1
             return self._transition_in(
                 connection, job_arn, JobStatus.RUNNING, frozenset({JobStatus.QUEUED}), event, values
             )
@@ -294,15 +302,21 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
         sources: frozenset[JobStatus],
         event: JobEvent | None,
         values: dict[str, Any],
+        claim: Claim | None = None,
     ) -> Job | None:
         """The compare-and-set of :meth:`transition`, in the caller's write transaction."""
         jobs = schema.jobs
+        conditions = [jobs.c.job_arn == job_arn, jobs.c.status.in_([s.value for s in sources])]
+        if claim is not None:
+            conditions += [jobs.c.owner == claim.owner, jobs.c.claim_epoch == claim.epoch]
         result = connection.execute(
             jobs.update()
-            .where(jobs.c.job_arn == job_arn, jobs.c.status.in_([s.value for s in sources]))
+            .where(*conditions)
             .values(status=to.value, version=jobs.c.version + 1, **values)
         )
         if result.rowcount != 1:
+            if claim is not None:
+                hold_claim(connection, job_arn, claim)  # raises ClaimLost when that is why
             return None
         if event is not None:
             self._insert_event(connection, job_arn, event)
@@ -311,15 +325,53 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
         row = connection.execute(sa.select(jobs).where(jobs.c.job_arn == job_arn)).one()
         return _job_from_row(row)
 
-    def update_job(self, job_arn: str, owner: str | None, updates: dict[str, Any]) -> bool:
+    def update_job(self, job_arn: str, updates: dict[str, Any], *, claim: Claim | None) -> None:
         values = _column_values(updates)
         jobs = schema.jobs
-        condition = jobs.c.job_arn == job_arn
-        if owner is not None:
-            condition = sa.and_(condition, jobs.c.owner == owner)
+        conditions = [jobs.c.job_arn == job_arn]
+        if claim is not None:
+            conditions += [jobs.c.owner == claim.owner, jobs.c.claim_epoch == claim.epoch]
         with self._write() as connection:
-            result = connection.execute(jobs.update().where(condition).values(**values))
-        return result.rowcount == 1
+            result = connection.execute(jobs.update().where(*conditions).values(**values))
+        if claim is not None and result.rowcount != 1:
+            raise ClaimLost(job_arn, claim)
+
+    def take_over(
+        self, job_arn: str, previous: Claim, owner: str, now: datetime.datetime
+    ) -> Claim | None:
+        jobs = schema.jobs
+        try:
+            with self._write() as connection:
+                if connection.dialect.name == "postgresql":
+                    # A stalled holder's write (share-locking the row) must not stall the
+                    # scheduler that takes over: give up now, try at the next pass.
+                    connection.execute(_TAKE_OVER_LOCK_TIMEOUT)
+                result = connection.execute(
+                    jobs.update()
+                    .where(
+                        jobs.c.job_arn == job_arn,
+                        jobs.c.owner == previous.owner,
+                        jobs.c.claim_epoch == previous.epoch,
+                        jobs.c.status.in_([s.value for s in UNFINISHED_STATUSES]),
+                    )
+                    .values(
+                        owner=owner,
+                        heartbeat_at=now.timestamp(),
+                        claim_epoch=jobs.c.claim_epoch + 1,
+                    )
+                )
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            return None
+        return Claim(owner, previous.epoch + 1) if result.rowcount == 1 else None
+
+    def holds(self, job_arn: str, claim: Claim) -> bool:
+        jobs = schema.jobs
+        query = sa.select(jobs.c.owner, jobs.c.claim_epoch).where(jobs.c.job_arn == job_arn)
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        return row is not None and (row.owner, row.claim_epoch) == (claim.owner, claim.epoch)
 
     def heartbeat(self, owner: str, job_arns: Sequence[str], now: datetime.datetime) -> int:
         if not job_arns:
@@ -394,8 +446,10 @@ class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
             },
         )
 
-    def add_event(self, job_arn: str, event: JobEvent) -> None:
+    def add_event(self, job_arn: str, event: JobEvent, *, claim: Claim | None = None) -> None:
         with self._write() as connection:
+            if claim is not None:
+                hold_claim(connection, job_arn, claim)
             self._insert_event(connection, job_arn, event)
 
     def list_events(self, job_arn: str, limit: int | None = None) -> list[JobEvent]:

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from hybridjobs.store.migrations import migrate
 
 _READ_ONLY = "hybridjobs_read_only"
+_IDLE_MS = 10_000
+"""How long PostgreSQL lets a session sit idle inside a transaction before ending it."""
 
 
 def epoch(value: datetime.datetime | None) -> float | None:
@@ -39,13 +41,27 @@ def never() -> datetime.datetime:
     return datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
 
 
+def _with_idle_timeout(options: str | tuple[str, ...] | None) -> str:
+    """libpq ``options`` of the URL (a ``search_path``, say) plus the idle timeout."""
+    given = [options] if isinstance(options, str) else list(options or ())
+    return " ".join([*given, f"-c idle_in_transaction_session_timeout={_IDLE_MS}"])
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE write
     transactions (so concurrent writers queue instead of failing to upgrade a lock), while
     ``_read`` transactions BEGIN deferred (a WAL snapshot that no writer blocks)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            # A process stopped in the middle of a transaction (SIGSTOP, a debugger) must
+            # not hold its row locks for ever: PostgreSQL ends such a session.
+            connect_args={"options": _with_idle_timeout(parsed.query.get("options"))},
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from hybridjobs.store import schema
-from hybridjobs.store.base import LogEvent, LogStreamSummary, MetricPoint
+from hybridjobs.store.base import Claim, LogEvent, LogStreamSummary, MetricPoint
+from hybridjobs.store.fencing import hold_claim
 from hybridjobs.store.sqlengine import SqlConnections, moment, never
 
 # The text "NaN" keeps its type in SQLite's REAL column (it is no numeric literal).
@@ -24,12 +25,16 @@ def _is_nan(value: object) -> bool:
 class SqlOutputRecords(SqlConnections):
     """The log-event and metric part of :class:`~hybridjobs.store.sql.SqlJobStore`."""
 
-    def add_log_events(self, job_arn: str, events: Sequence[LogEvent]) -> None:
+    def add_log_events(
+        self, job_arn: str, events: Sequence[LogEvent], *, claim: Claim | None = None
+    ) -> None:
         if not events:
             return
         # PostgreSQL text cannot hold NUL, which a job may well print.
         nul = "\ufffd" if self.dialect == "postgresql" else "\x00"
         with self._write() as connection:
+            if claim is not None:
+                hold_claim(connection, job_arn, claim)
             connection.execute(
                 schema.log_events.insert(),
                 [
@@ -101,7 +106,9 @@ class SqlOutputRecords(SqlConnections):
             for instance, count, first, last, last_id in rows
         }
 
-    def add_metrics(self, job_arn: str, points: Sequence[MetricPoint]) -> None:
+    def add_metrics(
+        self, job_arn: str, points: Sequence[MetricPoint], *, claim: Claim | None = None
+    ) -> None:
         """Store ``points`` in order. NaN and ±inf are kept: SQLite turns a NaN parameter
         into NULL, so there NaN rows are written as the text ``NaN`` (which ``list_metrics``
         reads back as a float); PostgreSQL stores all three natively."""
@@ -120,6 +127,8 @@ class SqlOutputRecords(SqlConnections):
         ]
         as_text = self.dialect == "sqlite"
         with self._write() as connection:
+            if claim is not None:
+                hold_claim(connection, job_arn, claim)
             # Consecutive runs of plain and NaN rows, so ids keep the order of ``points``.
             for nan, run in itertools.groupby(rows, key=lambda row: _is_nan(row["value"])):
                 batch = list(run)
