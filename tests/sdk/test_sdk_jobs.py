@@ -138,6 +138,7 @@ def test_hybrid_job_decorator_with_absolute_input_paths(user_env: Path) -> None:
     data_dir = user_env / "abs-dir"
     write(data_dir / "a.txt", "alpha")
     write(data_dir / "b.txt", "beta")
+
     def user_files() -> list[Path]:
         return sorted([*data_file.parent.rglob("*"), *data_dir.rglob("*")])
 
