@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 END_GRACE_SECONDS = 1.0
 """How long the processes an instance leaves in its group get between SIGTERM and SIGKILL."""
@@ -132,3 +133,17 @@ def end_process_group(grace: float = END_GRACE_SECONDS) -> list[int]:
         time.sleep(0.01)
         members = group_members(me)
     return signalled
+
+
+def last_error_line(log_file: Path) -> str:
+    """The last line of an instance's log that can stand for its failure (traceback frame
+    lines and the bootstrap's closing line skipped)."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return "the instance exited without output"
+    for line in reversed(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("Code Run Finished", "File ")):
+            return stripped
+    return "the instance exited without output"

@@ -22,6 +22,7 @@ from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.model import JobStatus
 from hybridjobs.jobs.service import JobLimits, JobService
 from hybridjobs.objects import LocalObjectStore, ObjectStore
+from hybridjobs.runners.cluster import ClusterRunner
 from hybridjobs.runners.local import ColdLauncher
 from hybridjobs.runners.warmlauncher import WarmLauncher
 from hybridjobs.runners.warmpool import WarmPool
@@ -75,14 +76,15 @@ def build_service(settings: Settings) -> Service:
     """Open the store (migrating it) and wire the AWS surfaces to the domain."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlJobStore(settings.resolved_db_url)
-    limits = job_limits(settings)
+    cluster = open_cluster(settings)
+    limits = job_limits(settings, cluster)
     objects = open_objects(settings)
     catalog = device_catalog(settings)
     configure_engines(settings)
     scheduler = None
     runner: TaskRunner = NoTaskRunner()
     if settings.run_scheduler:
-        scheduler, pool = build_scheduler(settings, store, limits, catalog)
+        scheduler, pool = build_scheduler(settings, store, limits, catalog, cluster)
         runner = pool
     tasks = task_service(settings, store, catalog, runner, objects)
     jobs = JobService(
@@ -143,12 +145,41 @@ def _warm_task_validation(catalog: DeviceCatalog) -> None:
     threading.Thread(target=warm, name="task-validator-warm-up", daemon=True).start()
 
 
-def job_limits(settings: Settings) -> JobLimits:
+def job_limits(settings: Settings, cluster: ClusterRunner | None = None) -> JobLimits:
+    """Per-job limits; the capacity is the Ray cluster's when jobs run there."""
     return JobLimits(
         max_instances_per_job=settings.max_instances_per_job,
         instance_types=load_instance_types(settings.instance_types_file),
-        capacity=capacity_of(settings),
+        capacity=cluster.capacity() if cluster is not None else capacity_of(settings),
+        largest_machine=cluster.largest_machine() if cluster is not None else None,
     )
+
+
+def open_cluster(settings: Settings) -> ClusterRunner | None:
+    """The Ray runner when ``settings.runner`` is ``ray`` (connected to the cluster), else
+    ``None``: instances are local processes."""
+    if settings.runner != "ray":
+        return None
+    try:
+        from hybridjobs.runners.rayrunner import RayRunner
+    except ImportError as error:
+        raise SystemExit(
+            f"--runner ray needs Ray ({error}); install it with: pip install 'hybridjobs[ray]'"
+        ) from None
+    return RayRunner(settings.ray_address)
+
+
+class _ClusterConnection:
+    """Closes the connection to the cluster when the scheduler stops."""
+
+    def __init__(self, cluster: ClusterRunner) -> None:
+        self.cluster = cluster
+
+    def start(self) -> None:
+        """Connected already (the runner connects when it is made)."""
+
+    def stop(self) -> None:
+        self.cluster.close()
 
 
 def configure_engines(settings: Settings) -> None:
@@ -212,14 +243,18 @@ def open_objects(settings: Settings) -> ObjectStore:
 
 
 def build_scheduler(
-    settings: Settings, store: SqlJobStore, limits: JobLimits, catalog: DeviceCatalog
+    settings: Settings,
+    store: SqlJobStore,
+    limits: JobLimits,
+    catalog: DeviceCatalog,
+    cluster: ClusterRunner | None = None,
 ) -> tuple[Scheduler, TaskWorkerPool]:
     """A scheduler over ``store`` with this service's capacity and launcher, and the pool
     that runs quantum tasks next to it (a companion of the scheduler). A job that ends
     FAILED or CANCELLED has its unfinished tasks cancelled."""
     objects = open_objects(settings)
     cold = ColdLauncher(settings.python_executable)
-    pool = _warm_pool(settings)
+    pool = _warm_pool(settings) if cluster is None else None
     context = SchedulerContext(
         settings=settings,
         store=store,
@@ -227,7 +262,9 @@ def build_scheduler(
         instance_types=limits.instance_types,
         launcher=WarmLauncher(pool, cold) if pool is not None else cold,
     )
-    scheduler = Scheduler(context, limits.capacity)
+    scheduler = Scheduler(context, limits.capacity, cluster)
+    if cluster is not None:
+        scheduler.companions.append(_ClusterConnection(cluster))
     if pool is not None:
         pool.on_exit = scheduler.instance_exited  # its supervisor looks at once
         scheduler.companions.append(pool)
@@ -307,7 +344,9 @@ def build_scheduler_only(settings: Settings) -> tuple[Scheduler, Callable[[], No
     except CatalogError as error:
         store.close()
         raise SystemExit(f"hybridjobs cannot serve the device catalog: {error}") from None
-    scheduler, _pool = build_scheduler(settings, store, job_limits(settings), catalog)
+    cluster = open_cluster(settings)
+    limits = job_limits(settings, cluster)
+    scheduler, _pool = build_scheduler(settings, store, limits, catalog, cluster)
     return scheduler, store.close
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,15 @@ class Settings(BaseSettings):
     instance_types_file: Path | None = Field(
         default=None,
         description="JSON file overriding the instance-type table: {type: {vcpus, memory_gib, gpus}}.",
+    )
+    runner: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where job instances run: local processes, or a Ray cluster.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Address of the Ray cluster for --runner ray (default: RAY_ADDRESS, "
+        "else a cluster started on this machine).",
     )
     run_scheduler: bool = True
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)

@@ -21,17 +21,23 @@ from support.postgres import create_schema
 from contract.conftest import truncate_all
 from hybridjobs.arns import new_job_arn
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus
+from hybridjobs.store import schema
 from hybridjobs.store.base import (
+    AppendOutcome,
+    AppendResult,
     Claim,
     ClaimLost,
     IdempotencyConflict,
     IdempotencyKey,
+    InstanceLine,
     JobFilter,
     LogEvent,
     MetricPoint,
+    UnknownJob,
+    plan_append,
 )
 from hybridjobs.store.fencing import hold_claim
-from hybridjobs.store.migrations import LATEST_VERSION, current_version, migrate
+from hybridjobs.store.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
 from hybridjobs.store.sql import SqlJobStore
 
 ACCOUNT = "111111111111"
@@ -847,6 +853,191 @@ def test_metrics_round_trip(store: SqlJobStore, create: Create) -> None:
     assert store.list_metrics("arn:aws:braket:us-west-2:111111111111:job/none") == []
 
 
+# -- lines shipped by instance agents, exactly once ---------------------------------------
+
+
+def shipped(first: int, count: int, instance: str = "algo-1") -> list[InstanceLine]:
+    """Lines ``first .. first+count-1`` of an agent's output, printed a second apart;
+    every line numbered 3 (mod 4) is a metrics line."""
+    lines = []
+    for number in range(first, first + count):
+        if number % 4 == 3:
+            text = f"Metrics - timestamp={number}; loss={number / 10}; iteration_number={number};"
+            metrics: tuple[MetricPoint, ...] = (
+                MetricPoint(instance, float(number), "loss", number / 10, number),
+            )
+        else:
+            text, metrics = f"line {number}", ()
+        lines.append(InstanceLine(at(number), text, metrics))
+    return lines
+
+
+def stored_lines(store: SqlJobStore, job: Job, instance: str = "algo-1") -> list[str]:
+    return [e.message for e in store.list_log_events(job.job_arn, instance)]
+
+
+def expected_lines(count: int) -> list[str]:
+    return [line.message for line in shipped(0, count)]
+
+
+@pytest.mark.parametrize(
+    ("accepted", "first", "count", "outcome"),
+    [
+        (0, 0, 3, AppendOutcome(AppendResult.APPENDED, 3, 3)),
+        (5, 5, 2, AppendOutcome(AppendResult.APPENDED, 2, 7)),
+        (5, 0, 5, AppendOutcome(AppendResult.ALREADY_ACCEPTED, 0, 5)),
+        (5, 3, 2, AppendOutcome(AppendResult.ALREADY_ACCEPTED, 0, 5)),
+        (5, 3, 4, AppendOutcome(AppendResult.APPENDED, 2, 7)),
+        (5, 0, 6, AppendOutcome(AppendResult.APPENDED, 1, 6)),
+        (5, 6, 1, AppendOutcome(AppendResult.GAP, 0, 5)),
+        (5, 5, 0, AppendOutcome(AppendResult.APPENDED, 0, 5)),
+    ],
+)
+def test_plan_append_arithmetic(
+    accepted: int, first: int, count: int, outcome: AppendOutcome
+) -> None:
+    assert plan_append(accepted, first, count) == outcome
+
+
+def test_plan_append_refuses_negative_numbers() -> None:
+    with pytest.raises(ValueError):
+        plan_append(0, -1, 1)
+
+
+def test_instance_lines_in_order_advance_the_count(store: SqlJobStore, create: Create) -> None:
+    job = create()
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == 0
+
+    first = store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 3))
+    second = store.append_instance_lines(job.job_arn, "algo-1", 3, shipped(3, 2))
+
+    assert first == AppendOutcome(AppendResult.APPENDED, 3, 3)
+    assert second == AppendOutcome(AppendResult.APPENDED, 2, 5)
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == 5
+    events = store.list_log_events(job.job_arn, "algo-1")
+    assert [e.message for e in events] == expected_lines(5)
+    assert [e.timestamp for e in events] == [at(n) for n in range(5)]
+    assert store.list_metrics(job.job_arn) == [MetricPoint("algo-1", 3.0, "loss", 0.3, 3)]
+
+
+def test_a_retried_batch_is_already_accepted_and_stores_nothing(
+    store: SqlJobStore, create: Create
+) -> None:
+    job = create()
+    store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 4))
+    store.append_instance_lines(job.job_arn, "algo-1", 4, shipped(4, 2))
+
+    whole = store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 4))
+    inner = store.append_instance_lines(job.job_arn, "algo-1", 2, shipped(2, 4))
+
+    assert whole == inner == AppendOutcome(AppendResult.ALREADY_ACCEPTED, 0, 6)
+    assert stored_lines(store, job) == expected_lines(6)
+    assert len(store.list_metrics(job.job_arn)) == 1
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == 6
+
+
+def test_a_longer_retry_stores_only_its_new_tail(store: SqlJobStore, create: Create) -> None:
+    job = create()
+    store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 3))
+
+    outcome = store.append_instance_lines(job.job_arn, "algo-1", 1, shipped(1, 7))
+
+    assert outcome == AppendOutcome(AppendResult.APPENDED, 5, 8)
+    assert stored_lines(store, job) == expected_lines(8)
+    # The metrics of line 3 (accepted before) are not stored again; those of line 7 are.
+    assert [p.iteration_number for p in store.list_metrics(job.job_arn)] == [3, 7]
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == 8
+
+
+def test_a_gap_stores_nothing(store: SqlJobStore, create: Create) -> None:
+    job = create()
+    assert store.append_instance_lines(job.job_arn, "algo-1", 2, shipped(2, 2)) == (
+        AppendOutcome(AppendResult.GAP, 0, 0)
+    )
+    store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 2))
+
+    outcome = store.append_instance_lines(job.job_arn, "algo-1", 3, shipped(3, 5))
+
+    assert outcome == AppendOutcome(AppendResult.GAP, 0, 2)
+    assert stored_lines(store, job) == expected_lines(2)
+    assert store.list_metrics(job.job_arn) == []
+
+
+def test_counts_are_per_job_and_instance(store: SqlJobStore, create: Create) -> None:
+    job, other = create(), create()
+    store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 3))
+    store.append_instance_lines(job.job_arn, "algo-2", 0, shipped(0, 1, "algo-2"))
+    store.append_instance_lines(other.job_arn, "algo-1", 0, shipped(0, 2))
+    # Lines the scheduler ships for an instance do not move the agent's count.
+    store.add_log_events(job.job_arn, [LogEvent("algo-1", at(99), "from the scheduler")])
+
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == 3
+    assert store.accepted_instance_lines(job.job_arn, "algo-2") == 1
+    assert store.accepted_instance_lines(other.job_arn, "algo-1") == 2
+    assert store.accepted_instance_lines(other.job_arn, "algo-2") == 0
+    assert stored_lines(store, job, "algo-2") == ["line 0"]
+
+
+def test_lines_are_accepted_after_the_job_ended(store: SqlJobStore, create: Create) -> None:
+    job = create(status=JobStatus.COMPLETED)
+    outcome = store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, 1))
+    assert outcome.result is AppendResult.APPENDED
+    assert stored_lines(store, job) == ["line 0"]
+
+
+def test_appending_to_an_unknown_job_writes_nothing(store: SqlJobStore) -> None:
+    arn = "arn:aws:braket:us-west-2:111111111111:job/none"
+    with pytest.raises(UnknownJob):
+        store.append_instance_lines(arn, "algo-1", 0, shipped(0, 1))
+    assert store.list_log_events(arn, "algo-1") == []
+    assert store.accepted_instance_lines(arn, "algo-1") == 0
+
+
+def test_shipped_nul_characters_are_kept_where_the_database_can(
+    store: SqlJobStore, create: Create
+) -> None:
+    job = create()
+    store.append_instance_lines(job.job_arn, "algo-1", 0, [InstanceLine(at(0), "a\x00b")])
+    nul = "\ufffd" if store.dialect == "postgresql" else "\x00"
+    assert stored_lines(store, job) == [f"a{nul}b"]
+
+
+@pytest.mark.parametrize("first_line", [0, 2])
+def test_concurrent_appends_with_one_token_store_the_lines_once(
+    store: SqlJobStore, store_url: str, create: Create, first_line: int
+) -> None:
+    """Eight agents (four stores, as separate processes would have) send the same batch
+    under the same token at once, on a stream with no lines yet (its count is created by
+    the race) or with some: one stores it, the others find it already accepted."""
+    job = create()
+    if first_line:
+        store.append_instance_lines(job.job_arn, "algo-1", 0, shipped(0, first_line))
+    stores = [store, *(SqlJobStore(store_url) for _ in range(3))]
+    racers = 8
+    start = threading.Barrier(racers)
+
+    def append(index: int) -> AppendOutcome:
+        start.wait(timeout=30)
+        chosen = stores[index % len(stores)]
+        return chosen.append_instance_lines(
+            job.job_arn, "algo-1", first_line, shipped(first_line, 5)
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            outcomes = list(pool.map(append, range(racers)))
+    finally:
+        for opened in stores[1:]:
+            opened.close()
+
+    end = first_line + 5
+    assert outcomes.count(AppendOutcome(AppendResult.APPENDED, 5, end)) == 1
+    assert outcomes.count(AppendOutcome(AppendResult.ALREADY_ACCEPTED, 0, end)) == racers - 1
+    assert stored_lines(store, job) == expected_lines(end)
+    assert [p.iteration_number for p in store.list_metrics(job.job_arn)] == [3]
+    assert store.accepted_instance_lines(job.job_arn, "algo-1") == end
+
+
 # -- migrations ---------------------------------------------------------------------------
 
 
@@ -867,6 +1058,26 @@ def test_migrations_are_idempotent(store: SqlJobStore, store_url: str, create: C
         assert len(second.list_events(job.job_arn)) == 1
     finally:
         second.close()
+
+
+def test_a_version_3_database_gains_log_cursors(empty_database_url: str) -> None:
+    engine = sa.create_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            for migration in MIGRATIONS[:3]:
+                migration.apply(connection)
+            schema.schema_version.create(connection)
+            connection.execute(schema.schema_version.insert().values(version=3))
+            assert not sa.inspect(connection).has_table("log_cursors")
+        assert migrate(engine) == 3
+        assert migrate(engine) == LATEST_VERSION
+        with engine.connect() as connection:
+            assert sa.inspect(connection).has_table("log_cursors")
+            assert current_version(connection) == LATEST_VERSION
+        with engine.begin() as connection:  # applying it again changes nothing
+            MIGRATIONS[3].apply(connection)
+    finally:
+        engine.dispose()
 
 
 def test_a_fresh_database_starts_at_version_zero(empty_database_url: str) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from hybridjobs.jobs.logstreams import LOG_GROUP, stream_name
 from hybridjobs.jobs.model import Job
 from hybridjobs.services.logs import LogsService
-from hybridjobs.services.logs_streams import LOG_GROUP, stream_name
 from hybridjobs.store.base import LogEvent
 from hybridjobs.store.sql import SqlJobStore
 from surfaces.conftest import T0, StartJob, at

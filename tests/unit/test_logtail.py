@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybridjobs.jobs.metrics import parse_metric_line as parse_metrics
-from hybridjobs.scheduler.logtail import _MAX_LINE, LogTail
+from hybridjobs.logtail import _MAX_LINE, LogTail
 from hybridjobs.store.base import MetricPoint
 
 

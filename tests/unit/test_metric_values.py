@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from hybridjobs.jobs.metrics import describe_metric_line, parse_metric_line
-from hybridjobs.scheduler.logtail import LogTail
+from hybridjobs.logtail import LogTail
 from hybridjobs.store.base import MetricPoint
 from hybridjobs.store.sql import SqlJobStore
 

@@ -550,7 +550,7 @@ def test_local_side_area_lists_by_long_prefixes(tmp_path: Path) -> None:
 
 
 def test_checkpoint_that_changed_from_file_to_directory_syncs(tmp_path: Path) -> None:
-    from hybridjobs.scheduler.results import restore_checkpoints, save_checkpoints
+    from hybridjobs.jobdata import restore_checkpoints, save_checkpoints
 
     local = LocalObjectStore(tmp_path / "objects")
     uri = "s3://ckpt/job"
@@ -585,7 +585,7 @@ def test_checkpoint_that_changed_from_file_to_directory_syncs(tmp_path: Path) ->
 
 
 def test_checkpoint_sync_errors_are_reported_not_raised(tmp_path: Path) -> None:
-    from hybridjobs.scheduler.results import save_checkpoints
+    from hybridjobs.jobdata import save_checkpoints
 
     class Failing(LocalObjectStore):
         def put_file(self, bucket: str, key: str, path: Path) -> ObjectInfo:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridjobs.objects import LocalObjectStore
-from hybridjobs.scheduler.results import (
+from hybridjobs.jobdata import (
     DataDownloadError,
     download_channels,
     pack_results,
@@ -18,6 +17,7 @@ from hybridjobs.scheduler.results import (
     save_checkpoints,
     upload_results,
 )
+from hybridjobs.objects import LocalObjectStore
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

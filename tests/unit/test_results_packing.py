@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hybridjobs.jobdata import PackReport, Skipped, pack_archive, upload_results
 from hybridjobs.objects import LocalObjectStore
-from hybridjobs.scheduler.results import PackReport, Skipped, pack_archive, upload_results
 
 
 def _model(root: Path, host: str, files: dict[str, str], dirs: Sequence[str] = ()) -> Path:

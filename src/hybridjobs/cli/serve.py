@@ -41,6 +41,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="quantum-task worker processes (default: one per core; env HYBRIDJOBS_TASK_WORKERS)",
     )
     parser.add_argument(
+        "--runner",
+        choices=("local", "ray"),
+        help="where job instances run: local processes (default) or a Ray cluster "
+        "(env HYBRIDJOBS_RUNNER; needs the hybridjobs[ray] extra)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster for --runner ray, e.g. 10.0.0.5:6379 (env "
+        "HYBRIDJOBS_RAY_ADDRESS; default: RAY_ADDRESS)",
+    )
+    parser.add_argument(
         "--task-memory-gib",
         type=float,
         help="memory all running tasks' simulator state may use together; it also sets the "
@@ -111,6 +123,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         "devices_dir": args.devices_dir,
         "task_workers": args.task_workers,
         "task_memory_gib": args.task_memory_gib,
+        "runner": args.runner,
+        "ray_address": args.ray_address,
         **extra,
     }
     if getattr(args, "no_warm_pool", False):

@@ -57,6 +57,8 @@ class JobLimits:
     max_instances_per_job: int
     instance_types: dict[str, InstanceResources]
     capacity: Capacity
+    largest_machine: Capacity | None = None
+    """On a cluster, the largest machine: one instance must fit on one machine."""
 
 
 def request_hash(params: dict[str, Any]) -> str:
@@ -169,6 +171,11 @@ class JobService:
                 "service's instance-type table"
             )
         reason = why_never_fits(job_needs(resources, count), self.limits.capacity)
+        machine = self.limits.largest_machine
+        if reason is None and machine is not None:
+            too_big = why_never_fits(job_needs(resources, 1), machine)
+            if too_big is not None:
+                reason = f"{too_big.replace('the service has', 'the largest machine has')} for one instance"
         if reason is not None:
             raise ServiceQuotaExceededException(
                 f"You have exceeded the service quota for {count} x {config['instanceType']}: "

@@ -96,6 +96,11 @@ class InstanceLaunch:
     objects: Mapping[str, str]
     requirements_cache_dir: Path
     log_level: int = 20
+    master_addr: str = "127.0.0.1"
+    """The address of ``algo-1``'s machine (``MASTER_ADDR``): loopback for local
+    instances, algo-1's node address on a cluster."""
+    node_id: str | None = None
+    """The cluster node the instance runs on (``HYBRIDJOBS_NODE_ID``); ``None`` locally."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.host_index <= len(self.hosts):
@@ -322,9 +327,16 @@ def build_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict[str,
     env.update(_aws_environment(launch))
     env.update(_braket_environment(launch, paths))
     env.update(_sagemaker_environment(launch, paths))
+    if launch.node_id is not None:
+        # On a cluster every instance learns where it runs and where algo-1 listens.
+        env.update(
+            HYBRIDJOBS_NODE_ID=launch.node_id,
+            MASTER_ADDR=launch.master_addr,
+            MASTER_PORT=str(launch.master_port),
+        )
     if launch.hyperparameters.get(DATA_PARALLEL_FLAG, "").strip().lower() == "true":
         env.update(
-            MASTER_ADDR="127.0.0.1",
+            MASTER_ADDR=launch.master_addr,
             MASTER_PORT=str(launch.master_port),
             WORLD_SIZE=str(len(launch.hosts)),
             RANK=str(launch.host_index - 1),

@@ -106,8 +106,12 @@ def launch(
     cwd: Path,
     log_path: Path,
     exit_file: Path,
+    *,
+    die_with_parent: bool = False,
 ) -> InstanceHandle:
-    """Start ``argv`` as a new session with stdout and stderr appended to ``log_path``."""
+    """Start ``argv`` as a new session with stdout and stderr appended to ``log_path``.
+    With ``die_with_parent`` the kernel kills it (SIGKILL) when the thread that started it
+    dies: an instance agent that dies takes its instance along."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     exit_file.unlink(missing_ok=True)
     with open(log_path, "ab", buffering=0) as log:
@@ -120,6 +124,7 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     start_time = process_start_time(popen.pid)
     return InstanceHandle(
@@ -129,6 +134,15 @@ def launch(
         exit_file=str(exit_file),
         popen=popen,
     )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask for SIGKILL when the parent thread dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def group_alive(handle: InstanceHandle) -> bool:
@@ -171,8 +185,9 @@ class ColdLauncher:
     bootstrap, which needs only the standard library.
     """
 
-    def __init__(self, service_python: str) -> None:
+    def __init__(self, service_python: str, *, die_with_parent: bool = False) -> None:
         self.service_python = service_python
+        self.die_with_parent = die_with_parent
 
     def launch(
         self,
@@ -189,4 +204,6 @@ class ColdLauncher:
             extra = _hybridjobs_source_root()
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), extra]))
         argv = [python, "-m", "hybridjobs.bootstrap", str(spec_path)]
-        return launch(host, argv, env, cwd, log_path, exit_file)
+        return launch(
+            host, argv, env, cwd, log_path, exit_file, die_with_parent=self.die_with_parent
+        )

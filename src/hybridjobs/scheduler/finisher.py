@@ -29,9 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybridjobs import jobdata
 from hybridjobs.jobs.model import MAX_FAILURE_REASON, JobEvent, JobEventType, JobStatus, utcnow
-from hybridjobs.runners.local import stop_all
-from hybridjobs.scheduler import results
 from hybridjobs.store.base import ClaimLost
 
 if TYPE_CHECKING:
@@ -63,11 +62,11 @@ class JobFinisher:
         self.noticed = time.time()
 
     def finish(self, outcome: Outcome) -> None:
-        sup, settings = self.supervisor, self.context.settings
+        sup = self.supervisor
         if not sup.holds_claim():
             raise ClaimLost(self.job.job_arn, sup.claim)
         if outcome is not Outcome.COMPLETED:
-            stop_all(sup.handles, settings.stop_grace_seconds)
+            sup.stop_instances()
         sup._ship_logs(final=True)
         if sup._checkpoint_thread is not None:
             sup._checkpoint_thread.join()
@@ -137,10 +136,10 @@ class JobFinisher:
         """Pack and publish ``model.tar.gz``; its bucket and key, or ``None`` when a cancel
         came first (then nothing was published)."""
         sup = self.supervisor
-        bucket, key = results.results_key(self.job.definition["outputDataConfig"]["s3Path"])
+        bucket, key = jobdata.results_key(self.job.definition["outputDataConfig"]["s3Path"])
         scratch_parent = self.context.settings.jobs_dir / self.job.job_id
         scratch_parent.mkdir(parents=True, exist_ok=True)
-        packer = _Packer([p.model_dir for p in sup.paths], scratch_parent, sup.wake)
+        packer = _Packer(sup.results_dirs(scratch_parent), scratch_parent, sup.wake)
         packer.start()
         try:
             while not packer.finished.is_set():
@@ -161,13 +160,10 @@ class JobFinisher:
             self._note_skipped(packer.report.skipped)
         return bucket, key
 
-    def _note_skipped(self, skipped: Sequence[results.Skipped]) -> None:
+    def _note_skipped(self, skipped: Sequence[jobdata.Skipped]) -> None:
         """Say in each instance's log what its results directory lost in model.tar.gz."""
-        tails = self.supervisor.tails
-        for index, tail in enumerate(tails):
-            self.supervisor.say_in_log(
-                tail.instance, [str(s) for s in skipped if s.instance == index]
-            )
+        for index, host in enumerate(self.supervisor._hosts()):
+            self.supervisor.say_in_log(host, [str(s) for s in skipped if s.instance == index])
 
     def _unpublish(self, published: tuple[str, str]) -> None:
         bucket, key = published
@@ -273,14 +269,14 @@ class _Packer(threading.Thread):
         self.archive = self.scratch / "model.tar.gz"
         self.wake = wake
         self.finished = threading.Event()
-        self.report: results.PackReport | None = None
+        self.report: jobdata.PackReport | None = None
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._discarded = False
 
     def run(self) -> None:
         try:
-            self.report = results.pack_archive(self.model_dirs, self.archive)
+            self.report = jobdata.pack_archive(self.model_dirs, self.archive)
         except BaseException as exc:
             self.error = exc
         finally:

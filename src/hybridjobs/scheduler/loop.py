@@ -19,6 +19,8 @@ from typing import Protocol
 
 from hybridjobs.jobs.admission import Capacity, capacity_in_use, job_needs, why_never_fits
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
+from hybridjobs.runners.cluster import ClusterRunner, placement_strategy
+from hybridjobs.scheduler.clustersupervisor import ClusterJobSupervisor
 from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
 from hybridjobs.scheduler.supervisor import JobSupervisor
 from hybridjobs.store.base import Claim, ClaimLost
@@ -46,9 +48,15 @@ class Companion(Protocol):
 class Scheduler:
     """Runs queued jobs on this service's capacity."""
 
-    def __init__(self, context: SchedulerContext, capacity: Capacity) -> None:
+    def __init__(
+        self, context: SchedulerContext, capacity: Capacity, cluster: ClusterRunner | None = None
+    ) -> None:
         self.context = context
         self.capacity = capacity
+        self.cluster = cluster
+        """Where instances run when not here (``None``: local processes)."""
+        self._reserved: dict[str, Job] = {}
+        """Jobs with a cluster reservation, not yet claimed (the head of the queue)."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._supervisors: dict[str, JobSupervisor] = {}
@@ -153,23 +161,54 @@ class Scheduler:
                 continue
             need = job_needs(resources, job.instance_count)
             never = why_never_fits(need, self.capacity)
+            strategy = self._strategy(job)
+            if never is None and self.cluster is not None:
+                never = self.cluster.never_fits(job, resources, strategy)
             if never is not None:
                 self._refuse(job, f"the job needs {never}")
                 continue
             if not free.covers(need):
                 break  # first come, first served: later jobs wait behind this one
+            if self.cluster is not None:
+                self._reserved[job.job_arn] = job
+                if not self.cluster.reserve(job, resources, strategy):
+                    break  # reserved whole or not at all: the queue waits for this job
             claimed, full = self._claim(job, need)
+            if claimed is None and self.cluster is not None:
+                self._release(job)
             if full:
                 break  # other schedulers' jobs hold the capacity: this one waits first
             if claimed is None:
                 continue  # another scheduler took it, or it was cancelled
             free = free.minus(need)
+            self._reserved.pop(claimed.job_arn, None)
             self._supervise(claimed, attach=False)
             started.append(claimed.job_arn)
         else:
             if len(queued) == _ADMIT_BATCH:
                 self._wake.set()  # the whole batch started or was refused: read the next
+        self._release_abandoned({job.job_arn for job in queued})
         return started
+
+    def _strategy(self, job: Job) -> str:
+        if self.cluster is None:
+            return "SPREAD"
+        return placement_strategy(job, self.context.store.get_tags(job.job_arn))
+
+    def _release(self, job: Job) -> None:
+        self._reserved.pop(job.job_arn, None)
+        if self.cluster is not None:
+            try:
+                self.cluster.release(job)
+            except Exception:
+                log.exception("job %s: cannot release its cluster reservation", job.job_arn)
+
+    def _release_abandoned(self, queued: set[str]) -> None:
+        """Give back reservations of jobs that left the queue without starting here
+        (cancelled while they waited for the cluster)."""
+        for arn, job in list(self._reserved.items()):
+            if arn not in queued:
+                self._release(job)
 
     def _claim(self, job: Job, need: Capacity) -> tuple[Job | None, bool]:
         """Claim ``job`` if ``need`` fits beside every job running in the database (all
@@ -190,12 +229,15 @@ class Scheduler:
             event=JobEvent(
                 JobEventType.STARTING_INSTANCE,
                 now,
-                f"Starting {job.instance_count} x {job.instance_type} as local processes "
+                f"Starting {job.instance_count} x {job.instance_type} {self._where()} "
                 f"({', '.join(f'algo-{i}' for i in range(1, job.instance_count + 1))}).",
             ),
             updates={"owner": self.context.owner, "heartbeat_at": now, "started_at": now},
         )
         return claimed, full
+
+    def _where(self) -> str:
+        return "as local processes" if self.cluster is None else "on the Ray cluster"
 
     def _refuse(self, job: Job, why: str) -> None:
         now = utcnow()
@@ -209,7 +251,13 @@ class Scheduler:
         )
 
     def _supervise(self, job: Job, attach: bool) -> None:
-        supervisor = JobSupervisor(self.context, job, self._supervisor_done, attach=attach)
+        supervisor: JobSupervisor
+        if self.cluster is not None:
+            supervisor = ClusterJobSupervisor(
+                self.context, job, self._supervisor_done, self.cluster, attach=attach
+            )
+        else:
+            supervisor = JobSupervisor(self.context, job, self._supervisor_done, attach=attach)
         with self._lock:
             self._supervisors[job.job_arn] = supervisor
         supervisor.start()
@@ -249,7 +297,7 @@ class Scheduler:
             if claim is None:
                 continue  # someone else took it over first
             job.owner, job.claim_epoch = claim.owner, claim.epoch
-            if job.runner_state.get("instances"):
+            if job.runner_state.get("instances") or job.runner_state.get("cluster_instances"):
                 log.info("job %s: re-attaching after a service restart", job.job_arn)
                 self._supervise(job, attach=True)
             else:

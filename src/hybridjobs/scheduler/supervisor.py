@@ -8,18 +8,17 @@ service can re-attach, and always ends the job in a terminal status with a reada
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import signal
-import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from hybridjobs import jobdata
+from hybridjobs.instanceend import last_error_line
 from hybridjobs.jobs.model import (
     Job,
     JobEvent,
@@ -27,13 +26,18 @@ from hybridjobs.jobs.model import (
     JobStatus,
     utcnow,
 )
+from hybridjobs.logtail import LogTail
 from hybridjobs.runners import contract, local
 from hybridjobs.runners.local import InstanceHandle, stop_all
 from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
-from hybridjobs.scheduler import results
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import JobFinisher, Outcome
-from hybridjobs.scheduler.logtail import LogTail
+from hybridjobs.scheduler.launchplan import (
+    free_port,
+    interpreter,
+    job_credentials,
+    requirements_cache,
+)
 from hybridjobs.store.base import Claim, ClaimLost, LogEvent
 
 log = logging.getLogger(__name__)
@@ -89,7 +93,7 @@ class JobSupervisor(threading.Thread):
             if not self.holds_claim():
                 self._leave()
                 return
-            stop_all(self.handles, self.context.settings.stop_grace_seconds)
+            self.stop_instances()
             self._end(
                 JobStatus.FAILED,
                 f"InternalServiceError: hybridjobs could not run the job: {exc}",
@@ -117,6 +121,17 @@ class JobSupervisor(threading.Thread):
             self.claim.epoch,
         )
 
+    # -- what differs between runners ----------------------------------------------------
+
+    def stop_instances(self) -> None:
+        """Stop every instance: SIGTERM to each process group, the grace, SIGKILL."""
+        stop_all(self.handles, self.context.settings.stop_grace_seconds)
+
+    def results_dirs(self, scratch: Path) -> list[Path]:
+        """The instances' results directories, ``algo-1`` first (``scratch``: where a
+        runner without a shared disk may fetch them to)."""
+        return [p.model_dir for p in self.paths]
+
     # -- set-up ---------------------------------------------------------------------------
 
     def _hosts(self) -> list[str]:
@@ -126,13 +141,13 @@ class JobSupervisor(threading.Thread):
         settings = self.context.settings
         resources = self.context.instance_types[self.job.instance_type]
         state = self.job.runner_state
-        master_port = int(state.get("master_port") or _free_port())
+        master_port = int(state.get("master_port") or free_port())
         state["master_port"] = master_port
         image = (self.job.definition["algorithmSpecification"].get("containerImage") or {}).get(
             "uri"
         )
-        python = _interpreter(settings.image_interpreters.get(image or ""), settings)
-        access_key, secret_key = _job_credentials(settings.credentials)
+        python = interpreter(settings.image_interpreters.get(image or ""), settings)
+        access_key, secret_key = job_credentials(settings.credentials)
         return [
             contract.InstanceLaunch(
                 job_arn=self.job.job_arn,
@@ -151,7 +166,7 @@ class JobSupervisor(threading.Thread):
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
                 job_token=self.job.job_token or self.job.job_id,
                 objects=self._objects_for_jobs(),
-                requirements_cache_dir=_requirements_cache(settings.data_dir, python),
+                requirements_cache_dir=requirements_cache(settings.data_dir, python),
             )
             for index in range(1, self.job.instance_count + 1)
         ]
@@ -200,13 +215,13 @@ class JobSupervisor(threading.Thread):
         for launch, paths, _spec, _env in specs:
             if channels:
                 try:
-                    results.download_channels(objects, channels, paths.input_data_dir)
-                except results.DataDownloadError as exc:
+                    jobdata.download_channels(objects, channels, paths.input_data_dir)
+                except jobdata.DataDownloadError as exc:
                     self._end(JobStatus.FAILED, f"ClientError: Data download failed: {exc}")
                     return False
             if checkpoint_uri:
                 problems: list[str] = []
-                results.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir, problems)
+                jobdata.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir, problems)
                 self.say_in_log(launch.current_host, problems)
         mpi = mpi_requested(definition.get("hyperParameters") or {})
         mpirun = shutil.which("mpirun") if mpi else None
@@ -385,13 +400,12 @@ class JobSupervisor(threading.Thread):
         uri = self._checkpoint_uri()
         if uri and self.handles and self.holds_claim():
             errors: list[str] = []
-            results.save_checkpoints(
+            jobdata.save_checkpoints(
                 self.context.objects, uri, [p.checkpoint_dir for p in self.paths], errors
             )
             new = [e for e in dict.fromkeys(errors) if e not in self._checkpoint_errors]
             self._checkpoint_errors.update(new)
-            if self.tails:
-                self.say_in_log(self.tails[0].instance, new)
+            self.say_in_log(self._hosts()[0], new)
 
     def say_in_log(self, stream: str, texts: list[str]) -> None:
         """Write ``texts`` into the job's log stream ``stream`` as ``hybridjobs:`` lines
@@ -447,15 +461,7 @@ class JobSupervisor(threading.Thread):
         return self._last_error_line(index)
 
     def _last_error_line(self, index: int) -> str:
-        try:
-            lines = self.paths[index].log_file.read_text(errors="replace").splitlines()
-        except OSError:
-            return "the instance exited without output"
-        for line in reversed(lines):
-            stripped = line.strip()
-            if stripped and not stripped.startswith(("Code Run Finished", "File ")):
-                return stripped
-        return "the instance exited without output"
+        return last_error_line(self.paths[index].log_file)
 
     # -- the end (scheduler/finisher.py) ------------------------------------------------
 
@@ -477,33 +483,3 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _interpreter(configured: str | None, settings: Any) -> str:
-    """The python to run an instance with: a configured interpreter or virtualenv for the
-    job's image, else the service's own."""
-    if not configured:
-        return str(settings.python_executable)
-    path = Path(configured)
-    if path.is_dir():
-        return str(path / "bin" / "python")
-    return configured
-
-
-def _requirements_cache(data_dir: Path, python: str) -> Path:
-    """Per-interpreter cache of installed requirements (packages differ by Python)."""
-    tag = hashlib.sha256(str(Path(python).resolve()).encode()).hexdigest()[:12]
-    return data_dir / "cache" / "requirements" / tag
-
-
-def _job_credentials(credentials: dict[str, str]) -> tuple[str, str]:
-    if credentials:
-        key = sorted(credentials)[0]
-        return key, credentials[key]
-    return "hybridjobs-job", "hybridjobs-job-secret"

@@ -1,13 +1,15 @@
 """The CloudWatch Logs surface (json 1.1, ``Logs_20140328``): job output as log streams.
 
-Read-only, over the lines the scheduler ships to the store; streams are named and found
-as :mod:`~hybridjobs.services.logs_streams` describes, and Insights queries run as
-:mod:`~hybridjobs.services.logs_queries` describes.
+Reads the lines the scheduler ships to the store and those instance agents ship with
+PutLogEvents (exactly once, as :mod:`~hybridjobs.services.logs_ingest` describes);
+streams are named and found as :mod:`~hybridjobs.services.logs_streams` describes, and
+Insights queries run as :mod:`~hybridjobs.services.logs_queries` describes.
 
 GetLogEvents tokens are ``f/<sequence>`` (lines after it) and ``b/<sequence>`` (lines
 before it); a page with no new lines returns the token it was given, which is how the
-SDK's follow loop ends (spec §7.9). This relies on one writer per job (the scheduler's
-supervisor), so a stream's sequences become visible in order.
+SDK's follow loop ends (spec §7.9). This relies on one writer per stream (the scheduler's
+supervisor, or PutLogEvents, whose appends to one stream the store runs one after the
+other), so a stream's sequences become visible in order.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hybridjobs.errors import ResourceNotFoundException
+from hybridjobs.jobs.logstreams import LOG_GROUP
+from hybridjobs.services.logs_ingest import LogIngest
 from hybridjobs.services.logs_queries import InsightsQueries
 from hybridjobs.services.logs_streams import (
-    LOG_GROUP,
     MAX_EVENTS,
     InvalidParameterException,
     LogCatalog,
@@ -44,11 +47,12 @@ __all__ = ["LOG_GROUP", "LogsService"]
 
 
 class LogsService(JsonProtocolService):
-    """CloudWatch Logs on the shared port, read-only, over the job store."""
+    """CloudWatch Logs on the shared port, over the job store."""
 
     def __init__(self, store: JobStore) -> None:
         catalog = LogCatalog(store)
         queries = InsightsQueries(store, catalog)
+        ingest = LogIngest(store, catalog)
         super().__init__(
             "logs",
             {
@@ -59,12 +63,16 @@ class LogsService(JsonProtocolService):
                 "StartQuery": queries.start_query,
                 "GetQueryResults": queries.get_query_results,
                 "StopQuery": queries.stop_query,
+                "PutLogEvents": ingest.put_log_events,
+                "CreateLogStream": ingest.create_log_stream,
+                "CreateLogGroup": ingest.create_log_group,
             },
             invalid_parameter=InvalidParameterException,
         )
         self.store = store
         self.catalog = catalog
         self.queries = queries
+        self.ingest = ingest
         self.started_ms = int(time.time() * 1000)
         self._group_created: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()

@@ -16,9 +16,9 @@ from collections import OrderedDict
 from typing import Any
 
 from hybridjobs.errors import ResourceNotFoundException
+from hybridjobs.jobs.logstreams import LOG_GROUP
 from hybridjobs.services.logs_insights import MalformedQueryException, Query, parse_query
 from hybridjobs.services.logs_streams import (
-    LOG_GROUP,
     MAX_EVENTS,
     InvalidParameterException,
     LogCatalog,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hybridjobs.errors import ResourceNotFoundException, ServiceError
+from hybridjobs.jobs.logstreams import LOG_GROUP, stream_name
 from hybridjobs.jobs.model import Job
 from hybridjobs.store.base import JobFilter, JobStore, LogEvent
 
-LOG_GROUP = "/aws/braket/jobs"
 MAX_EVENTS = 10000
 _JOB_PAGE = 500
 _STREAM_NAME = re.compile(r"(?P<name>[^/]+)/(?P<id>[^/]+)/(?P<instance>algo-\d+)-(?P<epoch>\d+)")
@@ -46,12 +46,6 @@ class Stream:
     @property
     def name(self) -> str:
         return stream_name(self.job, self.instance)
-
-
-def stream_name(job: Job, instance: str) -> str:
-    """``<jobName>/<jobId>/<instance>-<epoch seconds of startedAt>`` (job must have started)."""
-    assert job.started_at is not None
-    return f"{job.job_name}/{job.job_id}/{instance}-{int(job.started_at.timestamp())}"
 
 
 def streams_of(job: Job) -> list[Stream]:

@@ -5,11 +5,14 @@ through :meth:`JobStore.transition`, a compare-and-set against the transition ta
 processes (API and scheduler, or two schedulers) can never both move a job. A scheduler
 writes what concerns a job it runs (status, events, runner state, log lines, metrics)
 under its :class:`Claim`, so one that stalled and lost the job to another writes nothing.
+Lines that an instance agent ships through the Logs surface are appended exactly once by
+:meth:`JobStore.append_instance_lines`, against a per-instance count of accepted lines.
 """
 
 from __future__ import annotations
 
 import datetime
+import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -114,6 +117,70 @@ class MetricPoint:
     name: str
     value: float
     iteration_number: int | None = None
+
+
+class UnknownJob(LookupError):
+    """No job has the ARN a store method was given; nothing was written."""
+
+    def __init__(self, job_arn: str) -> None:
+        super().__init__(job_arn)
+        self.job_arn = job_arn
+
+
+@dataclass(frozen=True)
+class InstanceLine:
+    """One line an instance agent shipped: when it was printed, its text, and the metric
+    points parsed from it (stored together with the line, or not at all)."""
+
+    timestamp: datetime.datetime
+    message: str
+    metrics: tuple[MetricPoint, ...] = ()
+
+
+class AppendResult(enum.Enum):
+    """What :meth:`JobStore.append_instance_lines` made of a batch."""
+
+    APPENDED = "appended"
+    """The lines the stream did not hold yet (all, or the tail of a longer retry) were stored."""
+    ALREADY_ACCEPTED = "already-accepted"
+    """Every line of the batch was accepted before (a retry): nothing was stored."""
+    GAP = "gap"
+    """The batch starts after the last accepted line (lines would be missing): nothing was
+    stored."""
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """The answer to one batch: what happened, how many of its lines were stored now, and
+    how many lines of the stream are accepted after it (the next batch's first line)."""
+
+    result: AppendResult
+    stored: int
+    accepted_lines: int
+
+
+def plan_append(accepted_lines: int, first_line: int, count: int) -> AppendOutcome:
+    """The outcome of a batch of ``count`` lines numbered from ``first_line`` (0-based) on
+    a stream that has accepted ``accepted_lines`` lines (``c``; ``t`` = ``first_line``,
+    ``n`` = ``count``):
+
+    * ``t == c``: all ``n`` lines are stored, ``c`` becomes ``t + n``;
+    * ``t < c < t + n``: a retry that carries more lines: only the last ``t + n - c``
+      (the batch from index ``c - t`` on) are stored, ``c`` becomes ``t + n``;
+    * ``t < c`` and ``t + n <= c``: a retry of lines all accepted: ALREADY_ACCEPTED;
+    * ``t > c``: lines ``c .. t-1`` were never sent: GAP.
+
+    ALREADY_ACCEPTED and GAP store nothing and report ``c`` unchanged. An empty batch at
+    ``t == c`` is APPENDED with nothing stored. Negative numbers raise ValueError.
+    """
+    if min(accepted_lines, first_line, count) < 0:
+        raise ValueError(f"negative line numbers: {accepted_lines}, {first_line}, {count}")
+    if first_line > accepted_lines:
+        return AppendOutcome(AppendResult.GAP, 0, accepted_lines)
+    end = first_line + count
+    if first_line < accepted_lines and end <= accepted_lines:
+        return AppendOutcome(AppendResult.ALREADY_ACCEPTED, 0, accepted_lines)
+    return AppendOutcome(AppendResult.APPENDED, end - accepted_lines, end)
 
 
 class JobStore(Protocol):
@@ -296,5 +363,31 @@ class JobStore(Protocol):
         ...
 
     def list_metrics(self, job_arn: str) -> list[MetricPoint]: ...
+
+    def append_instance_lines(
+        self, job_arn: str, instance: str, first_line: int, lines: Sequence[InstanceLine]
+    ) -> AppendOutcome:
+        """Append the lines an agent shipped for one instance, exactly once across retries.
+
+        ``first_line`` is the 0-based number, within what the instance's agent has shipped,
+        of ``lines[0]``. In one write transaction that excludes every other append to the
+        same (job, instance) (any process sharing the database): read the count of lines
+        accepted so far (0 for a stream never appended to), decide by :func:`plan_append`,
+        and store the lines it keeps, in order, each with its metric points (log events of
+        ``instance`` at the line's time; NUL characters replaced where the database cannot
+        hold them, as :meth:`add_log_events` does), together with the new count. Two
+        concurrent appends with the same ``first_line`` thus store the lines once: one is
+        APPENDED, the other sees the first's count.
+
+        Lines are accepted whatever the job's status (an agent's last batch may land after
+        the job ended); no claim is involved. Raises :class:`UnknownJob` (nothing written)
+        when no job has ``job_arn``.
+        """
+        ...
+
+    def accepted_instance_lines(self, job_arn: str, instance: str) -> int:
+        """How many lines of (job, instance) :meth:`append_instance_lines` has accepted
+        (0 when none; a read: it may grow at once)."""
+        ...
 
     def close(self) -> None: ...

@@ -57,10 +57,17 @@ def _claim_epochs(connection: sa.Connection) -> None:
         )
 
 
+def _log_cursors(connection: sa.Connection) -> None:
+    """The count of lines each job instance's agent has had accepted through PutLogEvents.
+    Idempotent (a table already there is left as it is)."""
+    schema.log_cursors.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
     Migration(3, "claim epochs of jobs", _claim_epochs),
+    Migration(4, "log cursors: lines of job instances accepted through PutLogEvents", _log_cursors),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

@@ -77,6 +77,16 @@ log_events = sa.Table(
     sa.Index("ix_log_events_stream", "job_arn", "instance", "id"),
 )
 
+# Per instance of a job, how many lines its agent has had accepted through PutLogEvents:
+# the sequence token the next batch must carry (exactly-once across retries).
+log_cursors = sa.Table(
+    "log_cursors",
+    metadata,
+    sa.Column("job_arn", sa.String(256), sa.ForeignKey("jobs.job_arn"), primary_key=True),
+    sa.Column("instance", sa.String(32), primary_key=True),
+    sa.Column("accepted_lines", sa.BigInteger, nullable=False),
+)
+
 metrics = sa.Table(
     "metrics",
     metadata,

@@ -1,0 +1,1 @@
+"""The instance agent: runs beside one instance wherever it runs (see :mod:`.agent`)."""

@@ -1,0 +1,97 @@
+"""What an instance agent is told: everything to run one instance on any machine.
+
+A plan is plain JSON, so a runner can hand it to a process or a Ray actor on another
+machine. It holds the job's request and identity, the service's address and the job's
+credentials (the instance reaches the service only through its AWS surfaces), and where
+the instance's log stream, checkpoints and results go. What depends on the machine (the
+working directory, the interpreter, the node's id and address) is filled in there, by
+:meth:`AgentPlan.launch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridjobs.runners.contract import InstanceLaunch
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    """One instance's plan. ``results_uri`` is the ``s3://`` object this instance's
+    results directory is uploaded to (as a ``.tar.gz``) when it ends; the service packs
+    the job's ``model.tar.gz`` from those of all instances."""
+
+    job_arn: str
+    job_name: str
+    job_id: str
+    request: dict[str, Any]
+    host_index: int
+    hosts: list[str]
+    region: str
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    job_token: str
+    master_port: int
+    instance_resources: tuple[int, float, int]
+    log_group: str
+    log_stream: str
+    results_uri: str
+    checkpoint_sync_seconds: float = 10.0
+    stop_grace_seconds: float = 30.0
+
+    @property
+    def host(self) -> str:
+        """``algo-N``."""
+        return self.hosts[self.host_index - 1]
+
+    @property
+    def checkpoint_uri(self) -> str | None:
+        uri = (self.request.get("checkpointConfig") or {}).get("s3Uri")
+        return str(uri) if uri else None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> AgentPlan:
+        fields = json.loads(text)
+        fields["instance_resources"] = tuple(fields["instance_resources"])
+        return cls(**fields)
+
+    def launch(
+        self,
+        job_dir: Path,
+        python: str,
+        requirements_cache_dir: Path,
+        *,
+        master_addr: str,
+        node_id: str | None,
+    ) -> InstanceLaunch:
+        """The instance's launch description on this machine. The script is fetched
+        through the service's S3 surface with the job's credentials."""
+        return InstanceLaunch(
+            job_arn=self.job_arn,
+            job_name=self.job_name,
+            job_id=self.job_id,
+            request=self.request,
+            host_index=self.host_index,
+            hosts=list(self.hosts),
+            job_dir=job_dir,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+            job_token=self.job_token,
+            master_port=self.master_port,
+            python=python,
+            instance_resources=self.instance_resources,
+            objects={"kind": "s3", "endpoint_url": self.endpoint_url, "region": self.region},
+            requirements_cache_dir=requirements_cache_dir,
+            master_addr=master_addr,
+            node_id=node_id,
+        )
