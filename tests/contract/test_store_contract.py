@@ -1123,3 +1123,54 @@ def test_a_takeover_waits_for_no_stalled_write_and_then_fences_it(pg_store: SqlJ
     assert taken == Claim("b", stale.epoch + 1)
     with pytest.raises(ClaimLost):
         pg_store.add_log_events(job.job_arn, [LogEvent("algo-1", at(7), "late")], claim=stale)
+
+
+# -- the scheduler lease -------------------------------------------------------------------
+
+
+def test_a_lease_has_one_holder_until_it_expires(store: SqlJobStore) -> None:
+    first = store.acquire_lease("scheduler", "a", now=100.0, ttl=10.0)
+    assert first is not None and (first.holder, first.epoch, first.expires_at) == ("a", 1, 110.0)
+
+    assert store.acquire_lease("scheduler", "b", now=105.0, ttl=10.0) is None
+    renewed = store.acquire_lease("scheduler", "a", now=108.0, ttl=10.0)
+    assert renewed is not None and (renewed.epoch, renewed.expires_at) == (1, 118.0)
+    assert store.acquire_lease("scheduler", "b", now=117.0, ttl=10.0) is None
+
+    taken = store.acquire_lease("scheduler", "b", now=119.0, ttl=10.0)
+    assert taken is not None and (taken.holder, taken.epoch) == ("b", 2)
+    assert store.acquire_lease("scheduler", "a", now=120.0, ttl=10.0) is None
+    held = store.lease_holder("scheduler")
+    assert held is not None and held.holder == "b"
+
+
+def test_a_lease_is_handed_over_on_release_or_from_a_dead_holder(store: SqlJobStore) -> None:
+    assert store.acquire_lease("scheduler", "a", now=0.0, ttl=30.0) is not None
+    store.release_lease("scheduler", "someone-else")  # not the holder: nothing happens
+    assert store.acquire_lease("scheduler", "b", now=1.0, ttl=30.0) is None
+
+    store.release_lease("scheduler", "a")
+    handed = store.acquire_lease("scheduler", "b", now=2.0, ttl=30.0)
+    assert handed is not None and handed.epoch == 2
+
+    replaced = store.acquire_lease("scheduler", "c", now=3.0, ttl=30.0, replacing="b")
+    assert replaced is not None and (replaced.holder, replaced.epoch) == ("c", 3)
+    assert store.acquire_lease("scheduler", "d", now=4.0, ttl=30.0, replacing="b") is None
+    assert store.lease_holder("other") is None
+
+
+def test_racing_processes_get_one_lease(store_url: str) -> None:
+    stores = [SqlJobStore(store_url) for _ in range(4)]
+    try:
+        barrier = threading.Barrier(8)
+
+        def contend(index: int) -> bool:
+            barrier.wait()
+            return stores[index % 4].acquire_lease("scheduler", f"s{index}", 50.0, 30.0) is not None
+
+        with ThreadPoolExecutor(8) as pool:
+            won = list(pool.map(contend, range(8)))
+        assert won.count(True) == 1, won
+    finally:
+        for opened in stores:
+            opened.close()

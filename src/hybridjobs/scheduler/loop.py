@@ -23,7 +23,7 @@ from hybridjobs.runners.cluster import ClusterRunner, placement_strategy
 from hybridjobs.scheduler.clustersupervisor import ClusterJobSupervisor
 from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
 from hybridjobs.scheduler.supervisor import JobSupervisor
-from hybridjobs.store.base import Claim, ClaimLost
+from hybridjobs.store.base import Claim, ClaimLost, Lease
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ _HEARTBEAT_SECONDS = 5.0
 _RECONCILE_SECONDS = 5.0
 """How often the loop looks for jobs of dead owners (at most; and twice per heartbeat
 timeout): every pass would parse every running job each time a job is created or ends."""
+SCHEDULER_LEASE = "scheduler"
+"""The lease whose holder is the one active scheduler of a database."""
 _ADMIT_BATCH = 32
 """Queued jobs read per admission pass; a pass that starts or refuses all of them asks for
 another at once."""
@@ -64,6 +66,9 @@ class Scheduler:
         self._reconciled = False
         self._last_heartbeat = 0.0
         self._last_reconcile = float("-inf")
+        self._lease: Lease | None = None
+        """The scheduler lease while this process is the active scheduler."""
+        self._lease_checked = float("-inf")
         self.listeners: list[Callable[[], None]] = []
         self.companions: list[Companion] = []
         """Started (in order) by ``start``; stopped (in reverse) once ``stop`` has stopped
@@ -109,6 +114,12 @@ class Scheduler:
             supervisor.join(timeout)
         for companion in reversed(self.companions):
             companion.stop()
+        if self._lease is not None:  # a standby need not wait for the lease to expire
+            try:
+                self.context.store.release_lease(SCHEDULER_LEASE, self.context.owner)
+            except Exception:
+                log.exception("cannot release the scheduler lease")
+            self._lease = None
 
     def running_jobs(self) -> list[str]:
         with self._lock:
@@ -128,14 +139,47 @@ class Scheduler:
             self._wake.clear()
 
     def run_once(self, reconcile: bool = True) -> list[str]:
-        """One pass: reconcile (take over jobs of dead owners; the loop asks for it every
-        few seconds), admit what fits, heartbeat. Returns the ARNs of the jobs it started."""
-        if reconcile:
-            self._last_reconcile = time.monotonic()
-            self._reconcile()
-        started = self._admit()
+        """One pass: as the active scheduler (holding the lease), reconcile (take over jobs
+        of dead owners; the loop asks for it every few seconds) and admit what fits; in any
+        case heartbeat the jobs this process runs. Returns the ARNs of the jobs it started."""
+        started: list[str] = []
+        became_active = self._hold_lease()
+        if self._lease is not None:
+            if reconcile or became_active:
+                self._last_reconcile = time.monotonic()
+                self._reconcile(everyone_else_is_gone=became_active)
+            started = self._admit()
         self._heartbeat()
         return started
+
+    @property
+    def active(self) -> bool:
+        """Whether this process holds the scheduler lease (the others stand by)."""
+        return self._lease is not None
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the scheduler lease (four times per heartbeat timeout at most);
+        returns whether this process has just become the active scheduler."""
+        timeout = self.context.settings.heartbeat_timeout_seconds
+        now = time.time()
+        if self._lease is not None and now - self._lease_checked < timeout / 4:
+            return False
+        self._lease_checked = now
+        was_active = self._lease is not None
+        store = self.context.store
+        self._lease = store.acquire_lease(SCHEDULER_LEASE, self.context.owner, now, timeout)
+        if self._lease is None:
+            held = store.lease_holder(SCHEDULER_LEASE)
+            if held is not None and owner_is_dead(held.holder):  # a restart on this host
+                self._lease = store.acquire_lease(
+                    SCHEDULER_LEASE, self.context.owner, now, timeout, replacing=held.holder
+                )
+        if self._lease is not None and not was_active:
+            log.info("this scheduler is now the active one (lease epoch %d)", self._lease.epoch)
+            return True
+        if self._lease is None and was_active:
+            log.warning("another scheduler holds the scheduler lease now; standing by")
+        return False
 
     # -- admission ------------------------------------------------------------------------
 
@@ -279,9 +323,12 @@ class Scheduler:
         self._last_heartbeat = now.timestamp()
         self.context.store.heartbeat(self.context.owner, self.running_jobs(), now)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, everyone_else_is_gone: bool = False) -> None:
         """Take over unfinished jobs whose owner is gone: re-attach to their instances if
-        they were started, else fail them with a reason that says why."""
+        they were started, else fail them with a reason that says why. With
+        ``everyone_else_is_gone`` (this process has just taken the scheduler lease, so any
+        other owner lost it) every other owner's job is taken over at once; a previous
+        holder that still runs is fenced out by the claim epochs."""
         timeout = datetime.timedelta(seconds=self.context.settings.heartbeat_timeout_seconds)
         now = utcnow()
         mine = set(self.running_jobs())
@@ -289,7 +336,7 @@ class Scheduler:
             if job.job_arn in mine or job.owner == self.context.owner:
                 continue
             stale = job.heartbeat_at is None or now - job.heartbeat_at > timeout
-            if not (owner_is_dead(job.owner) or stale):
+            if not (everyone_else_is_gone or owner_is_dead(job.owner) or stale):
                 continue
             claim = self.context.store.take_over(
                 job.job_arn, Claim(job.owner, job.claim_epoch), self.context.owner, now

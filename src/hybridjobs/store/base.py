@@ -35,6 +35,17 @@ class Claim:
     epoch: int
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who holds the named lease until when (epoch seconds); ``epoch`` goes up by one each
+    time the lease changes hands."""
+
+    name: str
+    holder: str
+    epoch: int
+    expires_at: float
+
+
 class ClaimLost(Exception):
     """The job is no longer held by the claim a scheduler wrote with (another scheduler
     took it over, or it is gone); nothing was written."""
@@ -388,6 +399,24 @@ class JobStore(Protocol):
     def accepted_instance_lines(self, job_arn: str, instance: str) -> int:
         """How many lines of (job, instance) :meth:`append_instance_lines` has accepted
         (0 when none; a read: it may grow at once)."""
+        ...
+
+    def acquire_lease(
+        self, name: str, holder: str, now: float, ttl: float, replacing: str | None = None
+    ) -> Lease | None:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``: granted when
+        nobody holds it, ``holder`` does, the holder's lease expired before ``now``, or the
+        holder is ``replacing`` (one the caller knows is dead); the epoch goes up when the
+        lease changes hands. Returns the lease, or ``None`` when another holder's lease is
+        still valid. One write transaction: two processes never both get it."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Let the lease expire now if ``holder`` holds it (a clean hand-over)."""
+        ...
+
+    def lease_holder(self, name: str) -> Lease | None:
+        """The lease as last written (it may have expired), or ``None``."""
         ...
 
     def close(self) -> None: ...

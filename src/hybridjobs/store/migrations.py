@@ -63,11 +63,17 @@ def _log_cursors(connection: sa.Connection) -> None:
     schema.log_cursors.create(connection, checkfirst=True)
 
 
+def _scheduler_leases(connection: sa.Connection) -> None:
+    """The lease that makes one scheduler process the active one."""
+    schema.scheduler_leases.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
     Migration(3, "claim epochs of jobs", _claim_epochs),
     Migration(4, "log cursors: lines of job instances accepted through PutLogEvents", _log_cursors),
+    Migration(5, "scheduler leases: one active scheduler", _scheduler_leases),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

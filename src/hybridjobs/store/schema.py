@@ -87,6 +87,15 @@ log_cursors = sa.Table(
     sa.Column("accepted_lines", sa.BigInteger, nullable=False),
 )
 
+scheduler_leases = sa.Table(
+    "scheduler_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
 metrics = sa.Table(
     "metrics",
     metadata,

@@ -31,6 +31,7 @@ from hybridjobs.store.fencing import hold_claim
 from hybridjobs.store.filters import filter_condition
 from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import epoch, moment, never
+from hybridjobs.store.sqlleases import SqlLeases
 from hybridjobs.store.sqloutput import SqlOutputRecords
 from hybridjobs.store.sqltasks import SqlTaskRecords
 
@@ -142,7 +143,7 @@ def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
     return {key: epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
 
 
-class SqlJobStore(SqlOutputRecords, SqlTaskRecords):
+class SqlJobStore(SqlOutputRecords, SqlTaskRecords, SqlLeases):
     """A :class:`~hybridjobs.store.base.JobStore` and
     :class:`~hybridjobs.store.taskbase.TaskStore` over SQLite or PostgreSQL."""
 
