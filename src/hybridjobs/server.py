@@ -21,7 +21,7 @@ from hybridjobs.jobs.admission import Capacity
 from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.model import JobStatus
 from hybridjobs.jobs.service import JobLimits, JobService
-from hybridjobs.objects import LocalObjectStore, ObjectStore
+from hybridjobs.objects import LocalObjectStore, ObjectStore, parse_s3_uri
 from hybridjobs.runners.cluster import ClusterRunner
 from hybridjobs.runners.local import ColdLauncher
 from hybridjobs.runners.warmlauncher import WarmLauncher
@@ -96,7 +96,7 @@ def build_service(settings: Settings) -> Service:
     devices = DeviceService(catalog, store.task_queue_sizes, store.queued_jobs_by_device)
     services: dict[str, AwsService] = {"braket": BraketService(jobs, tasks, devices)}
     services["logs"] = LogsService(store)
-    services["s3"] = S3Service(objects, settings.data_dir)
+    services["s3"] = S3Service(objects, store)
     services["sts"] = StsService()
     services["iam"] = IamService()
     interpreters = InterpreterVersions(settings.python_executable, settings.image_interpreters)
@@ -229,17 +229,25 @@ def _no_wake() -> None:
 
 
 def open_objects(settings: Settings) -> ObjectStore:
-    """The object store: S3 when an endpoint is configured, else DATA_DIR/objects."""
-    if settings.s3_endpoint_url:
-        from hybridjobs.objects.s3 import S3ObjectStore
+    """The object store: every bucket under one prefix of one real bucket with
+    ``settings.objects`` (``s3://BUCKET/PREFIX``); else one real bucket per bucket when
+    an S3 endpoint is configured; else DATA_DIR/objects."""
+    if not settings.objects and not settings.s3_endpoint_url:
+        return LocalObjectStore(settings.objects_dir)
+    from hybridjobs.objects.s3 import S3ObjectStore
 
-        return S3ObjectStore(
-            settings.s3_endpoint_url,
-            settings.s3_region,
-            settings.s3_access_key_id,
-            settings.s3_secret_access_key,
-        )
-    return LocalObjectStore(settings.objects_dir)
+    s3 = S3ObjectStore(
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        settings.s3_secret_access_key,
+    )
+    if not settings.objects:
+        return s3
+    from hybridjobs.objects.prefixed import PrefixedObjectStore
+
+    bucket, prefix = parse_s3_uri(settings.objects)
+    return PrefixedObjectStore(s3, bucket, prefix)
 
 
 def build_scheduler(
@@ -383,6 +391,8 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     announce(f"hybridjobs listening on {settings.endpoint_url}")
     announce(f"data directory: {settings.data_dir}")
     announce(f"database: {_redact(settings.resolved_db_url)}")
+    if settings.objects:
+        announce(f"objects: {settings.objects}")
     service.start_background()
     # uvicorn re-raises the SIGINT/SIGTERM it shut down for once it returns; with the default
     # handlers that would kill this process before the scheduler stops the jobs' instances.

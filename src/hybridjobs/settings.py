@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hybridjobs.objects.base import parse_s3_uri
 
 
 def default_data_dir() -> Path:
@@ -45,7 +47,13 @@ class Settings(BaseSettings):
     default_region: str = "us-east-1"
     max_instances_per_job: int = Field(default=5, ge=1)
 
-    # Object storage: the local directory DATA_DIR/objects unless an S3 endpoint is given.
+    # Object storage: the local directory DATA_DIR/objects unless S3 is given: every bucket
+    # under one prefix of one real bucket (objects), or one real bucket per bucket.
+    objects: str | None = Field(
+        default=None,
+        description="s3://BUCKET/PREFIX: keep every bucket and object of the service under "
+        "PREFIX of that one real bucket (at s3_endpoint_url, with the s3_* credentials).",
+    )
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
@@ -120,6 +128,17 @@ class Settings(BaseSettings):
 
     # Access keys; when set, SigV4 signatures are verified. Format: {access_key: secret}.
     credentials: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("objects")
+    @classmethod
+    def _objects_location(cls, value: str | None) -> str | None:
+        """``s3://BUCKET[/PREFIX]`` or nothing."""
+        if not value:
+            return None
+        if not value.startswith("s3://"):
+            raise ValueError(f"objects must be s3://BUCKET/PREFIX, got {value!r}")
+        parse_s3_uri(value)
+        return value
 
     @property
     def resolved_db_url(self) -> str:

@@ -1,5 +1,6 @@
 """Multipart uploads: boto3's managed transfers of a 20 MB file, the low-level calls,
-their errors, and durable staging outside the object namespace (survives a restart)."""
+their errors, and durable staging in the object store, out of clients' sight (survives a
+restart)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from support.server import LiveServer, start_server
 
+from hybridjobs.objects import STAGING_PREFIX, LocalObjectStore
 from s3.helpers import PATH_STYLE, QUIET_SERVER, error_of
 
 MIB = 1024 * 1024
@@ -95,10 +97,13 @@ def test_low_level_multipart(s3: Any, bucket: str) -> None:
 def test_abort_multipart_upload(s3: Any, bucket: str, server: LiveServer) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="gone")["UploadId"]
     s3.upload_part(Bucket=bucket, Key="gone", UploadId=upload_id, PartNumber=1, Body=b"x")
-    assert (server.data_dir / "multipart" / upload_id).is_dir()
+    objects = LocalObjectStore(server.data_dir / "objects")
+    staged = f"{STAGING_PREFIX}{upload_id}/"
+    assert len(list(objects.list(bucket, staged))) == 2  # the upload's record and its part
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)  # never listed
     out = s3.abort_multipart_upload(Bucket=bucket, Key="gone", UploadId=upload_id)
     assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
-    assert not (server.data_dir / "multipart" / upload_id).exists()
+    assert list(objects.list(bucket, staged)) == []
     with pytest.raises(ClientError) as raised:
         s3.upload_part(Bucket=bucket, Key="gone", UploadId=upload_id, PartNumber=2, Body=b"x")
     assert error_of(raised) == ("NoSuchUpload", 404)
@@ -178,3 +183,46 @@ def test_staged_upload_survives_a_restart(tmp_path: Path) -> None:
         assert s3.get_object(Bucket="durable", Key="k")["Body"].read() == b"kept"
     finally:
         assert second.stop() == 0
+
+
+def test_staging_keys_are_out_of_clients_reach(s3: Any, bucket: str) -> None:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"x")
+    s3.put_object(Bucket=bucket, Key="visible", Body=b"v")
+    staged = f"{STAGING_PREFIX}{upload_id}/upload.json"
+    for call in (
+        lambda: s3.put_object(Bucket=bucket, Key=staged, Body=b"overwrite"),
+        lambda: s3.get_object(Bucket=bucket, Key=staged),
+        lambda: s3.delete_object(Bucket=bucket, Key=staged),
+        lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/{staged}"),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key=f"{STAGING_PREFIX}x"),
+    ):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert error_of(raised) == ("InvalidArgument", 400)
+    with pytest.raises(ClientError) as raised:
+        s3.head_object(Bucket=bucket, Key=staged)
+    assert error_of(raised)[1] == 400
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": staged}]})
+    assert [e["Code"] for e in deleted["Errors"]] == ["InvalidArgument"]
+    assert [c["Key"] for c in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["visible"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=STAGING_PREFIX)
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket, Prefix=".hybridjobs")
+    parts = s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1]  # the upload is untouched
+
+
+def test_deleting_a_bucket_ends_its_uploads(s3: Any, server: LiveServer) -> None:
+    s3.create_bucket(Bucket="ends-uploads")
+    upload_id = s3.create_multipart_upload(Bucket="ends-uploads", Key="k")["UploadId"]
+    s3.upload_part(Bucket="ends-uploads", Key="k", UploadId=upload_id, PartNumber=1, Body=b"x")
+    s3.delete_bucket(Bucket="ends-uploads")
+    assert not (server.data_dir / "objects" / "ends-uploads").exists()
+    s3.create_bucket(Bucket="ends-uploads")
+    with pytest.raises(ClientError) as raised:
+        s3.list_parts(Bucket="ends-uploads", Key="k", UploadId=upload_id)
+    assert error_of(raised) == ("NoSuchUpload", 404)
+    s3.put_object(Bucket="ends-uploads", Key="k", Body=b"v")
+    with pytest.raises(ClientError) as raised:
+        s3.delete_bucket(Bucket="ends-uploads")
+    assert error_of(raised) == ("BucketNotEmpty", 409)

@@ -4,6 +4,7 @@ parser (no server): what boto3 would send parses here, what we answer parses in 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from surfaces.roundtrip import Caller, CallError
 
 from hybridjobs.objects import LocalObjectStore
 from hybridjobs.services.s3 import S3Service, bucket_from_host, resolve_operation, route_path
+from hybridjobs.store.sqlobjectmeta import SqlObjectMeta
 from hybridjobs.wire import botomodel, restxml
 from hybridjobs.wire.messages import WireRequest
 from hybridjobs.wire.routing import RestRouter
@@ -22,8 +24,12 @@ UTC = datetime.UTC
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> S3Service:
-    return S3Service(LocalObjectStore(tmp_path / "objects"), tmp_path)
+def service(tmp_path: Path) -> Iterator[S3Service]:
+    records = SqlObjectMeta(f"sqlite:///{tmp_path / 'records.db'}")
+    try:
+        yield S3Service(LocalObjectStore(tmp_path / "objects"), records)
+    finally:
+        records.close()
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
-"""The object-store contract, run against LocalObjectStore and S3ObjectStore (moto server)."""
+"""The object-store contract, run against LocalObjectStore, S3ObjectStore (moto server) and
+PrefixedObjectStore (over both)."""
 
 from __future__ import annotations
 
 import hashlib
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -13,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.moto import moto_server
 
 from hybridjobs.objects import (
     BucketNotEmpty,
@@ -29,56 +28,33 @@ from hybridjobs.objects import (
     parse_s3_uri,
     upload_dir,
 )
+from hybridjobs.objects.prefixed import PrefixedObjectStore
 
 # -- fixtures ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1, ready when its banner line appears."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    ready = threading.Event()
-    banner: list[str] = []
-
-    def drain() -> None:  # keeps reading so moto never blocks on a full pipe
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            banner.append(line)
-            if "Running on" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        assert ready.wait(60) and proc.poll() is None, "moto did not start:\n" + "".join(banner)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    """A moto S3 server on 127.0.0.1, shared by the module."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "prefixed-s3", "prefixed-local"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """Each store kind; the prefixed ones keep every bucket under a fresh prefix of one
+    real bucket (``--objects s3://BUCKET/PREFIX``)."""
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects")
+    if request.param == "prefixed-local":
+        return PrefixedObjectStore(LocalObjectStore(tmp_path / "real"), "real", "svc/data")
     from hybridjobs.objects.s3 import S3ObjectStore
 
     endpoint = request.getfixturevalue("moto_endpoint")
-    return S3ObjectStore(endpoint, "us-west-2", access_key="testing", secret_key="testing")
+    s3 = S3ObjectStore(endpoint, "us-west-2", access_key="testing", secret_key="testing")
+    if request.param == "s3":
+        return s3
+    return PrefixedObjectStore(s3, "contract-real", f"runs/{uuid.uuid4().hex[:12]}/")
 
 
 @pytest.fixture

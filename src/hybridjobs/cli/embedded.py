@@ -51,6 +51,7 @@ class EmbeddedService:
             port=self.port,
             data_dir=data_dir,
             db_url=None,
+            objects=None,
             s3_endpoint_url=None,
             credentials={},
             run_scheduler=True,

@@ -24,6 +24,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="SQLAlchemy database URL (default: SQLite in the data dir; env HYBRIDJOBS_DB_URL)",
     )
     parser.add_argument(
+        "--objects",
+        metavar="s3://BUCKET/PREFIX",
+        help="keep every bucket and object under PREFIX of one real bucket, at "
+        "HYBRIDJOBS_S3_ENDPOINT_URL (default: AWS) with the HYBRIDJOBS_S3_* credentials "
+        "(default: DATA_DIR/objects; env HYBRIDJOBS_OBJECTS)",
+    )
+    parser.add_argument(
         "--no-warm-pool",
         action="store_true",
         help="start every instance as a fresh interpreter (no pre-started zygotes; "
@@ -120,6 +127,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     values = {
         "data_dir": args.data_dir,
         "db_url": args.db_url,
+        "objects": args.objects,
         "devices_dir": args.devices_dir,
         "task_workers": args.task_workers,
         "task_memory_gib": args.task_memory_gib,

@@ -9,11 +9,13 @@ loads only the standard library: boto3 is imported when an S3 store is built.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from hybridjobs.objects.base import (
+    STAGING_PREFIX,
     BucketNotEmpty,
     ByteRange,
     InvalidObjectName,
@@ -28,6 +30,7 @@ from hybridjobs.objects.base import (
 from hybridjobs.objects.local import LocalObjectStore
 
 __all__ = [
+    "STAGING_PREFIX",
     "BucketNotEmpty",
     "ByteRange",
     "InvalidObjectName",
@@ -50,8 +53,10 @@ __all__ = [
 def open_object_store(config: Mapping[str, str]) -> ObjectStore:
     """Build the store described by ``config`` (the output of a store's ``config()``).
 
-    ``{"kind": "local", "root": DIR}`` or ``{"kind": "s3", "region": R, "endpoint_url": U?}``
-    (S3 credentials come from the environment). Anything else raises ``ValueError``.
+    ``{"kind": "local", "root": DIR}``, ``{"kind": "s3", "region": R, "endpoint_url": U?}``
+    or ``{"kind": "prefixed", "bucket": B, "prefix": P, "inner": <JSON of the inner
+    store's config>}`` (S3 credentials come from the environment). Anything else raises
+    ``ValueError``.
     """
     kind = config.get("kind")
     if kind == "local":
@@ -60,6 +65,11 @@ def open_object_store(config: Mapping[str, str]) -> ObjectStore:
         from hybridjobs.objects.s3 import S3ObjectStore
 
         return S3ObjectStore(config.get("endpoint_url") or None, config["region"])
+    if kind == "prefixed":
+        from hybridjobs.objects.prefixed import PrefixedObjectStore
+
+        inner = open_object_store(json.loads(config["inner"]))
+        return PrefixedObjectStore(inner, config["bucket"], config.get("prefix", ""))
     raise ValueError(f"unknown object store kind {kind!r} in {dict(config)!r}")
 
 
@@ -71,12 +81,13 @@ def download_prefix(store: ObjectStore, bucket: str, prefix: str, dest_dir: Path
     its *contents* land in ``dest_dir`` with their relative paths. Otherwise paths are kept
     relative to the prefix's parent "directory", so ``data/file.csv`` arrives as
     ``dest_dir/file.csv`` and ``data/fi`` matching ``data/fig/a`` gives ``dest_dir/fig/a``.
-    Keys ending in ``/`` (folder markers) are skipped. No match returns ``[]``.
+    Keys ending in ``/`` (folder markers) and keys under :data:`STAGING_PREFIX` are
+    skipped. No match returns ``[]``.
 
     Every key is checked before anything is written: one with a ``..`` segment, or that
     would land outside ``dest_dir``, raises :class:`InvalidObjectName`.
     """
-    infos = list(store.list(bucket, prefix))
+    infos = [i for i in store.list(bucket, prefix) if not i.key.startswith(STAGING_PREFIX)]
     if prefix.endswith("/"):
         top = prefix[:-1]
     elif all(info.key.startswith(prefix + "/") for info in infos):

@@ -10,8 +10,14 @@ A store holds buckets of objects addressed by ``(bucket, key)``, with S3 semanti
   exists is not an error, and ``put_*`` / ``copy`` create the destination bucket when it is
   missing (a convenience for the service, which owns its buckets).
 
-Implementations: :class:`hybridjobs.objects.local.LocalObjectStore` (a directory) and
-:class:`hybridjobs.objects.s3.S3ObjectStore` (boto3). Both pass the same contract tests.
+Keys under :data:`STAGING_PREFIX` are the service's own: the S3 surface keeps the parts of
+multipart uploads in progress there, in the upload's bucket, and never lists, serves or
+accepts them from clients; :func:`hybridjobs.objects.download_prefix` skips them.
+
+Implementations: :class:`hybridjobs.objects.local.LocalObjectStore` (a directory),
+:class:`hybridjobs.objects.s3.S3ObjectStore` (boto3, one real bucket per bucket) and
+:class:`hybridjobs.objects.prefixed.PrefixedObjectStore` (every bucket under one prefix of
+one real bucket). All pass the same contract tests.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
+
+STAGING_PREFIX = ".hybridjobs-uploads/"
+"""Keys reserved for the S3 surface's multipart staging (see the module docstring)."""
 
 ByteRange = tuple[int, int | None]
 """An inclusive byte range ``(first, last)``; ``last=None`` reads to the end (like HTTP)."""

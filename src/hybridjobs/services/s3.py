@@ -2,7 +2,10 @@
 
 Requests are parsed and answered from botocore's ``s3`` model (:mod:`hybridjobs.wire.
 restxml`) and served from an :class:`~hybridjobs.objects.ObjectStore`, so with the local
-store ``s3://BUCKET/KEY`` is the file ``DATA_DIR/objects/BUCKET/KEY``.
+store ``s3://BUCKET/KEY`` is the file ``DATA_DIR/objects/BUCKET/KEY``. What S3 reports
+beyond the bytes lives in the service's database and multipart uploads are staged in the
+object store (:mod:`hybridjobs.services.s3_backend`): an API process keeps no state of
+its own.
 
 Addressing: a request is virtual-hosted when its Host names a bucket, by this rule —
 the labels before a label ``s3`` (or ``s3-…``) form the bucket (``b.s3.localhost``,
@@ -30,7 +33,6 @@ import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from botocore.model import OperationModel
@@ -40,6 +42,7 @@ from hybridjobs.services import s3_buckets, s3_multipart, s3_objects
 from hybridjobs.services.s3_backend import S3Backend
 from hybridjobs.services.s3_core import S3_NAMESPACE, Caller, Reply, S3Error, s3_error_from_store
 from hybridjobs.services.s3_http import decode_aws_chunked, strip_aws_chunked
+from hybridjobs.store.objectmetabase import ObjectMetaStore
 from hybridjobs.wire import botomodel, restxml
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.routing import RestRouter
@@ -148,12 +151,13 @@ class S3Service:
 
     signing_name = "s3"
 
-    def __init__(self, objects: ObjectStore, state_dir: Path) -> None:
-        """Serve ``objects``; S3-only state (multipart staging, sidecar records) lives
-        under ``state_dir`` (the service's data directory), outside the object namespace."""
+    def __init__(self, objects: ObjectStore, records: ObjectMetaStore) -> None:
+        """Serve ``objects``; S3-only records (attributes, tags, bucket regions) live in
+        ``records`` (the service's database) and multipart uploads are staged in
+        ``objects`` itself."""
         self.model = botomodel.service_model("s3")
         self.router = RestRouter(self.model)
-        self.backend = S3Backend.open(objects, state_dir)
+        self.backend = S3Backend.open(objects, records)
 
     def handle(self, request: WireRequest) -> WireResponse:
         """Answer one S3 request; never raises. Errors become S3's XML error document

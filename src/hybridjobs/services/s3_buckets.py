@@ -44,8 +44,7 @@ def create_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) ->
         )
     configuration = params.get("CreateBucketConfiguration") or {}
     region = configuration.get("LocationConstraint") or caller.region
-    backend.objects.create_bucket(bucket)
-    backend.meta.record_bucket(bucket, str(region))
+    backend.create_bucket(bucket, str(region))
     return Reply({"Location": f"/{bucket}"})
 
 
@@ -53,7 +52,7 @@ def head_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) -> R
     """200 with ``x-amz-bucket-region`` when the bucket exists, else 404 (no body)."""
     bucket = params["Bucket"]
     backend.require_bucket(bucket)
-    record = backend.meta.bucket(bucket)
+    record = backend.bucket_record(bucket)
     return Reply({"BucketRegion": record.region if record else caller.region})
 
 
@@ -63,7 +62,7 @@ def get_bucket_location(backend: S3Backend, params: dict[str, Any], caller: Call
     through this surface)."""
     bucket = params["Bucket"]
     backend.require_bucket(bucket)
-    record = backend.meta.bucket(bucket)
+    record = backend.bucket_record(bucket)
     region = record.region if record else caller.region
     return Reply({"LocationConstraint": None if region == US_EAST_1 else region})
 
@@ -79,10 +78,11 @@ def list_buckets(backend: S3Backend, params: dict[str, Any], caller: Caller) -> 
     """Every bucket, in one page (``max-buckets`` and continuation are not needed at the
     sizes this service holds); ``prefix`` and ``bucket-region`` filter."""
     buckets: list[dict[str, Any]] = []
+    records = backend.records.bucket_records()
     for name in backend.objects.list_buckets():
         if not name.startswith(params.get("Prefix") or ""):
             continue
-        record = backend.meta.bucket(name)
+        record = records.get(name)
         region = record.region if record else caller.region
         if params.get("BucketRegion") and region != params["BucketRegion"]:
             continue
@@ -100,8 +100,7 @@ def list_buckets(backend: S3Backend, params: dict[str, Any], caller: Caller) -> 
 def delete_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
     """Delete an empty bucket (204); ``BucketNotEmpty`` (409) while it holds objects."""
     bucket = params["Bucket"]
-    backend.objects.delete_bucket(bucket)
-    backend.meta.drop_bucket(bucket)
+    backend.delete_bucket(bucket)
     return Reply()
 
 
@@ -233,7 +232,7 @@ def _page(backend: S3Backend, params: dict[str, Any], marker: str) -> Page:
         )
     prefix = params.get("Prefix") or ""
     return list_page(
-        backend.objects.list(bucket, prefix),
+        backend.list_objects(bucket, prefix),
         prefix=prefix,
         delimiter=params.get("Delimiter") or "",
         marker=marker,

@@ -1,6 +1,6 @@
 """S3 multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
-CompleteMultipartUpload, AbortMultipartUpload and ListParts, staged durably by
-:class:`~hybridjobs.services.s3_staging.MultipartStaging` until completion.
+CompleteMultipartUpload, AbortMultipartUpload and ListParts, staged durably in the object
+store by :class:`~hybridjobs.services.s3_staging.MultipartStaging` until completion.
 
 The tag set given to CreateMultipartUpload (``x-amz-tagging``) is checked there and
 applies to the completed object. The staging record keeps it among the upload's stored
@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from hybridjobs.services.s3_backend import S3Backend
+from hybridjobs.services.s3_backend import S3Backend, check_key
 from hybridjobs.services.s3_core import Caller, Reply, S3Error
 from hybridjobs.services.s3_http import check_body_digests
 from hybridjobs.services.s3_listing import MAX_KEYS
-from hybridjobs.services.s3_meta import ObjectMeta
 from hybridjobs.services.s3_objects import (
     describe_source,
     meta_from_params,
@@ -24,6 +23,7 @@ from hybridjobs.services.s3_objects import (
     tags_from_header,
 )
 from hybridjobs.services.s3_staging import Upload
+from hybridjobs.store.objectmetabase import ObjectMeta
 
 _COPY_RANGE_PREFIX = "bytes="
 # Not a model member name, so it never collides with a standard header kept for the object.
@@ -34,6 +34,7 @@ def create_multipart_upload(backend: S3Backend, params: dict[str, Any], caller: 
     """Start a staged upload; Content-Type, metadata and tags given here apply to the
     object (``InvalidTag``/``BadRequest`` at once for a tag set S3 refuses)."""
     bucket, key = params["Bucket"], params["Key"]
+    check_key(key)
     backend.require_bucket(bucket)
     meta = meta_from_params(params, key)
     if meta.tags:
@@ -100,25 +101,25 @@ def complete_multipart_upload(backend: S3Backend, params: dict[str, Any], caller
         if item.get("PartNumber") is None or item.get("ETag") is None:
             raise S3Error("MalformedXML", "Each <Part> needs a <PartNumber> and an <ETag>.")
         wanted.append((int(item["PartNumber"]), str(item["ETag"])))
-    path, etag = backend.staging.assemble(upload, wanted)
     headers = dict(upload.meta.headers)
     tagging = headers.pop(_TAGS_HEADER, None)
-    meta = ObjectMeta(
-        content_type=upload.meta.content_type,
-        metadata=dict(upload.meta.metadata),
-        headers=headers,
-        s3_etag=etag,
-        tags=dict(upload.meta.tags) or tags_from_header(tagging),
-    )
-    backend.put_file(bucket, key, path, meta)
-    backend.staging.discard(upload.upload_id)
+    with backend.staging.assembled(upload, wanted) as (path, etag):
+        meta = ObjectMeta(
+            content_type=upload.meta.content_type,
+            metadata=dict(upload.meta.metadata),
+            headers=headers,
+            s3_etag=etag,
+            tags=dict(upload.meta.tags) or tags_from_header(tagging),
+        )
+        backend.put_file(bucket, key, path, meta)
+    backend.staging.discard(upload, missing_ok=True)
     return Reply({"Location": f"/{bucket}/{key}", "Bucket": bucket, "Key": key, "ETag": etag})
 
 
 def abort_multipart_upload(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
     """Drop the upload and its parts (204); ``NoSuchUpload`` when it is not there."""
     upload = _upload(backend, params)
-    backend.staging.discard(upload.upload_id)
+    backend.staging.discard(upload)
     return Reply()
 
 

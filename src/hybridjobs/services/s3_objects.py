@@ -1,6 +1,6 @@
 """S3 object operations: PutObject, GetObject, HeadObject, CopyObject, DeleteObject,
 DeleteObjects and the object tag set (PutObjectTagging, GetObjectTagging,
-DeleteObjectTagging; tags live in the object's sidecar record). Each handler takes the backend and the parsed parameters (model member
+DeleteObjectTagging; tags live in the object's record). Each handler takes the backend and the parsed parameters (model member
 names) and returns a :class:`~hybridjobs.services.s3_core.Reply`."""
 
 from __future__ import annotations
@@ -10,7 +10,12 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from hybridjobs.objects import ObjectStoreError
-from hybridjobs.services.s3_backend import S3Backend, StoredObject, guess_content_type
+from hybridjobs.services.s3_backend import (
+    STORED_HEADERS,
+    S3Backend,
+    StoredObject,
+    guess_content_type,
+)
 from hybridjobs.services.s3_core import (
     Caller,
     Reply,
@@ -19,7 +24,7 @@ from hybridjobs.services.s3_core import (
     s3_error_from_store,
 )
 from hybridjobs.services.s3_http import check_body_digests, check_conditions, parse_range
-from hybridjobs.services.s3_meta import STORED_HEADERS, ObjectMeta
+from hybridjobs.store.objectmetabase import ObjectMeta
 
 MAX_DELETE_KEYS = 1000
 MAX_OBJECT_TAGS = 10
@@ -297,15 +302,14 @@ def delete_objects(backend: S3Backend, params: dict[str, Any], caller: Caller) -
 
 
 def put_object_tagging(backend: S3Backend, params: dict[str, Any], caller: Caller) -> Reply:
-    """Replace the object's tag set (kept in its sidecar record; the object's bytes,
+    """Replace the object's tag set (kept in its record; the object's bytes,
     ETag and modification time stay as they are)."""
     bucket, key = params["Bucket"], params["Key"]
     _check_version(params)
     stored = backend.describe(bucket, key)
     tag_set = (params.get("Tagging") or {}).get("TagSet") or []
     tags = checked_tags([(tag.get("Key", ""), tag.get("Value", "")) for tag in tag_set])
-    meta = dataclasses.replace(stored.meta, tags=tags)
-    backend.meta.put(bucket, key, stored.info, meta)
+    backend.set_meta(bucket, stored, dataclasses.replace(stored.meta, tags=tags))
     return Reply()
 
 
@@ -322,5 +326,5 @@ def delete_object_tagging(backend: S3Backend, params: dict[str, Any], caller: Ca
     _check_version(params)
     stored = backend.describe(bucket, key)
     if stored.meta.tags:
-        backend.meta.put(bucket, key, stored.info, dataclasses.replace(stored.meta, tags={}))
+        backend.set_meta(bucket, stored, dataclasses.replace(stored.meta, tags={}))
     return Reply()

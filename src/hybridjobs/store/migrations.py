@@ -68,12 +68,20 @@ def _scheduler_leases(connection: sa.Connection) -> None:
     schema.scheduler_leases.create(connection, checkfirst=True)
 
 
+def _s3_records(connection: sa.Connection) -> None:
+    """The S3 surface's bucket and object records, which older versions kept as files
+    under the data directory (those files are not imported). Idempotent."""
+    schema.s3_buckets.create(connection, checkfirst=True)
+    schema.s3_objects.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
     Migration(3, "claim epochs of jobs", _claim_epochs),
     Migration(4, "log cursors: lines of job instances accepted through PutLogEvents", _log_cursors),
     Migration(5, "scheduler leases: one active scheduler", _scheduler_leases),
+    Migration(6, "S3 surface records: buckets, object attributes and tags", _s3_records),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

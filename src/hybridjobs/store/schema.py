@@ -151,6 +151,32 @@ task_idempotency = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# The S3 surface's records (store/objectmetabase.py): buckets created through it, and
+# per object the attributes the object store does not hold. An object's row is keyed by
+# the SHA-256 of its key (keys are up to 1024 bytes of any UTF-8) and carries the size and
+# store ETag that must still match for the row to describe the object.
+s3_buckets = sa.Table(
+    "s3_buckets",
+    metadata,
+    sa.Column("bucket", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+)
+
+s3_objects = sa.Table(
+    "s3_objects",
+    metadata,
+    sa.Column("bucket", sa.String(255), primary_key=True),
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(128), nullable=False),
+    sa.Column("content_type", sa.Text),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("s3_etag", sa.String(128)),
+    sa.Column("tags", sa.JSON, nullable=False),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,

@@ -32,6 +32,7 @@ from hybridjobs.store.filters import filter_condition
 from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import epoch, moment, never
 from hybridjobs.store.sqlleases import SqlLeases
+from hybridjobs.store.sqlobjectmeta import SqlObjectMeta
 from hybridjobs.store.sqloutput import SqlOutputRecords
 from hybridjobs.store.sqltasks import SqlTaskRecords
 
@@ -143,9 +144,10 @@ def _column_values(updates: dict[str, Any]) -> dict[str, Any]:
     return {key: epoch(value) if key in _TIME_FIELDS else value for key, value in updates.items()}
 
 
-class SqlJobStore(SqlOutputRecords, SqlTaskRecords, SqlLeases):
-    """A :class:`~hybridjobs.store.base.JobStore` and
-    :class:`~hybridjobs.store.taskbase.TaskStore` over SQLite or PostgreSQL."""
+class SqlJobStore(SqlOutputRecords, SqlTaskRecords, SqlLeases, SqlObjectMeta):
+    """A :class:`~hybridjobs.store.base.JobStore`,
+    :class:`~hybridjobs.store.taskbase.TaskStore` and
+    :class:`~hybridjobs.store.objectmetabase.ObjectMetaStore` over SQLite or PostgreSQL."""
 
     # -- jobs -----------------------------------------------------------------------------
 
