@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridjobs.inputlinks import adapt_input_links
-from hybridjobs.instanceend import end_process_group, non_daemon_threads
+from hybridjobs.instanceend import end_process_group, end_the_user_line, non_daemon_threads
 from hybridjobs.runners.spec import USER_ENTRY_POINT, InstanceSpec, load_instance_spec
 
 MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
@@ -174,7 +174,7 @@ def _run(spec: InstanceSpec, mpi: bool) -> int:
     else:
         _say("Running Code As Process")
     code = _call_entry_point(spec, entry_point)
-    sys.stdout.flush()
+    end_the_user_line()
     _say("Code Run Finished")
     failed = code != 0 or _has_failure(spec)
     _say("Reporting training FAILURE" if failed else "Reporting training SUCCESS")

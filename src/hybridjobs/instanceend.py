@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -147,3 +148,17 @@ def last_error_line(log_file: Path) -> str:
         if stripped and not stripped.startswith(("Code Run Finished", "File ")):
             return stripped
     return "the instance exited without output"
+
+
+def end_the_user_line() -> None:
+    """Flush the user's output and, when its last line has no newline, end it, so the
+    bootstrap's next line stays a line of its own (stdout is the instance's log file)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with contextlib.suppress(OSError):  # a terminal or a pipe: nothing to look at
+        if not stat.S_ISREG(os.fstat(1).st_mode) or os.fstat(1).st_size == 0:
+            return
+        with open("/proc/self/fd/1", "rb") as written:  # fd 1 itself is write-only
+            written.seek(-1, os.SEEK_END)
+            if written.read(1) != b"\n":
+                os.write(1, b"\n")

@@ -36,14 +36,11 @@ class LogTail:
     _partial: bytes = field(default=b"", repr=False)
 
     def read(self, final: bool = False) -> tuple[list[LogEvent], list[MetricPoint]]:
-        """New complete lines since the last call (with ``final``, the partial last line
-        too) and the metrics they carry."""
-        try:
-            with open(self.path, "rb") as log:
-                log.seek(self.offset)
-                data = log.read(_READ_CHUNK)
-        except FileNotFoundError:
-            data = b""
+        """New complete lines since the last call and the metrics they carry: at most
+        one chunk (4 MiB) of the file per call, split only at line ends. With ``final``
+        (the instance has ended), everything up to the end of the file, the partial last
+        line included."""
+        data = self._read_to_end() if final else self._read_chunk()
         self.offset += len(data)
         buffer = self._partial + data
         lines = buffer.split(b"\n")
@@ -66,6 +63,22 @@ class LogTail:
             except Exception:
                 logger.exception("%s: cannot read the metrics of a line", self.instance)
         return events, metrics
+
+    def _read_chunk(self) -> bytes:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                return log.read(_READ_CHUNK)
+        except FileNotFoundError:
+            return b""
+
+    def _read_to_end(self) -> bytes:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                return log.read()
+        except FileNotFoundError:
+            return b""
 
     @property
     def consumed(self) -> int:

@@ -101,3 +101,30 @@ def test_parse_metrics_node_tag_of_mpi_tagged_output() -> None:
     assert parse_metrics(line, "algo-1", 9.0) == [MetricPoint("algo-1[1,0]", 3.0, "loss", 0.5, 2)]
     # A prefix before the marker that is not a node tag does not change the source.
     assert parse_metrics("INFO Metrics - loss=1;", "algo-2", 9.0)[0].instance == "algo-2"
+
+
+def test_the_final_read_ships_every_byte_split_only_at_line_ends(tmp_path: Path) -> None:
+    """Tens of MB written in an instance's last moments: the final read takes all of it
+    (not one 4 MiB chunk), every line whole (issue 12)."""
+    log = tmp_path / "algo-1.log"
+    lines = [f"line {i} of a chatty training loop" for i in range(600_000)]
+    _append(log, ("\n".join(lines) + "\nno newline at the end").encode())
+    assert log.stat().st_size > 20 * 2**20
+    tail = LogTail("algo-1", log)
+
+    assert _messages(tail, final=True) == [*lines, "no newline at the end"]
+    assert tail.consumed == log.stat().st_size
+
+
+def test_reads_before_the_end_take_a_chunk_at_a_time(tmp_path: Path) -> None:
+    log = tmp_path / "algo-1.log"
+    lines = [f"{i:09d}" for i in range(1_000_000)]  # 10 MB
+    _append(log, ("\n".join(lines) + "\n").encode())
+    tail = LogTail("algo-1", log)
+
+    first = _messages(tail)
+    assert 0 < len(first) < len(lines) and first == lines[: len(first)]
+    rest: list[str] = []
+    while chunk := _messages(tail):
+        rest.extend(chunk)
+    assert first + rest == lines
