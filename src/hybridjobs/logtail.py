@@ -81,6 +81,16 @@ class LogTail:
             return b""
 
     @property
+    def partial(self) -> bytes:
+        """The unterminated last line read so far (shipped once its newline comes)."""
+        return self._partial
+
+    def rewind(self, offset: int, partial: bytes) -> None:
+        """Go back to a position read before (``offset`` and ``partial`` as they were), so
+        lines that could not be stored are read again."""
+        self.offset, self._partial = offset, partial
+
+    @property
     def consumed(self) -> int:
         """Bytes of the file fully shipped (complete lines); where a restart resumes."""
         return self.offset - len(self._partial)

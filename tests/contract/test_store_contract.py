@@ -1174,3 +1174,34 @@ def test_racing_processes_get_one_lease(store_url: str) -> None:
     finally:
         for opened in stores:
             opened.close()
+
+
+# -- local log files: lines and offsets together -------------------------------------------
+
+
+def test_lines_metrics_and_the_file_offset_are_stored_together(
+    store: SqlJobStore, create: Create
+) -> None:
+    job, claim = claimed_by(store, create, "sched-a")
+    assert store.log_file_offsets(job.job_arn) == {}
+    lines = [LogEvent("algo-1", at(1), "one"), LogEvent("algo-1", at(1), "two")]
+    points = [MetricPoint("algo-1", 1.0, "loss", 0.5, 0)]
+
+    store.ship_log_file(job.job_arn, "algo-1", lines, points, 8, claim=claim)
+    store.ship_log_file(job.job_arn, "algo-2", [], [], 0, claim=claim)
+    store.ship_log_file(
+        job.job_arn, "algo-1", [LogEvent("algo-1", at(2), "3")], [], 10, claim=claim
+    )
+
+    assert store.log_file_offsets(job.job_arn) == {"algo-1": 10, "algo-2": 0}
+    assert [e.message for e in store.list_log_events(job.job_arn, "algo-1")] == ["one", "two", "3"]
+    assert [p.value for p in store.list_metrics(job.job_arn)] == [0.5]
+
+    taken = store.take_over(job.job_arn, claim, "sched-b", at(3))
+    assert taken is not None
+    with pytest.raises(ClaimLost):
+        store.ship_log_file(
+            job.job_arn, "algo-1", [LogEvent("algo-1", at(4), "x")], [], 12, claim=claim
+        )
+    assert store.log_file_offsets(job.job_arn) == {"algo-1": 10, "algo-2": 0}
+    assert len(store.list_log_events(job.job_arn, "algo-1")) == 3

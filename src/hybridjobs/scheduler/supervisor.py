@@ -1,8 +1,9 @@
 """One job's life after its claim: prepare, download, start, watch, stop, finish.
 
 A :class:`JobSupervisor` is a thread. It records every step as an event, keeps the
-runner's record (pids, start times, log offsets) in ``Job.runner_state`` so a restarted
-service can re-attach, and always ends the job in a terminal status with a readable
+runner's record (pids, start times) in ``Job.runner_state`` and how far each instance's
+log file is stored with the lines themselves (``JobStore.ship_log_file``), so a restarted
+service re-attaches and ships every line once, and always ends the job in a terminal status with a readable
 ``failureReason`` when it did not complete (the end itself is in ``finisher.py``).
 """
 
@@ -186,7 +187,12 @@ class JobSupervisor(threading.Thread):
     def _layout(self) -> None:
         self.launches = self._launches()
         self.paths = [contract.instance_paths(launch) for launch in self.launches]
-        offsets = self.job.runner_state.get("log_offsets", {})
+        # Where the stored lines end (recorded with them); older jobs kept it in their
+        # runner state.
+        offsets = {
+            **self.job.runner_state.get("log_offsets", {}),
+            **self.context.store.log_file_offsets(self.job.job_arn),
+        }
         self.tails = [
             LogTail(launch.current_host, paths.log_file, int(offsets.get(launch.current_host, 0)))
             for launch, paths in zip(self.launches, self.paths, strict=True)
@@ -311,7 +317,6 @@ class JobSupervisor(threading.Thread):
         state.update(
             instances=[h.to_state() for h in self.handles],
             run_started=self.run_started,
-            log_offsets={t.instance: t.consumed for t in self.tails},
         )
         self.job.runner_state = state
         self.context.store.update_job(
@@ -326,19 +331,25 @@ class JobSupervisor(threading.Thread):
         store = self.context.store
         shipped = False
         for tail in self.tails:
+            before = (tail.offset, tail.partial)
             events, metrics = tail.read(final=final)
-            try:  # shipping output must never decide the job's outcome
-                store.add_log_events(self.job.job_arn, events, claim=self.claim)
+            if tail.offset == before[0] and not events:
+                continue
+            try:  # lines, metrics and the file offset in one transaction: exactly once
+                store.ship_log_file(
+                    self.job.job_arn,
+                    tail.instance,
+                    events,
+                    metrics,
+                    tail.consumed,
+                    claim=self.claim,
+                )
             except ClaimLost:
                 raise
-            except Exception:
+            except Exception:  # shipping output must never decide the job's outcome
                 log.exception("%s: cannot store lines of %s", self.job.job_arn, tail.instance)
-            try:
-                store.add_metrics(self.job.job_arn, metrics, claim=self.claim)
-            except ClaimLost:
-                raise
-            except Exception:
-                log.exception("%s: cannot store metrics of %s", self.job.job_arn, tail.instance)
+                tail.rewind(*before)  # read them again at the next call
+                continue
             shipped = shipped or bool(events)
         return shipped
 
@@ -356,11 +367,7 @@ class JobSupervisor(threading.Thread):
         sync_every = self.context.settings.checkpoint_sync_seconds
         next_checkpoint_sync = time.monotonic() + sync_every
         while True:
-            if self._ship_logs():
-                # Record the log offsets right away: a service that restarts resumes from
-                # them, so a stale offset would ship lines a second time.
-                self._save_state()
-                next_state_save = time.monotonic() + _STATE_SAVE_SECONDS
+            self._ship_logs()  # the offsets are stored with the lines
             codes = [h.exit_code() for h in self.handles]
             for index, code in enumerate(codes):
                 failure = self._failure_text(index) if code is not None else ""

@@ -366,6 +366,27 @@ class JobStore(Protocol):
         line times and last sequence."""
         ...
 
+    def ship_log_file(
+        self,
+        job_arn: str,
+        instance: str,
+        events: Sequence[LogEvent],
+        points: Sequence[MetricPoint],
+        shipped_bytes: int,
+        *,
+        claim: Claim | None = None,
+    ) -> None:
+        """Store lines read from ``instance``'s log file, their metric points, and
+        ``shipped_bytes`` (how far into the file everything is now stored) in one write
+        transaction: a scheduler that dies between two calls resumes at the recorded
+        offset, so no line is stored twice or lost. With ``claim``, only while it holds
+        (else :class:`ClaimLost`, nothing written)."""
+        ...
+
+    def log_file_offsets(self, job_arn: str) -> dict[str, int]:
+        """The offsets :meth:`ship_log_file` recorded, by instance (``{}``: none yet)."""
+        ...
+
     def add_metrics(
         self, job_arn: str, points: Sequence[MetricPoint], *, claim: Claim | None = None
     ) -> None:

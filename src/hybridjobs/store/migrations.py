@@ -75,6 +75,12 @@ def _s3_records(connection: sa.Connection) -> None:
     schema.s3_objects.create(connection, checkfirst=True)
 
 
+def _log_file_offsets(connection: sa.Connection) -> None:
+    """How far into each local instance's log file the lines are stored, written with
+    them (a restart resumes there: no line twice)."""
+    schema.log_file_offsets.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
@@ -82,6 +88,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "log cursors: lines of job instances accepted through PutLogEvents", _log_cursors),
     Migration(5, "scheduler leases: one active scheduler", _scheduler_leases),
     Migration(6, "S3 surface records: buckets, object attributes and tags", _s3_records),
+    Migration(7, "log file offsets, stored with the lines they follow", _log_file_offsets),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

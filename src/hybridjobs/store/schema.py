@@ -87,6 +87,14 @@ log_cursors = sa.Table(
     sa.Column("accepted_lines", sa.BigInteger, nullable=False),
 )
 
+log_file_offsets = sa.Table(
+    "log_file_offsets",
+    metadata,
+    sa.Column("job_arn", sa.String(256), sa.ForeignKey("jobs.job_arn"), primary_key=True),
+    sa.Column("instance", sa.String(32), primary_key=True),
+    sa.Column("shipped_bytes", sa.BigInteger, nullable=False),
+)
+
 scheduler_leases = sa.Table(
     "scheduler_leases",
     metadata,

@@ -71,6 +71,20 @@ def _insert_log_events(connection: sa.Connection, job_arn: str, events: Sequence
     )
 
 
+def _set_file_offset(connection: sa.Connection, job_arn: str, instance: str, offset: int) -> None:
+    """Record ``offset`` as how far ``instance``'s log file is stored (upsert)."""
+    offsets = schema.log_file_offsets
+    updated = connection.execute(
+        offsets.update()
+        .where(offsets.c.job_arn == job_arn, offsets.c.instance == instance)
+        .values(shipped_bytes=offset)
+    )
+    if updated.rowcount == 0:
+        connection.execute(
+            offsets.insert().values(job_arn=job_arn, instance=instance, shipped_bytes=offset)
+        )
+
+
 def _insert_metrics(connection: sa.Connection, job_arn: str, points: Sequence[MetricPoint]) -> None:
     """Insert ``points`` in order. NaN and ±inf are kept: SQLite turns a NaN parameter into
     NULL, so there NaN rows are written as the text ``NaN`` (which ``list_metrics`` reads
@@ -189,6 +203,33 @@ class SqlOutputRecords(SqlConnections):
             )
             for instance, count, first, last, last_id in rows
         }
+
+    def ship_log_file(
+        self,
+        job_arn: str,
+        instance: str,
+        events: Sequence[LogEvent],
+        points: Sequence[MetricPoint],
+        shipped_bytes: int,
+        *,
+        claim: Claim | None = None,
+    ) -> None:
+        with self._write() as connection:
+            if claim is not None:
+                hold_claim(connection, job_arn, claim)
+            if events:
+                _insert_log_events(connection, job_arn, events)
+            if points:
+                _insert_metrics(connection, job_arn, points)
+            _set_file_offset(connection, job_arn, instance, shipped_bytes)
+
+    def log_file_offsets(self, job_arn: str) -> dict[str, int]:
+        offsets = schema.log_file_offsets
+        query = sa.select(offsets.c.instance, offsets.c.shipped_bytes).where(
+            offsets.c.job_arn == job_arn
+        )
+        with self._read() as connection:
+            return {row.instance: int(row.shipped_bytes) for row in connection.execute(query)}
 
     def add_metrics(
         self, job_arn: str, points: Sequence[MetricPoint], *, claim: Claim | None = None
