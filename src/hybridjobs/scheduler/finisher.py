@@ -25,9 +25,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridjobs import jobdata
 from hybridjobs.jobs.model import MAX_FAILURE_REASON, JobEvent, JobEventType, JobStatus, utcnow
@@ -229,8 +229,15 @@ class JobFinisher:
             JobStatus.CANCELLED: [JobStatus.CANCELLING],
         }[status]
         claim = self.supervisor.claim
-        moved = store.transition(
-            self.job.job_arn, status, expected=expected, event=event, updates=updates, claim=claim
+        moved = _retried(
+            lambda: store.transition(
+                self.job.job_arn,
+                status,
+                expected=expected,
+                event=event,
+                updates=updates,
+                claim=claim,
+            )
         )
         if moved is None and status is JobStatus.COMPLETED:
             # A cancel arrived while the results were uploading: it wins, and the job
@@ -242,13 +249,15 @@ class JobFinisher:
                 now,
                 "Job cancelled while its results were uploading; no results were kept.",
             )
-            moved = store.transition(
-                self.job.job_arn,
-                JobStatus.CANCELLED,
-                expected=[JobStatus.CANCELLING],
-                event=event,
-                updates=updates,
-                claim=claim,
+            moved = _retried(
+                lambda: store.transition(
+                    self.job.job_arn,
+                    JobStatus.CANCELLED,
+                    expected=[JobStatus.CANCELLING],
+                    event=event,
+                    updates=updates,
+                    claim=claim,
+                )
             )
         if moved is not None:
             for listener in self.context.job_ended:
@@ -256,6 +265,33 @@ class JobFinisher:
                     listener(moved.job_arn, moved.status)
                 except Exception:
                     log.exception("job %s: an end-of-job listener failed", moved.job_arn)
+
+
+_T = TypeVar("_T")
+FINAL_WRITE_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
+"""Pauses between attempts at a job's final write (the database may be briefly away);
+after the last, the job is left to the scheduler's orphan check, which re-attaches."""
+
+
+class FinalWriteFailed(Exception):
+    """A job's terminal status could not be written, even after retries; the job stays as
+    it is for the scheduler's orphan check to finish it later."""
+
+
+def _retried(write: Callable[[], _T]) -> _T:
+    """``write()``, tried again after each of ``FINAL_WRITE_DELAYS`` when it fails (a lost
+    claim is not a failure to retry); raises :class:`FinalWriteFailed` after the last."""
+    for delay in (*FINAL_WRITE_DELAYS, None):
+        try:
+            return write()
+        except ClaimLost:
+            raise
+        except Exception as exc:
+            if delay is None:
+                raise FinalWriteFailed(str(exc)) from exc
+            log.warning("a job's final write failed; trying again in %.1f s", delay, exc_info=True)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class _Packer(threading.Thread):

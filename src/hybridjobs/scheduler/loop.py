@@ -333,7 +333,13 @@ class Scheduler:
         now = utcnow()
         mine = set(self.running_jobs())
         for job in self.context.store.list_jobs([JobStatus.RUNNING, JobStatus.CANCELLING]):
-            if job.job_arn in mine or job.owner == self.context.owner:
+            if job.job_arn in mine:
+                continue
+            if job.owner == self.context.owner:
+                # Ours, yet no supervisor watches it: its final write failed (the database
+                # was away). Watch it again; it ends as soon as it can be written.
+                log.warning("job %s: no supervisor left; re-attaching", job.job_arn)
+                self._supervise(job, attach=True)
                 continue
             stale = job.heartbeat_at is None or now - job.heartbeat_at > timeout
             if not (everyone_else_is_gone or owner_is_dead(job.owner) or stale):

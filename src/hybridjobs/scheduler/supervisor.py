@@ -32,7 +32,7 @@ from hybridjobs.runners import contract, local
 from hybridjobs.runners.local import InstanceHandle, stop_all
 from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
 from hybridjobs.scheduler.context import SchedulerContext
-from hybridjobs.scheduler.finisher import JobFinisher, Outcome
+from hybridjobs.scheduler.finisher import FinalWriteFailed, JobFinisher, Outcome
 from hybridjobs.scheduler.launchplan import (
     free_port,
     interpreter,
@@ -89,6 +89,11 @@ class JobSupervisor(threading.Thread):
             self._finish(outcome)
         except ClaimLost:
             self._leave()
+        except FinalWriteFailed:
+            log.exception(
+                "job %s: its final status could not be written; the scheduler will try again",
+                self.job.job_arn,
+            )
         except Exception as exc:
             log.exception("job %s: supervisor failed", self.job.job_arn)
             if not self.holds_claim():
