@@ -268,8 +268,8 @@ def _unpack(spec: InstanceSpec, local_file: Path) -> None:
             extract_archive(local_file, extracted)
         except ArchiveError as exc:
             raise SetupFailure(
-                f"Got an exception while trying to unpack archive: {local_file} of type: "
-                f"{compression}.\nException: {exc}"
+                f"Got an exception while trying to unpack archive: {spec.script.s3_uri} of "
+                f"type: {compression}.\nException: {exc}"
             ) from exc
     else:
         shutil.copy(local_file, extracted)
@@ -482,11 +482,19 @@ def _exit_status(exc: SystemExit) -> int:
 
 
 def _log_failure(spec: InstanceSpec, text: str) -> None:
-    """Append ``text`` to the failure file (as the container does, without a newline)."""
+    """Append ``text`` to the failure file (as the container does, without a newline), in
+    the job's terms: paths of this host's instance directory become the container's."""
     failure = spec.paths.failure_file
     failure.parent.mkdir(parents=True, exist_ok=True)
     with open(failure, "a", encoding="utf-8") as out:
-        out.write(text)
+        out.write(_in_container_terms(spec, text))
+
+
+def _in_container_terms(spec: InstanceSpec, text: str) -> str:
+    """``text`` with this host's instance paths written as the job sees them: the
+    instance directory is ``/opt/ml``, and ``_root/<path>`` under it is ``/<path>``."""
+    instance = str(spec.paths.instance_dir)
+    return text.replace(instance + "/_root/", "/").replace(instance, "/opt/ml")
 
 
 def _has_failure(spec: InstanceSpec) -> bool:
