@@ -405,3 +405,85 @@ def test_malformed_bodies_are_refused(
     assert (status, code, answer["__type"]) == (400, "ValidationException", "ValidationException")
     assert field in answer["message"], answer
     assert newest_job_arn(braket) == before
+
+
+def _create(**overrides: Any) -> bytes:
+    return json.dumps(create_job_request(**overrides)).encode()
+
+
+def _with(path: list[str], value: Any) -> bytes:
+    """A CreateJob body with ``value`` set at ``path`` (raw: nulls and all)."""
+    request: dict[str, Any] = create_job_request()
+    target = request
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return json.dumps(request).encode()
+
+
+NESTED = "[" * 1000 + "]" * 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (NESTED.encode(), "JSON"),
+        (
+            _create().replace(
+                b'"hyperParameters": {}', f'"hyperParameters": {{"a": {NESTED}}}'.encode()
+            )
+            if b'"hyperParameters": {}' in _create()
+            else _create()[:-1] + f', "hyperParameters": {{"a": {NESTED}}}}}'.encode(),
+            "JSON",
+        ),
+        (_with(["instanceConfig", "instanceCount"], None), "instanceConfig.instanceCount"),
+        (_with(["stoppingCondition"], None), "stoppingCondition"),
+        (_with(["stoppingCondition"], {"a": 1}), "stoppingCondition"),
+        (_with(["algorithmSpecification", "scriptModeConfig", "entryPoint"], ""), "entryPoint"),
+        (
+            _with(["algorithmSpecification", "scriptModeConfig", "entryPoint"], "a\u0000b"),
+            "entryPoint",
+        ),
+        (
+            _with(["algorithmSpecification", "scriptModeConfig", "entryPoint"], "a" * 100_000),
+            "entryPoint",
+        ),
+        (_with(["instanceConfig", "volumeSizeInGb"], 2**63), "volumeSizeInGb"),
+        (
+            _with(["checkpointConfig"], {"s3Uri": "s3://b/c", "localPath": "/opt/\u0000x"}),
+            "localPath",
+        ),
+        (
+            _with(
+                ["inputDataConfig"],
+                [{"channelName": "..", "dataSource": {"s3DataSource": {"s3Uri": "s3://b/k"}}}],
+            ),
+            "channelName",
+        ),
+        (_with(["tags"], {"team": "x" * 100_000}), "tags"),
+    ],
+    ids=[
+        "nested body",
+        "nested hyperparameter",
+        "null instance count",
+        "null stopping condition",
+        "unknown stopping condition",
+        "empty entry point",
+        "NUL in entry point",
+        "huge entry point",
+        "huge volume",
+        "NUL in checkpoint path",
+        "dot-dot channel",
+        "huge tag value",
+    ],
+)
+def test_bad_create_job_bodies_get_a_4xx_and_store_nothing(
+    server: LiveServer, braket: Any, body: bytes, field: str
+) -> None:
+    before = newest_job_arn(braket)
+
+    status, code, answer = post_raw(server, "/job", body)
+
+    assert status == 400 and code == "ValidationException", (status, code, answer)
+    assert field in answer["message"], answer
+    assert newest_job_arn(braket) == before

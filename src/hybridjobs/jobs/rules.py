@@ -75,7 +75,57 @@ def create_job_problems(params: dict[str, Any]) -> list[str]:
             problems.append(f"{field}.channelName: {channel['channelName']!r} is used twice")
         channels.add(channel["channelName"])
     problems.extend(p for field, uri in uris if (p := s3_uri_problem(field, uri)) is not None)
+    problems.extend(_definition_problems(params))
     return problems
+
+
+MAX_ENTRY_POINT = 1024
+MAX_VOLUME_GB = 16384
+"""SageMaker's largest training volume; the model gives no maximum."""
+
+
+def _definition_problems(params: dict[str, Any]) -> list[str]:
+    """What the model allows but no job can run with: an entry point that is no
+    importable ``module[:function]``, a volume beyond SageMaker's, a checkpoint path or
+    channel name that is no path, a stopping condition without a condition."""
+    problems: list[str] = []
+    script = params["algorithmSpecification"].get("scriptModeConfig") or {}
+    entry = script.get("entryPoint")
+    if entry is not None and (problem := entry_point_problem(str(entry))) is not None:
+        problems.append(f"algorithmSpecification.scriptModeConfig.entryPoint: {problem}")
+    volume = (params.get("instanceConfig") or {}).get("volumeSizeInGb")
+    if isinstance(volume, int) and volume > MAX_VOLUME_GB:
+        problems.append(f"instanceConfig.volumeSizeInGb: {volume} is more than {MAX_VOLUME_GB} GB")
+    local_path = (params.get("checkpointConfig") or {}).get("localPath")
+    if local_path is not None and "\0" in str(local_path):
+        problems.append("checkpointConfig.localPath: contains a NUL character")
+    for index, channel in enumerate(params.get("inputDataConfig") or []):
+        if channel.get("channelName") in (".", ".."):
+            problems.append(
+                f"inputDataConfig[{index}].channelName: {channel['channelName']!r} names no "
+                "directory of its own"
+            )
+    stopping = params.get("stoppingCondition")
+    if stopping is not None and stopping.get("maxRuntimeInSeconds") is None:
+        problems.append(
+            "stoppingCondition: has no maxRuntimeInSeconds (leave stoppingCondition out for "
+            "the default)"
+        )
+    return problems
+
+
+def entry_point_problem(entry: str) -> str | None:
+    """Why ``entry`` is not ``module[.module…][:attribute[.attribute…]]``; else None."""
+    if not entry:
+        return "is empty"
+    if len(entry) > MAX_ENTRY_POINT:
+        return f"has {len(entry)} characters (at most {MAX_ENTRY_POINT})"
+    module, _, attribute = entry.partition(":")
+    parts = module.split(".") + (attribute.split(".") if attribute else [])
+    if ":" in attribute or not all(part.isidentifier() for part in parts):
+        shown = entry if len(entry) <= 80 else entry[:77] + "..."
+        return f"{shown!r} is not an importable module[:function]"
+    return None
 
 
 def search_filters(

@@ -71,15 +71,33 @@ RESERVED_TAG_PREFIX = "aws:"
 """Tag keys starting with this (in any case) are reserved for AWS's own use."""
 
 
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
 def reserved_tag_problems(tags: dict[str, str] | None, member: str = "tags") -> list[str]:
-    """One problem per key of ``tags`` that uses the reserved ``aws:`` prefix (AWS refuses
-    such keys in TagResource and in the ``tags`` of Create* requests)."""
-    return [
+    """What AWS refuses in ``tags`` (TagResource, and the ``tags`` of Create* requests):
+    keys with the reserved ``aws:`` prefix, more than 50 tags, keys of 0 or over 128
+    characters, values over 256 characters."""
+    tags = tags or {}
+    problems = [
         f"{member}: the tag key {key!r} uses the prefix {RESERVED_TAG_PREFIX!r}, which is "
         "reserved for AWS use"
-        for key in sorted(tags or {})
+        for key in sorted(tags)
         if key.lower().startswith(RESERVED_TAG_PREFIX)
     ]
+    if len(tags) > MAX_TAGS:
+        problems.append(f"{member}: {len(tags)} tags, more than the {MAX_TAGS} allowed")
+    for key in sorted(tags):
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            problems.append(f"{member}: a tag key has {len(key)} characters (1 to {MAX_TAG_KEY})")
+        if len(str(tags[key])) > MAX_TAG_VALUE:
+            problems.append(
+                f"{member}: the value of tag {key[:40]!r} has {len(str(tags[key]))} characters "
+                f"(at most {MAX_TAG_VALUE})"
+            )
+    return problems
 
 
 def check_tags(tags: dict[str, str] | None) -> None:

@@ -82,6 +82,10 @@ def parse_body(request: WireRequest) -> dict[str, Any]:
         document = json.loads(request.body)
     except ValueError as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise SerializationException(
+            "The request body is not valid JSON: it is nested too deeply."
+        ) from None
     if not isinstance(document, dict):
         raise SerializationException("The request body must be a JSON object.")
     return document

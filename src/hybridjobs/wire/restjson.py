@@ -82,6 +82,10 @@ def parse_request(
             document = json.loads(request.body)
         except ValueError as exc:
             raise ValidationException(f"The request body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ValidationException(
+                "The request body is not valid JSON: it is nested too deeply."
+            ) from None
         if not isinstance(document, dict):
             raise ValidationException("The request body must be a JSON object.")
         for wire_name, value in document.items():

@@ -53,8 +53,13 @@ class _Validator:
         for name, member_value in value.items():
             member = shape.members.get(name)
             # Unknown members are ignored, as AWS services do, so newer clients keep working.
-            if member is not None and member_value is not None:
-                self.check(member, member_value, _join(path, name))
+            if member is None:
+                continue
+            if member_value is None:
+                if name not in shape.required_members:  # those are "required" already
+                    self.fail(_join(path, name), "is null; leave the member out instead")
+                continue
+            self.check(member, member_value, _join(path, name))
 
     def _check_list(self, shape: Shape, value: Any, path: str) -> None:
         assert isinstance(shape, ListShape)
