@@ -80,6 +80,9 @@ def create_job_problems(params: dict[str, Any]) -> list[str]:
 
 
 MAX_ENTRY_POINT = 1024
+_NAME_PART = re.compile(r"[^\s/\\\x00.:]+")
+"""One dotted part of a module or attribute name: importlib takes any name a file can
+have (``my-script`` too), but no path separators, spaces or NUL."""
 MAX_VOLUME_GB = 16384
 """SageMaker's largest training volume; the model gives no maximum."""
 
@@ -120,9 +123,9 @@ def entry_point_problem(entry: str) -> str | None:
         return "is empty"
     if len(entry) > MAX_ENTRY_POINT:
         return f"has {len(entry)} characters (at most {MAX_ENTRY_POINT})"
-    module, _, attribute = entry.partition(":")
-    parts = module.split(".") + (attribute.split(".") if attribute else [])
-    if ":" in attribute or not all(part.isidentifier() for part in parts):
+    module, colon, attribute = entry.partition(":")
+    parts = module.split(".") + (attribute.split(".") if colon else [])
+    if ":" in attribute or not all(part and _NAME_PART.fullmatch(part) for part in parts):
         shown = entry if len(entry) <= 80 else entry[:77] + "..."
         return f"{shown!r} is not an importable module[:function]"
     return None
