@@ -142,7 +142,7 @@ def test_a_version_5_database_gains_the_s3_records(version_5_url: str) -> None:
         with engine.connect() as connection:
             tables = set(sa.inspect(connection).get_table_names())
             assert {"s3_buckets", "s3_objects"} <= tables
-            assert current_version(connection) == LATEST_VERSION == 6
+            assert current_version(connection) == LATEST_VERSION
         with engine.begin() as connection:  # applying it again changes nothing
             MIGRATIONS[5].apply(connection)
     finally:

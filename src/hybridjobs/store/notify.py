@@ -29,6 +29,10 @@ CHANNEL = "hybridjobs_jobs"
 the ARN)."""
 
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
+_CONNECT_SECONDS = 10
+"""How long connecting the LISTEN session may take."""
+_QUIET_SECONDS = 30.0
+"""After this long without a notification the session is checked (``SELECT 1``)."""
 
 
 def notify_in(connection: sa.Connection, what: str, job_arn: str) -> None:
@@ -103,15 +107,22 @@ class JobNotificationListener:
         import psycopg
 
         connection: Any
-        with psycopg.connect(self.conninfo, autocommit=True) as connection:
+        with psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=_CONNECT_SECONDS
+        ) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
             self._listening.set()
             self._wake()  # whatever happened while we were not listening
             socket_fd = connection.fileno()
             while not self._stop.is_set():
-                readable, _, _ = select.select([socket_fd, self._wake_read], [], [])
+                readable, _, _ = select.select([socket_fd, self._wake_read], [], [], _QUIET_SECONDS)
                 if self._wake_read in readable:
                     return
+                if not readable:
+                    # Quiet for a while: make sure the server is still there (a dead peer
+                    # would leave the select waiting for ever); a failure reconnects.
+                    connection.execute("SELECT 1")
+                    continue
                 heard = sum(1 for _ in connection.notifies(timeout=0.0))
                 if heard:
                     self.received += heard

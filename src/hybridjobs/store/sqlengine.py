@@ -22,6 +22,10 @@ from hybridjobs.store.migrations import migrate
 _READ_ONLY = "hybridjobs_read_only"
 _IDLE_MS = 10_000
 """How long PostgreSQL lets a session sit idle inside a transaction before ending it."""
+_STATEMENT_MS = 60_000
+"""The longest any statement (a lock wait included) may run."""
+_CONNECT_SECONDS = 10
+"""How long a connection attempt to PostgreSQL may take."""
 
 
 def epoch(value: datetime.datetime | None) -> float | None:
@@ -42,9 +46,16 @@ def never() -> datetime.datetime:
 
 
 def _with_idle_timeout(options: str | tuple[str, ...] | None) -> str:
-    """libpq ``options`` of the URL (a ``search_path``, say) plus the idle timeout."""
+    """libpq ``options`` of the URL (a ``search_path``, say) plus the service's bounds:
+    the idle-in-transaction timeout and a statement timeout (no wait is unbounded)."""
     given = [options] if isinstance(options, str) else list(options or ())
-    return " ".join([*given, f"-c idle_in_transaction_session_timeout={_IDLE_MS}"])
+    return " ".join(
+        [
+            *given,
+            f"-c idle_in_transaction_session_timeout={_IDLE_MS}",
+            f"-c statement_timeout={_STATEMENT_MS}",
+        ]
+    )
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -60,7 +71,10 @@ def create_engine(url: str) -> sa.Engine:
             max_overflow=20,
             # A process stopped in the middle of a transaction (SIGSTOP, a debugger) must
             # not hold its row locks for ever: PostgreSQL ends such a session.
-            connect_args={"options": _with_idle_timeout(parsed.query.get("options"))},
+            connect_args={
+                "options": _with_idle_timeout(parsed.query.get("options")),
+                "connect_timeout": _CONNECT_SECONDS,
+            },
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
