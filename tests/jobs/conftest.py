@@ -11,6 +11,12 @@ working directory lies in a job's directory) is killed, and the test fails if a 
 was stopped normally left one behind. Jobs a test leaves unfinished on the shared module
 server are cancelled after it, so one failure does not starve the next tests of capacity.
 
+The same tests run on the Ray runner too (``tests/raycluster/test_contract_ray.py``), whose
+instances live in directories of the cluster's nodes, not the data directory. So a test
+finds an instance's files and processes through the :class:`JobKit` helpers, which know
+both places (``runner_state`` records where a cluster runner put each instance), and reads
+what an instance printed from the stored log events, not from files of the data directory.
+
 Set ``HJ_TEST_WARM_POOL=true`` to run the suite with the warm pool (forked instances)
 instead of cold-started instance processes.
 """
@@ -215,12 +221,18 @@ def untar(data: bytes) -> dict[str, bytes]:
 # -- one live server and what tests do with it ------------------------------------------
 
 
+LOCAL_MASTER_ADDRESSES = ("127.0.0.1", "localhost", "algo-1")
+"""How local instances reach algo-1 (``MASTER_ADDR``)."""
+
+
 @dataclass
 class JobKit:
-    """A live server plus the helpers the tests use with it."""
+    """A live server plus the helpers the tests use with it. ``runner`` is the server's
+    (``local``, or ``ray``: instances on a cluster, see the module docstring)."""
 
     server: LiveServer
     crashed: bool = False
+    runner: str = "local"
     _store: SqlJobStore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -311,14 +323,86 @@ class JobKit:
         return job
 
     def job_dir(self, arn: str) -> Path:
+        """The job's directory in the data directory (scratch space on a cluster runner)."""
         return self.data_dir / "jobs" / self.job(arn).job_id
 
+    @property
+    def keeps_instance_dirs(self) -> bool:
+        """Whether an instance's directory outlives its job (local instances); a cluster
+        agent removes its instance's directory once the instance has ended."""
+        return self.runner == "local"
+
     def instance_dir(self, arn: str, host: str = "algo-1") -> Path:
-        return self.job_dir(arn) / "instances" / host
+        """The instance's directory (its ``/opt/ml``): in the job's directory for local
+        instances, where the cluster runner recorded it otherwise (waits for the record,
+        written once the instances are placed)."""
+        if self.runner == "local":
+            return self.job_dir(arn) / "instances" / host
+        for instance in self._cluster_instances(arn, wait=True):
+            if instance["host"] == host:
+                return Path(instance["instance_dir"])
+        raise AssertionError(f"no instance {host} recorded for {arn}")
+
+    def job_dirs(self, arn: str) -> list[Path]:
+        """Every directory that holds instances of the job (what their processes' working
+        directories lie in): the job's directory, and on a cluster each node's."""
+        dirs = [self.job_dir(arn)]
+        for instance in self._cluster_instances(arn, wait=False):
+            job_dir = Path(instance["instance_dir"]).parent.parent
+            if job_dir not in dirs:
+                dirs.append(job_dir)
+        return dirs
+
+    def recorded_hosts(self, arn: str) -> list[str]:
+        """The instances the runner recorded as started (what a restarted service
+        re-attaches to)."""
+        state = self.job(arn).runner_state
+        return [
+            str(i["host"]) for i in state.get("instances") or state.get("cluster_instances", [])
+        ]
+
+    def master_addresses(self, arn: str) -> tuple[str, ...]:
+        """The ``MASTER_ADDR`` values that name algo-1's machine: loopback (or algo-1) for
+        local instances, algo-1's node address (as the runner recorded it) on a cluster."""
+        if self.runner == "local":
+            return LOCAL_MASTER_ADDRESSES
+        return (str(self._cluster_instances(arn, wait=True)[0]["address"]),)
+
+    def _cluster_instances(self, arn: str, wait: bool) -> list[dict[str, Any]]:
+        """The cluster runner's record of the job's instances (``[]`` for local ones)."""
+        if self.runner == "local":
+            return []
+
+        def recorded() -> list[dict[str, Any]]:
+            instances: list[dict[str, Any]] = self.job(arn).runner_state.get(
+                "cluster_instances", []
+            )
+            return instances
+
+        return list(wait_until(recorded, what=f"the instances of {arn}") if wait else recorded())
+
+    def shipped_lines(self, arn: str, host: str = "algo-1") -> list[str]:
+        """The lines of the instance's log stream, as the service stores them."""
+        return [e.message for e in self.store.list_log_events(arn, host)]
+
+    def raw_log_lines(self, arn: str, host: str = "algo-1") -> list[str] | None:
+        """Every line the instance wrote, from its raw log file where the runner keeps
+        one (local instances); ``None`` on a cluster, whose agents keep no file once the
+        instance has ended (its lines live in the log stream only)."""
+        if not self.keeps_instance_dirs:
+            return None
+        return (self.job_dir(arn) / "logs" / f"{host}.log").read_text().splitlines()
 
     def logs(self, arn: str) -> str:
-        """Every instance's raw log file, for assertion messages."""
+        """Every instance's raw log file (or, on a cluster, its stored log stream), for
+        assertion messages and checks of what the instances printed."""
         logs_dir = self.job_dir(arn) / "logs"
+        if not self.keeps_instance_dirs:
+            hosts = [f"algo-{i}" for i in range(1, self.job(arn).instance_count + 1)]
+            return "\n".join(
+                f"--- {host} ---\n" + "\n".join(self.shipped_lines(arn, host))[-3000:]
+                for host in hosts
+            )
         if not logs_dir.is_dir():
             return "(no logs)"
         return "\n".join(
@@ -344,8 +428,13 @@ class JobKit:
     # -- processes --
 
     def processes(self, arn: str) -> list[Proc]:
-        """Live processes of the job (see ``processes_of``)."""
-        return processes_of([self.job(arn)], [self.job_dir(arn)])
+        """Live processes of the job (see ``processes_of``; ``job_dirs``)."""
+        return processes_of([self.job(arn)], self.job_dirs(arn))
+
+    def kill_instances(self, arn: str) -> None:
+        """SIGKILL every instance of the job with its whole process group (as a machine
+        that kills them would), leaving the service and the runner's agents alone."""
+        kill_processes(self.processes(arn))
 
     def assert_no_processes(self, arn: str, timeout: float = 5.0) -> None:
         """Fail unless every process of the job is gone (within ``timeout``)."""
@@ -355,10 +444,13 @@ class JobKit:
         assert not left, f"processes of {arn} outlived it: {left}"
 
     def leftovers(self) -> list[Proc]:
-        """Live processes of any job of this data directory."""
+        """Live processes of any job of this data directory (wherever its instances ran)."""
         jobs_dir = self.data_dir / "jobs"
         job_dirs = list(jobs_dir.iterdir()) if jobs_dir.is_dir() else []
-        return processes_of(self.store.list_jobs(list(JobStatus)), job_dirs)
+        jobs = self.store.list_jobs(list(JobStatus))
+        for job in jobs:
+            job_dirs.extend(self.job_dirs(job.job_arn))
+        return processes_of(jobs, job_dirs)
 
     # -- crashes --
 

@@ -67,16 +67,27 @@ def test_sys_exit_with_a_message(jobs: JobKit) -> None:
     _assert_failed_without_results(jobs, job)
 
 
+# algo-1 says it runs with an object in the job's bucket (through the service's S3 surface,
+# which instances on any machine reach), then sleeps; algo-2 fails once it sees the object.
 FAIL_ON_ALGO_2 = """
-import os, pathlib, time
+import os, time
+import boto3
+from botocore.exceptions import ClientError
+
 host = os.environ["SM_CURRENT_HOST"]
-pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], "started").write_text(host)
-if host == "algo-2":
-    marker = pathlib.Path(os.environ["SM_INPUT_DIR"]).parents[1] / "algo-1" / "model" / "started"
-    while not marker.exists():  # fail only once algo-1 is surely running
+s3 = boto3.client("s3")
+bucket = os.environ["AMZN_BRAKET_OUT_S3_BUCKET"]
+marker = f"jobs/{os.environ['AMZN_BRAKET_JOB_NAME']}/algo-1-started"
+if host == "algo-1":
+    s3.put_object(Bucket=bucket, Key=marker, Body=host.encode())
+    time.sleep(300)
+while True:  # fail only once algo-1 is surely running
+    try:
+        s3.head_object(Bucket=bucket, Key=marker)
+        break
+    except ClientError:
         time.sleep(0.02)
-    raise RuntimeError("algo-2 gave up")
-time.sleep(300)
+raise RuntimeError("algo-2 gave up")
 """
 
 
@@ -85,7 +96,7 @@ def test_failing_instance_stops_the_others(jobs: JobKit) -> None:
     assert job["failureReason"] == "AlgorithmError: RuntimeError: algo-2 gave up, exit code: 1"
     assert "algo-2" in job["events"][-1]["message"], job["events"][-1]
     _assert_failed_without_results(jobs, job)
-    assert (jobs.instance_dir(job["jobArn"], "algo-1") / "model" / "started").exists()
+    assert jobs.objects.get_bytes(BUCKET, f"jobs/{job['jobName']}/algo-1-started") == b"algo-1"
 
 
 def test_archive_with_parent_paths_is_refused(jobs: JobKit, tmp_path: Path) -> None:
@@ -110,7 +121,10 @@ def test_archive_with_parent_paths_is_refused(jobs: JobKit, tmp_path: Path) -> N
     assert not Path("/evil_deep.py").exists()
     written = {p.name for p in jobs.data_dir.rglob("*.py")}
     assert not written & {"evil.py", "evil_deep.py", "evil_abs.py"}, written
-    assert not list((instance / "code/customer_code/extracted").iterdir())
+    if jobs.keeps_instance_dirs:
+        assert not list((instance / "code/customer_code/extracted").iterdir())
+    else:  # a cluster agent removes the instance's whole directory, whatever it held
+        assert not instance.exists(), sorted(instance.rglob("*"))
     assert "should never run" not in jobs.logs(job["jobArn"])
     wait_until(lambda: not jobs.processes(job["jobArn"]), 5, "no processes")
 

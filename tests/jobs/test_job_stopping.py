@@ -10,7 +10,6 @@ from jobs.conftest import (
     Proc,
     event_types,
     live_processes,
-    recorded_instances,
     wait_until,
 )
 
@@ -34,7 +33,7 @@ def test_max_runtime_kills_a_sleeping_job(jobs: JobKit) -> None:
     runtime = (job["endedAt"] - job["startedAt"]).total_seconds()
     assert 2 <= runtime < 10, runtime  # 2 s of runtime, 2 s of grace, then SIGKILL
     assert not jobs.results_path(job).exists()
-    _assert_no_processes_in_cwd(jobs.job_dir(arn))
+    _assert_no_processes_in_cwd(jobs.job_dirs(arn))
     jobs.assert_no_processes(arn)
 
 
@@ -59,9 +58,9 @@ def _alive(pids: list[int]) -> list[Proc]:
     return [p for p in live_processes() if p.pid in pids]
 
 
-def _assert_no_processes_in_cwd(job_dir: Path) -> None:
-    root = str(job_dir.resolve())
-    inside = [p for p in live_processes() if p.cwd and p.cwd.startswith(root)]
+def _assert_no_processes_in_cwd(job_dirs: list[Path]) -> None:
+    roots = [str(job_dir.resolve()) for job_dir in job_dirs]
+    inside = [p for p in live_processes() if p.cwd and p.cwd.startswith(tuple(roots))]
     assert not inside, inside
 
 
@@ -84,8 +83,8 @@ def test_cancel_running_multi_instance_job_leaves_no_process(jobs: JobKit) -> No
     assert not jobs.results_path(job).exists()
 
     assert not _alive(grandchildren)
-    recorded = [pid for pid, _ in recorded_instances(jobs.job(arn))]
-    assert len(recorded) == 3
-    assert not [p for p in live_processes() if p.pid in recorded or p.pgid in recorded]
-    _assert_no_processes_in_cwd(jobs.job_dir(arn))
+    assert jobs.recorded_hosts(arn) == ["algo-1", "algo-2", "algo-3"]
+    groups = {p.pgid for p in instances}  # each instance leads its group
+    assert not [p for p in live_processes() if p.pid in groups or p.pgid in groups]
+    _assert_no_processes_in_cwd(jobs.job_dirs(arn))
     jobs.assert_no_processes(arn, timeout=0)

@@ -4,7 +4,14 @@ there (``--runner ray``).
 The nodes are told apart by custom resources (``node_a`` on the head, ``node_b`` on the
 second) and each has 2 CPUs, so two ``ml.m5.large`` instances (2 vCPUs each) can only run
 one per node. Instances run in the agents' working directories, not the service's data
-directory: processes of a job are found by its job id in their command line.
+directory: processes of a job are found by its job id in their command line or working
+directory (``job_processes``), or, through a :class:`JobKit`, in the directories the
+runner recorded for the job (``JobKit.processes``).
+
+``jobs`` and ``servers`` replace the fixtures of the same names from ``tests/jobs`` with
+``--runner ray`` servers on the module's ``contract_cluster`` (nodes large enough for the
+contract's three-instance jobs), so the job contract tests imported into
+``test_contract_ray`` run on the Ray runner unchanged.
 """
 
 from __future__ import annotations
@@ -13,17 +20,25 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jobs.conftest import JOBS_SERVER_ENV, JobKit, live_processes
-from support.server import start_server
+from jobs.conftest import (  # noqa: F401 - _cancel_leftover_jobs: autouse here too
+    JobKit,
+    ServerPool,
+    _cancel_leftover_jobs,
+    live_processes,
+)
 
 NODE_CPUS = 2
 NODE_MEMORY = 16 * 2**30
+CONTRACT_NODE_CPUS = 4
+CONTRACT_NODE_MEMORY = 32 * 2**30
+"""Nodes of the contract cluster: two ``ml.m5.large`` instances each (2 vCPUs, 8 GiB), so
+the contract's three-instance jobs fit the two nodes together."""
 
 
 @dataclass
@@ -41,52 +56,98 @@ class RayCluster:
         self.cluster.remove_node(self.second, allow_graceful=False)
 
 
-def start_cluster() -> RayCluster:
+def start_cluster(cpus: int = NODE_CPUS, memory: int = NODE_MEMORY) -> RayCluster:
+    """Two nodes of ``cpus`` CPUs and ``memory`` bytes each (Ray's logical resources)."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(
         initialize_head=True,
         connect=False,
         head_node_args={
-            "num_cpus": NODE_CPUS,
-            "memory": NODE_MEMORY,
+            "num_cpus": cpus,
+            "memory": memory,
             "resources": {"node_a": 1},
             "include_dashboard": False,
         },
     )
-    second = cluster.add_node(num_cpus=NODE_CPUS, memory=NODE_MEMORY, resources={"node_b": 1})
+    second = cluster.add_node(num_cpus=cpus, memory=memory, resources={"node_b": 1})
     cluster.wait_for_nodes()
     return RayCluster(cluster, second)
 
 
+class RayServerPool(ServerPool):
+    """A :class:`ServerPool` whose servers run their jobs on ``cluster``
+    (``--runner ray``); it reaps the jobs' processes on every node at the end."""
+
+    def __init__(self, make_dir: Callable[[], Path], cluster: RayCluster) -> None:
+        super().__init__(make_dir)
+        self.cluster = cluster
+
+    def start(
+        self,
+        data_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> JobKit:
+        ray_env = {"HYBRIDJOBS_RUNNER": "ray", "HYBRIDJOBS_RAY_ADDRESS": self.cluster.address}
+        kit = super().start(data_dir, {**ray_env, **(env or {})}, extra_args)
+        kit.runner = "ray"
+        return kit
+
+
 @contextlib.contextmanager
 def ray_service(cluster: RayCluster, data_dir: Path, **env: str) -> Iterator[JobKit]:
-    """A live ``hybridjobs serve --runner ray`` on ``cluster``; stopped at the end."""
-    server = start_server(
-        data_dir,
-        env={
-            **JOBS_SERVER_ENV,
-            "HYBRIDJOBS_RUNNER": "ray",
-            "HYBRIDJOBS_RAY_ADDRESS": cluster.address,
-            **env,
-        },
-    )
-    kit = JobKit(server)
+    """A live ``hybridjobs serve --runner ray`` on ``cluster``; stopped at the end, when
+    no process of its jobs may be left on any node."""
+    pool = RayServerPool(lambda: data_dir, cluster)
     try:
-        yield kit
+        yield pool.start(env=env)
     finally:
-        if server.running:
-            server.stop()
-        kit.close()
+        pool.close()
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[RayCluster]:
-    cluster = start_cluster()
+def _cluster_fixture(cpus: int, memory: int) -> Iterator[RayCluster]:
+    cluster = start_cluster(cpus, memory)
     try:
         yield cluster
     finally:
         cluster.cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    """Two nodes of 2 CPUs: one ``ml.m5.large`` instance per node."""
+    yield from _cluster_fixture(NODE_CPUS, NODE_MEMORY)
+
+
+@pytest.fixture(scope="module")
+def contract_cluster() -> Iterator[RayCluster]:
+    """Two nodes of 4 CPUs (see ``CONTRACT_NODE_CPUS``)."""
+    yield from _cluster_fixture(CONTRACT_NODE_CPUS, CONTRACT_NODE_MEMORY)
+
+
+@pytest.fixture(scope="module")
+def jobs(
+    contract_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JobKit]:
+    """The ``tests/jobs`` fixture of the same name, on a ``--runner ray`` server."""
+    pool = RayServerPool(lambda: tmp_path_factory.mktemp("ray-contract"), contract_cluster)
+    try:
+        yield pool.start()
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def servers(contract_cluster: RayCluster, tmp_path: Path) -> Iterator[ServerPool]:
+    """The ``tests/jobs`` fixture of the same name; every server it starts runs its jobs
+    on the module's cluster."""
+    counter = iter(range(1_000))
+    pool = RayServerPool(lambda: tmp_path / f"server-{next(counter)}", contract_cluster)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="module")

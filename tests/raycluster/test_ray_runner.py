@@ -3,41 +3,45 @@
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from jobs.conftest import BUCKET, JobKit, describe, event_types, wait_until
 
-from raycluster.conftest import job_processes
+from hybridjobs.jobs.model import JobStatus
+from raycluster.conftest import RayCluster, job_processes, ray_service
 
-# algo-1 listens on MASTER_ADDR:MASTER_PORT; algo-2 connects from the other node and says
-# where it runs. Both log a metric; algo-1 saves what it learnt.
+# A data-parallel job: algo-1 listens on MASTER_ADDR:MASTER_PORT; algo-2 connects from the
+# other node and says where its results directory is (in its node's agent directory). Each
+# prints the node it runs on (HYBRIDJOBS_NODE_ID) and logs a metric; algo-1 saves what it
+# learnt.
 TWO_NODES = """
 import json, os, pathlib, socket, time
 from braket.jobs.metrics import log_metric
 
 host = os.environ["SM_CURRENT_HOST"]
-node = os.environ["HYBRIDJOBS_NODE_ID"]
+where = os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"]
 address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
-print(f"{host} runs on node {node}", flush=True)
+print(f"{host} runs in {where} on {os.environ['HYBRIDJOBS_NODE_ID']}", flush=True)
 log_metric(metric_name="loss", value=1.0 if host == "algo-1" else 2.0, iteration_number=0)
 if host == "algo-1":
     with socket.create_server((address, port)) as server:
         server.settimeout(60)
         connection, _ = server.accept()
         with connection:
-            heard = connection.recv(1024).decode()
+            heard = connection.recv(4096).decode()
     config = json.loads(
         pathlib.Path(os.environ["SM_INPUT_CONFIG_DIR"], "resourceconfig.json").read_text())
-    pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], "results.json").write_text(json.dumps({
-        "node": node, "heard": heard, "sm_hosts": json.loads(os.environ["SM_HOSTS"]),
+    pathlib.Path(where, "results.json").write_text(json.dumps({
+        "where": where, "heard": heard, "sm_hosts": json.loads(os.environ["SM_HOSTS"]),
         "resource_hosts": config["hosts"], "master_addr": address}))
 else:
     deadline = time.monotonic() + 60
     while True:
         try:
             with socket.create_connection((address, port), timeout=5) as connection:
-                connection.sendall(node.encode())
+                connection.sendall(where.encode())
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -69,33 +73,38 @@ def stream_lines(kit: JobKit, arn: str, host: str) -> list[str]:
 
 
 def test_a_two_instance_job_runs_one_instance_per_node(ray_jobs: JobKit) -> None:
-    arn = two_instances(ray_jobs, TWO_NODES)
+    arn = two_instances(
+        ray_jobs, TWO_NODES, hyperParameters={"sagemaker_distributed_dataparallel_enabled": "true"}
+    )
 
     job = ray_jobs.wait(arn, timeout=120)
 
     assert job["status"] == "COMPLETED", describe(job)
     result = ray_jobs.results_json(job)
-    assert result["heard"] != result["node"], result  # algo-2 ran on the other node
+    instances = ray_jobs.job(arn).runner_state["cluster_instances"]
+    assert len({i["node_id"] for i in instances}) == 2, instances  # one per node
+    for instance in instances:  # each ran in its node's agent directory
+        assert f"/hybridjobs-agent/{instance['node_id'][:16]}/" in instance["instance_dir"]
+    wheres = [f"{i['instance_dir']}/model" for i in instances]
+    assert [result["where"], result["heard"]] == wheres, result
+    assert result["master_addr"] == instances[0]["address"]
     assert result["sm_hosts"] == result["resource_hosts"] == ["algo-1", "algo-2"]
-    for host in ("algo-1", "algo-2"):
-        lines = stream_lines(ray_jobs, arn, host)
-        assert (
-            sum(
-                line.endswith(
-                    "runs on node " + (result["node"] if host == "algo-1" else result["heard"])
-                )
-                for line in lines
-            )
-            == 1
-        ), lines
+    for host, where, instance in zip(("algo-1", "algo-2"), wheres, instances, strict=True):
+        lines = stream_lines(ray_jobs, arn, host)  # HYBRIDJOBS_NODE_ID names its node
+        assert lines.count(f"{host} runs in {where} on {instance['node_id']}") == 1, lines
     losses = collections.defaultdict(list)
     for point in ray_jobs.store.list_metrics(arn):
         losses[point.instance].append(point.value)
     assert dict(losses) == {"algo-1": [1.0], "algo-2": [2.0]}
     types = event_types(job)
     assert types[-1] == "COMPLETED" and "RUNNING" in types, types
-    # The staged per-instance results are gone; model.tar.gz holds the job's results.
-    assert not [o.key for o in ray_jobs.objects.list(BUCKET) if ".hybridjobs-instances" in o.key]
+    # model.tar.gz holds the job's results; the staged per-instance results go once the
+    # job has ended.
+    wait_until(
+        lambda: not [o.key for o in ray_jobs.objects.list(BUCKET) if ".hybridjobs-" in o.key],
+        15,
+        "the staged results to be removed",
+    )
     wait_until(lambda: not job_processes(ray_jobs.job(arn).job_id), 15, "no instance left")
 
 
@@ -152,7 +161,7 @@ def test_strict_spread_more_instances_than_nodes_is_refused(ray_jobs: JobKit) ->
 
 
 def test_a_burst_of_jobs_queues_and_drains(ray_jobs: JobKit) -> None:
-    script = "import os\nprint('hello from', os.environ['HYBRIDJOBS_NODE_ID'])\n"
+    script = "import os\nprint('hello from', os.environ['SM_CURRENT_HOST'])\n"
     arns = [
         ray_jobs.create(script, instanceConfig={"instanceType": "ml.m5.large"}) for _ in range(20)
     ]
@@ -162,3 +171,38 @@ def test_a_burst_of_jobs_queues_and_drains(ray_jobs: JobKit) -> None:
     assert [j["status"] for j in finished] == ["COMPLETED"] * 20, [
         describe(j) for j in finished if j["status"] != "COMPLETED"
     ]
+
+
+def test_mpi_jobs_are_refused_with_a_reason(ray_jobs: JobKit) -> None:
+    """MPI (mpirun on the service's machine) is the local runner's alone; the contract
+    suite leaves its MPI tests out of test_contract_ray for this reason."""
+    job = ray_jobs.run(
+        "print('never')", hyperParameters={"sagemaker_mpi_enabled": "true"}, timeout=60
+    )
+
+    assert job["status"] == "FAILED", describe(job)
+    assert job["failureReason"] == (
+        "AlgorithmError: MPI jobs (sagemaker_mpi_enabled) run with the local runner only; "
+        "this service runs jobs on a Ray cluster, exit code: 1"
+    )
+    assert not ray_jobs.results_path(job).exists()
+
+
+def test_stopping_the_service_stops_the_instances_on_every_node(
+    ray_cluster: RayCluster, tmp_path: Path
+) -> None:
+    with ray_service(ray_cluster, tmp_path / "service") as kit:
+        arn = two_instances(kit, SLEEPER)
+        job_id = kit.job(arn).job_id
+        wait_until(
+            lambda: all("started" in stream_lines(kit, arn, h) for h in ("algo-1", "algo-2")),
+            120,
+            "both instances running",
+        )
+
+        kit.server.stop()  # SIGTERM; fails unless the server exits within its grace
+
+        job = kit.job(arn)
+        assert job.status is JobStatus.FAILED, job
+        assert (job.failure_reason or "").startswith("ServiceStopped:"), job.failure_reason
+        wait_until(lambda: not job_processes(job_id), 15, "no process of the job on any node")

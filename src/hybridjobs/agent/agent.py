@@ -13,8 +13,11 @@ its AWS surfaces with the job's own credentials (nothing is shared on disk):
    order, exactly once across retries) and uploads new checkpoints every
    ``checkpoint_sync_seconds``;
 5. when it ends: ships the last lines, uploads the checkpoints once more and, when the
-   instance succeeded, its results directory as a ``.tar.gz`` at ``plan.results_uri``;
-6. returns an :class:`AgentReport` (exit code, failure text).
+   instance succeeded (exit code 0, no failure file), its results directory as a
+   ``.tar.gz`` at ``plan.results_uri``;
+6. returns an :class:`AgentReport`: exit code and failure text, told as the local
+   supervisor tells them for its processes (so a job fails with the same reason on
+   either runner).
 
 :meth:`stop` (cancel, max runtime, another instance's failure) ends the instance's whole
 process group: SIGTERM, ``stop_grace_seconds``, SIGKILL; the report then says
@@ -23,8 +26,11 @@ process group: SIGTERM, ``stop_grace_seconds``, SIGKILL; the report then says
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -44,36 +50,114 @@ from hybridjobs.runners.local import ColdLauncher, InstanceHandle, stop_all
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
-_FINAL_SHIP_ATTEMPTS = 20
+_FINAL_SHIP_SECONDS = 600.0
+"""How long an agent tries to hand its instance's last lines to the service."""
 
 
 @dataclass(frozen=True)
 class AgentReport:
-    """How one instance ended. ``failure`` is the instance's failure text (its
-    ``output/failure`` file, else its last error line; ``""`` when it succeeded)."""
+    """How one instance ended, in the terms the local supervisor uses for its processes.
+
+    ``failure`` is the instance's failure text: its ``output/failure`` file (whatever its
+    exit code: a failure file with exit code 0 still fails the job); else, when it exited
+    non-zero, its last error line, or ``"algo-N was killed by SIGNAME"`` (``killed``) when
+    it left no exit status; ``""`` when it succeeded. ``started`` says whether its process
+    ran at all: when not, ``failure`` is the whole failure reason of the job (its input
+    could not be downloaded) or empty (it was stopped first). ``ended_at`` is when the
+    instance ended (seconds since the epoch), ``results_uploaded`` whether its results
+    directory is at the plan's ``results_uri``.
+    """
 
     host: str
     exit_code: int
     failure: str
     stopped: bool
     results_uploaded: bool
+    started: bool = True
+    killed: bool = False
+    ended_at: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Whether this instance fails the job (a stopped one does not decide it)."""
+        return not self.stopped and (self.exit_code != 0 or bool(self.failure))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "exit_code": self.exit_code,
-            "failure": self.failure,
-            "stopped": self.stopped,
-            "results_uploaded": self.results_uploaded,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> AgentReport:
         return cls(**fields)
 
 
+class ServiceLink:
+    """The agent's clients of the service's Logs and S3 surfaces (the job's credentials),
+    made again for the service's new address after :meth:`redirect`: a service that
+    restarts may listen elsewhere, and tells its agents so when it re-attaches to them.
+
+    :meth:`redirect` may be called from any thread; the clients are used by one."""
+
+    def __init__(self, plan: AgentPlan) -> None:
+        self.plan = plan
+        self._lock = threading.Lock()
+        self._wanted = plan.endpoint_url
+        self._endpoint: str | None = None
+        self._logs: Any = None
+        self._objects: ObjectStore | None = None
+
+    def redirect(self, endpoint_url: str) -> None:
+        """Reach the service at ``endpoint_url`` from the next use on."""
+        with self._lock:
+            self._wanted = endpoint_url
+
+    @property
+    def endpoint_url(self) -> str:
+        with self._lock:
+            return self._wanted
+
+    def logs(self) -> Any:
+        """A boto3 ``logs`` client for the service's current address."""
+        self._connect()
+        return self._logs
+
+    def objects(self) -> ObjectStore:
+        """The object store behind the service's current S3 surface."""
+        self._connect()
+        assert self._objects is not None
+        return self._objects
+
+    def _connect(self) -> None:
+        wanted = self.endpoint_url
+        if wanted == self._endpoint and self._objects is not None:
+            return
+        import boto3
+        from botocore.config import Config
+
+        from hybridjobs.objects.s3 import S3ObjectStore
+
+        plan = self.plan
+        self._logs = boto3.session.Session().client(
+            "logs",
+            endpoint_url=wanted,
+            region_name=plan.region,
+            aws_access_key_id=plan.access_key_id,
+            aws_secret_access_key=plan.secret_access_key,
+            config=Config(
+                connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}
+            ),
+        )
+        self._objects = S3ObjectStore(
+            wanted, plan.region, plan.access_key_id, plan.secret_access_key
+        )
+        self._endpoint = wanted
+
+
 class InstanceAgent:
-    """Runs the instance of ``plan`` under ``work_dir`` (see the module docstring)."""
+    """Runs the instance of ``plan`` under ``work_dir`` (see the module docstring).
+
+    ``master_addr`` is algo-1's machine address, given to the instance as ``MASTER_ADDR``
+    when the job asks for data parallelism. :attr:`started` turns true once the
+    instance's process runs (its inputs are in place)."""
 
     def __init__(
         self,
@@ -88,38 +172,39 @@ class InstanceAgent:
         self.work_dir = work_dir
         self.python = python
         self.launch = plan.launch(
-            work_dir / plan.job_id,
+            plan.job_dir(work_dir),
             python,
             work_dir / "cache" / "requirements",
             master_addr=master_addr,
             node_id=node_id,
         )
         self.paths = contract.instance_paths(self.launch)
+        self.link = ServiceLink(plan)
         self.handle: InstanceHandle | None = None
         self._stop = threading.Event()
+        self._said: set[str] = set()
+
+    @property
+    def started(self) -> bool:
+        """Whether the instance's process has been started."""
+        return self.handle is not None
 
     # -- the whole life -------------------------------------------------------------------
 
     def run(self) -> AgentReport:
         """Run the instance to its end; never raises for the job's own failures."""
-        session = self._session()
-        objects = _object_store(self.plan)
         shipper = LogShipper(
-            session.client("logs", endpoint_url=self.plan.endpoint_url),
-            self.plan.log_group,
-            self.plan.log_stream,
-            self.paths.log_file,
+            self.link.logs(), self.plan.log_group, self.plan.log_stream, self.paths.log_file
         )
         paths = contract.prepare_instance_dirs(self.launch)
         env = contract.build_environment(self.launch, paths)
         spec = contract.write_instance_spec(self.launch, paths, env)
-        failure = self._download(objects, shipper)
-        if failure is not None:
+        failure = self._download(shipper)
+        if failure is not None or self._stop.is_set():
             self._finish_shipping(shipper)
-            return AgentReport(self.plan.host, 1, failure, False, False)
-        if self._stop.is_set():
-            self._finish_shipping(shipper)
-            return AgentReport(self.plan.host, 143, "", True, False)
+            return self._report(
+                1 if failure else 143, failure or "", failure is None, started=False
+            )
         self.handle = ColdLauncher(self.python, die_with_parent=True).launch(
             self.plan.host,
             spec,
@@ -129,52 +214,83 @@ class InstanceAgent:
             paths.exit_file,
             self.python,
         )
-        code, stopped = self._watch(objects, shipper)
-        self._finish_shipping(shipper)
-        self._sync_checkpoints(objects, shipper)
-        self._finish_shipping(shipper)
-        uploaded = False
-        if code == 0 and not stopped:
-            uploaded = self._upload_results(objects)
-        failure = "" if code == 0 else self._failure_text()
-        return AgentReport(self.plan.host, code, failure, stopped, uploaded)
+        code, stopped = self._watch(shipper)
+        return self._wind_up(shipper, code, stopped)
 
     def stop(self) -> None:
         """Ask :meth:`run` to stop the instance (any thread); returns at once."""
         self._stop.set()
 
+    def redirect(self, endpoint_url: str) -> None:
+        """The service listens at ``endpoint_url`` now (any thread; see ServiceLink)."""
+        self.link.redirect(endpoint_url)
+
     def cleanup(self) -> None:
-        """Remove this instance's working directory (after :meth:`run` returned)."""
+        """Remove this instance's directory and log file (after :meth:`run` returned),
+        and the job's directory once no other instance of the job on this machine uses it."""
         shutil.rmtree(self.paths.instance_dir, ignore_errors=True)
+        self.paths.log_file.unlink(missing_ok=True)
+        for directory in (
+            self.paths.instance_dir.parent,
+            self.paths.log_file.parent,
+            self.launch.job_dir,
+        ):
+            with contextlib.suppress(OSError):  # not empty: another instance still uses it
+                directory.rmdir()
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _session(self) -> Any:
-        import boto3
+    def _wind_up(self, shipper: LogShipper, code: int, stopped: bool) -> AgentReport:
+        """After the instance's process ended with ``code``: its last lines and
+        checkpoints, its results when it succeeded, and its report."""
+        ended_at = time.time()
+        self._finish_shipping(shipper)
+        self._sync_checkpoints(shipper)
+        self._finish_shipping(shipper)
+        failure, killed = self._failure(code)
+        uploaded = not stopped and code == 0 and not failure and self._upload_results()
+        return self._report(code, failure, stopped, uploaded, killed=killed, ended_at=ended_at)
 
-        return boto3.session.Session(
-            aws_access_key_id=self.plan.access_key_id,
-            aws_secret_access_key=self.plan.secret_access_key,
-            region_name=self.plan.region,
+    def _report(
+        self,
+        code: int,
+        failure: str,
+        stopped: bool,
+        uploaded: bool = False,
+        *,
+        started: bool = True,
+        killed: bool = False,
+        ended_at: float | None = None,
+    ) -> AgentReport:
+        return AgentReport(
+            host=self.plan.host,
+            exit_code=code,
+            failure=failure,
+            stopped=stopped,
+            results_uploaded=uploaded,
+            started=started,
+            killed=killed,
+            ended_at=time.time() if ended_at is None else ended_at,
         )
 
-    def _download(self, objects: ObjectStore, shipper: LogShipper) -> str | None:
+    def _download(self, shipper: LogShipper) -> str | None:
         """Input channels and checkpoints; the failure reason when a channel is missing."""
         channels = self.plan.request.get("inputDataConfig") or []
         if channels:
             try:
-                jobdata.download_channels(objects, channels, self.paths.input_data_dir)
+                jobdata.download_channels(self.link.objects(), channels, self.paths.input_data_dir)
             except jobdata.DataDownloadError as exc:
                 return f"ClientError: Data download failed: {exc}"
         uri = self.plan.checkpoint_uri
         if uri:
             problems: list[str] = []
-            jobdata.restore_checkpoints(objects, uri, self.paths.checkpoint_dir, problems)
-            for problem in problems:
-                shipper.say(problem)
+            jobdata.restore_checkpoints(
+                self.link.objects(), uri, self.paths.checkpoint_dir, problems
+            )
+            self._say_once(shipper, problems)
         return None
 
-    def _watch(self, objects: ObjectStore, shipper: LogShipper) -> tuple[int, bool]:
+    def _watch(self, shipper: LogShipper) -> tuple[int, bool]:
         """Ship output and sync checkpoints until the instance ends or is stopped;
         returns its exit code and whether it was stopped."""
         handle = self.handle
@@ -189,49 +305,76 @@ class InstanceAgent:
             if self._stop.is_set():
                 stop_all([handle], self.plan.stop_grace_seconds)
                 return handle.exit_code() or 143, True
-            shipper.ship()
+            self._ship(shipper)
             if time.monotonic() >= next_sync:
-                self._sync_checkpoints(objects, shipper)
+                self._sync_checkpoints(shipper)
                 next_sync = time.monotonic() + self.plan.checkpoint_sync_seconds
             self._stop.wait(_POLL_SECONDS)
 
-    def _sync_checkpoints(self, objects: ObjectStore, shipper: LogShipper) -> None:
+    def _ship(self, shipper: LogShipper, final: bool = False) -> bool:
+        """:meth:`LogShipper.ship` to the service's current address."""
+        shipper.client = self.link.logs()
+        return shipper.ship(final=final)
+
+    def _sync_checkpoints(self, shipper: LogShipper) -> None:
+        """Upload new or changed checkpoint files; a file that cannot be uploaded never
+        fails the job: its problem is said once in the instance's log."""
         uri = self.plan.checkpoint_uri
         if not uri:
             return
         problems: list[str] = []
         try:
-            jobdata.save_checkpoints(objects, uri, [self.paths.checkpoint_dir], problems)
+            jobdata.save_checkpoints(
+                self.link.objects(), uri, [self.paths.checkpoint_dir], problems
+            )
         except Exception as exc:  # a checkpoint never fails the job
             problems.append(f"checkpoints not uploaded: {exc}")
+        self._say_once(shipper, problems)
+
+    def _say_once(self, shipper: LogShipper, problems: list[str]) -> None:
+        """Say each problem in the instance's log, once in the instance's life."""
         for problem in dict.fromkeys(problems):
-            shipper.say(problem)
+            if problem not in self._said:
+                self._said.add(problem)
+                shipper.say(problem)
 
     def _finish_shipping(self, shipper: LogShipper) -> None:
-        """Ship the last lines, retrying while the service cannot be reached."""
-        for attempt in range(_FINAL_SHIP_ATTEMPTS):
-            if shipper.ship(final=True):
+        """Ship the last lines, retrying while the service cannot be reached (for up to
+        ``_FINAL_SHIP_SECONDS``: a service that restarts meanwhile, even at another
+        address, gets them once it has re-attached to this agent)."""
+        deadline = time.monotonic() + _FINAL_SHIP_SECONDS
+        attempt = 0
+        while not self._ship(shipper, final=True):
+            if time.monotonic() >= deadline:
+                log.error("%s: gave up shipping the last log lines", self.plan.host)
                 return
             time.sleep(min(2.0, 0.1 * 2**attempt))
-        log.error("%s: gave up shipping the last log lines", self.plan.host)
+            attempt += 1
 
-    def _upload_results(self, objects: ObjectStore) -> bool:
+    def _upload_results(self) -> bool:
         bucket, key = parse_s3_uri(self.plan.results_uri)
         with tempfile.TemporaryDirectory(dir=self.work_dir) as scratch:
             archive = Path(scratch) / "results.tar.gz"
             jobdata.pack_archive([self.paths.model_dir], archive)
-            objects.put_file(bucket, key, archive)
+            self.link.objects().put_file(bucket, key, archive)
         return True
 
-    def _failure_text(self) -> str:
+    def _failure(self, code: int) -> tuple[str, bool]:
+        """The instance's failure text (see :class:`AgentReport`) and whether it was
+        killed, as the local supervisor tells them for its processes."""
         try:
             text = self.paths.failure_file.read_text(errors="replace").strip()
         except OSError:
             text = ""
-        return text or last_error_line(self.paths.log_file)
+        if text or code == 0:
+            return text, False
+        if not self.paths.exit_file.exists() and code > 128:
+            return f"{self.plan.host} was killed by {_signal_name(code - 128)}", True
+        return last_error_line(self.paths.log_file), False
 
 
-def _object_store(plan: AgentPlan) -> ObjectStore:
-    from hybridjobs.objects.s3 import S3ObjectStore
-
-    return S3ObjectStore(plan.endpoint_url, plan.region, plan.access_key_id, plan.secret_access_key)
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

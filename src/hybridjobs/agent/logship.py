@@ -31,6 +31,9 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576
 _EVENT_OVERHEAD = 26  # bytes CloudWatch counts per event on top of its UTF-8 message
 _MAX_MESSAGE_BYTES = 256 * 1024 - _EVENT_OVERHEAD
+_MAX_RETRY_SECONDS = 2.0
+"""The longest wait between tries to reach the service (a restarted service gets the
+lines that waited for it within this)."""
 _TOKEN_ERRORS = ("DataAlreadyAcceptedException", "InvalidSequenceTokenException")
 
 
@@ -79,7 +82,7 @@ class LogShipper:
                 self._drop(len(batch))
             except Exception:
                 self._failures += 1
-                self._retry_at = time.monotonic() + min(5.0, 0.1 * 2**self._failures)
+                self._retry_at = time.monotonic() + min(_MAX_RETRY_SECONDS, 0.1 * 2**self._failures)
                 log.warning("%s: cannot ship log lines yet", self.stream, exc_info=True)
                 return False
             else:

@@ -4,7 +4,7 @@ A plan is plain JSON, so a runner can hand it to a process or a Ray actor on ano
 machine. It holds the job's request and identity, the service's address and the job's
 credentials (the instance reaches the service only through its AWS surfaces), and where
 the instance's log stream, checkpoints and results go. What depends on the machine (the
-working directory, the interpreter, the node's id and address) is filled in there, by
+working directory, the interpreter, algo-1's address) is filled in there, by
 :meth:`AgentPlan.launch`.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridjobs.runners.contract import InstanceLaunch
+from hybridjobs.runners.contract import InstanceLaunch, instance_paths
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,16 @@ class AgentPlan:
         fields["instance_resources"] = tuple(fields["instance_resources"])
         return cls(**fields)
 
+    def job_dir(self, work_dir: Path) -> Path:
+        """Where the instance's files lie under an agent's ``work_dir``:
+        ``work_dir/<job id>`` (its instance directory is ``instances/algo-N`` in there)."""
+        return work_dir / self.job_id
+
+    def instance_dir(self, work_dir: Path) -> Path:
+        """The instance's directory (its ``/opt/ml``) under an agent's ``work_dir``."""
+        launch = self.launch(self.job_dir(work_dir), "python", work_dir, master_addr="")
+        return instance_paths(launch).instance_dir
+
     def launch(
         self,
         job_dir: Path,
@@ -70,10 +80,15 @@ class AgentPlan:
         requirements_cache_dir: Path,
         *,
         master_addr: str,
-        node_id: str | None,
+        node_id: str | None = None,
     ) -> InstanceLaunch:
         """The instance's launch description on this machine. The script is fetched
-        through the service's S3 surface with the job's credentials."""
+        through the service's S3 surface with the job's credentials.
+
+        The instance sees the job contract's environment, as a local instance does, plus
+        ``HYBRIDJOBS_NODE_ID`` (``node_id``: the cluster node it runs on). ``MASTER_ADDR``,
+        algo-1's machine, is set only when the job asks for data parallelism, as
+        everywhere."""
         return InstanceLaunch(
             job_arn=self.job_arn,
             job_name=self.job_name,

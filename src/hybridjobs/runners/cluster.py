@@ -13,7 +13,7 @@ AWS surfaces. The scheduler asks it, in this order:
 4. :meth:`ClusterRunner.release` when the job has ended (or was never claimed).
 
 A restarted scheduler finds running instances again with :meth:`ClusterRunner.attach`,
-from what :meth:`RemoteInstance.to_state` recorded. The Ray runner (``runners/ray.py``)
+from what :meth:`RemoteInstance.to_state` recorded. The Ray runner (``runners/rayrunner.py``)
 implements this; a Kubernetes or Slurm runner would be one more module like it.
 """
 
@@ -40,14 +40,24 @@ class RemoteInstance(Protocol):
     host: str
     node_id: str
     address: str
+    started: bool
+    """Whether its agent has started the instance's process (its input data and
+    checkpoints are in place), as of the last :meth:`poll`."""
 
     def poll(self) -> AgentReport | None:
-        """The instance's report once it has ended; ``None`` while it runs. Raises
-        :class:`InstanceLost` when its machine or agent is gone."""
+        """The instance's report once it has ended (and its agent has cleaned up);
+        ``None`` while it runs. Updates :attr:`started`. Raises :class:`InstanceLost`
+        when its machine or agent is gone."""
         ...
 
     def stop(self) -> None:
         """Ask the agent to stop the instance (SIGTERM, grace, SIGKILL); returns at once."""
+        ...
+
+    def redirect(self, endpoint_url: str) -> None:
+        """Tell the agent where the service listens now (a restarted service may listen
+        elsewhere): its output, checkpoints and results go there from now on; returns at
+        once."""
         ...
 
     def to_state(self) -> dict[str, Any]:

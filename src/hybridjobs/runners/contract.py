@@ -298,12 +298,7 @@ def build_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict[str,
     env.update(_braket_environment(launch, paths))
     env.update(sagemaker_environment(launch, paths))
     if launch.node_id is not None:
-        # On a cluster every instance learns where it runs and where algo-1 listens.
-        env.update(
-            HYBRIDJOBS_NODE_ID=launch.node_id,
-            MASTER_ADDR=launch.master_addr,
-            MASTER_PORT=str(launch.master_port),
-        )
+        env["HYBRIDJOBS_NODE_ID"] = launch.node_id  # on a cluster: the machine it runs on
     if launch.hyperparameters.get(DATA_PARALLEL_FLAG, "").strip().lower() == "true":
         env.update(
             MASTER_ADDR=launch.master_addr,

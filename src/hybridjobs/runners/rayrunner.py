@@ -52,30 +52,35 @@ _CALL_TIMEOUT = 30.0
 
 @ray.remote(max_restarts=0)
 class InstanceActor:
-    """Runs one instance's agent on the node Ray placed it on."""
+    """Runs one instance's agent on the node Ray placed it on, under
+    ``<tmp>/hybridjobs-agent/<node id[:16]>`` (the instance's directory is removed once it
+    has ended, before its report is given)."""
 
     def __init__(self, plan_json: str) -> None:
         self.plan = AgentPlan.from_json(plan_json)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        self.work_dir = Path(tempfile.gettempdir()) / "hybridjobs-agent" / self.node_id[:16]
         self.agent: InstanceAgent | None = None
+        self.endpoint_url: str | None = None
         self.report: dict[str, Any] | None = None
         self.error: str | None = None
         self.stop_requested = False
         self._thread: threading.Thread | None = None
 
-    def where(self) -> tuple[str, str]:
-        """``(node id, node address)``."""
-        return self.node_id, self.address
+    def where(self) -> tuple[str, str, str]:
+        """``(node id, node address, the instance's directory on the node)``."""
+        return self.node_id, self.address, str(self.plan.instance_dir(self.work_dir))
 
     def start(self, master_addr: str) -> None:
         """Start the agent (once; later calls do nothing)."""
         if self._thread is not None:
             return
-        work_dir = Path(tempfile.gettempdir()) / "hybridjobs-agent" / self.node_id[:16]
         self.agent = InstanceAgent(
-            self.plan, work_dir, master_addr=master_addr, node_id=self.node_id
+            self.plan, self.work_dir, master_addr=master_addr, node_id=self.node_id
         )
+        if self.endpoint_url is not None:
+            self.agent.redirect(self.endpoint_url)
         if self.stop_requested:
             self.agent.stop()
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
@@ -84,35 +89,47 @@ class InstanceActor:
     def _run(self) -> None:
         assert self.agent is not None
         try:
-            self.report = self.agent.run().to_dict()
+            report = self.agent.run().to_dict()
         except BaseException as exc:
-            self.error = "".join(traceback.format_exception_only(exc)).strip()
             log.exception("the agent of %s failed", self.plan.host)
-        finally:
             self.agent.cleanup()
+            self.error = "".join(traceback.format_exception_only(exc)).strip()
+        else:
+            self.agent.cleanup()
+            self.report = report
 
-    def poll(self) -> dict[str, Any] | None:
-        """The agent's report once the instance has ended (``{"error": …}`` when the agent
-        itself failed); ``None`` while it runs."""
-        if self.error is not None:
-            return {"error": self.error}
-        return self.report
+    def poll(self) -> dict[str, Any]:
+        """``{"started": bool, "report": dict | None, "error": str | None}``: whether the
+        instance's process runs, the agent's report once the instance has ended and its
+        files are gone, and what made the agent itself fail."""
+        started = self.agent is not None and self.agent.started
+        return {"started": started, "report": self.report, "error": self.error}
 
     def stop(self) -> None:
         self.stop_requested = True
         if self.agent is not None:
             self.agent.stop()
 
+    def redirect(self, endpoint_url: str) -> None:
+        """The service listens at ``endpoint_url`` now (it restarted)."""
+        self.endpoint_url = endpoint_url
+        if self.agent is not None:
+            self.agent.redirect(endpoint_url)
+
 
 class RayInstance:
     """A :class:`~hybridjobs.runners.cluster.RemoteInstance` run by an InstanceActor."""
 
-    def __init__(self, host: str, name: str, actor: Any, node_id: str, address: str) -> None:
+    def __init__(
+        self, host: str, name: str, actor: Any, node_id: str, address: str, instance_dir: str
+    ) -> None:
         self.host = host
         self.name = name
         self.actor = actor
         self.node_id = node_id
         self.address = address
+        self.instance_dir = instance_dir
+        self.started = False
         self._report: AgentReport | None = None
         self._next_poll = 0.0
 
@@ -126,18 +143,23 @@ class RayInstance:
             return None  # a busy node answers later
         except RayActorError as exc:
             raise InstanceLost(self._lost(exc)) from exc
-        if answer is None:
-            return None
-        if "error" in answer:
+        if answer["error"] is not None:
             raise InstanceLost(
                 f"the agent of {self.host} on node {self.node_id} failed: {answer['error']}"
             )
-        self._report = AgentReport.from_dict(answer)
+        self.started = self.started or bool(answer["started"])
+        if answer["report"] is not None:
+            self._report = AgentReport.from_dict(answer["report"])
+            self.started = self.started or self._report.started
         return self._report
 
     def stop(self) -> None:
         with contextlib.suppress(RayActorError):  # gone already
             self.actor.stop.remote()
+
+    def redirect(self, endpoint_url: str) -> None:
+        with contextlib.suppress(RayActorError):  # gone: the next poll says so
+            self.actor.redirect.remote(endpoint_url)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -145,6 +167,7 @@ class RayInstance:
             "name": self.name,
             "node_id": self.node_id,
             "address": self.address,
+            "instance_dir": self.instance_dir,
         }
 
     def _lost(self, exc: BaseException) -> str:
@@ -199,10 +222,12 @@ class RayRunner:
         return None
 
     def reserve(self, job: Job, resources: InstanceResources, strategy: str) -> bool:
+        """The job's placement group, made once; one a previous scheduler made for the
+        job (it stopped while the job waited) is taken over, not made twice."""
         with self._lock:
             group = self._groups.get(job.job_arn)
             if group is None:
-                group = placement_group(
+                group = _existing_group(job) or placement_group(
                     [_bundle(resources)] * job.instance_count,
                     strategy=strategy,
                     name=_group_name(job),
@@ -218,12 +243,9 @@ class RayRunner:
         for index in range(1, job.instance_count + 1):
             with contextlib.suppress(ValueError):  # never started, or gone
                 ray.kill(ray.get_actor(_actor_name(job, f"algo-{index}"), namespace=NAMESPACE))
-        if group is None:
-            try:
-                group = get_placement_group(_group_name(job))
-            except ValueError:
-                return
-        remove_placement_group(group)
+        group = group or _existing_group(job)
+        if group is not None:
+            remove_placement_group(group)
 
     # -- instances ------------------------------------------------------------------------
 
@@ -251,8 +273,8 @@ class RayRunner:
         master_addr = places[0][1]
         ray.get([actor.start.remote(master_addr) for actor in actors], timeout=_CALL_TIMEOUT)
         return [
-            RayInstance(plan.host, _actor_name(job, plan.host), actor, node, address)
-            for plan, actor, (node, address) in zip(plans, actors, places, strict=True)
+            RayInstance(plan.host, _actor_name(job, plan.host), actor, *place)
+            for plan, actor, place in zip(plans, actors, places, strict=True)
         ]
 
     def attach(self, job: Job, states: Sequence[Mapping[str, Any]]) -> list[RemoteInstance]:
@@ -271,12 +293,22 @@ class RayRunner:
                     actor,
                     str(state["node_id"]),
                     str(state["address"]),
+                    str(state.get("instance_dir", "")),
                 )
             )
         return found
 
     def close(self) -> None:
         ray.shutdown()
+
+
+def _existing_group(job: Job) -> PlacementGroup | None:
+    """The job's placement group if the cluster holds one (made by any scheduler)."""
+    try:
+        group: PlacementGroup = get_placement_group(_group_name(job))
+    except ValueError:
+        return None
+    return group
 
 
 def _alive_nodes() -> list[dict[str, Any]]:

@@ -8,6 +8,13 @@ watches the agents' reports, stops them on cancel, max runtime or another instan
 failure, and ends the job as the local supervisor does (``finisher.py``), packing
 ``model.tar.gz`` from the results the agents uploaded. A machine or agent that dies ends
 the job FAILED with a reason naming the instance and its node.
+
+The job's events and failure reasons are those of a local job: ``RUNNING`` once every
+agent has started its instance (its input data and checkpoints in place; the maximum
+runtime counts from then); a channel that cannot be downloaded fails the job with the
+agent's ``ClientError: Data download failed: …`` and no ``RUNNING``; an instance's
+failure reads ``AlgorithmError: <its failure text>, exit code: <its exit code>``, and one
+killed while no scheduler watched says so.
 """
 
 from __future__ import annotations
@@ -35,12 +42,16 @@ from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import Outcome
 from hybridjobs.scheduler.launchplan import free_port, job_credentials
 from hybridjobs.scheduler.supervisor import JobSupervisor
+from hybridjobs.store.base import ClaimLost
 
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.1
 _STOP_WAIT_SECONDS = 60.0
 """How long after the grace period a stop waits for the agents' last reports."""
+_SERVICE_STOP_WAIT_SECONDS = 3.0
+"""The same when the service itself stops: its API is down already, so the agents cannot
+hand over their last lines; releasing the reservation then ends the agents."""
 RESULTS_STAGING = ".hybridjobs-instances"
 """Under the job's output location, where each agent uploads its instance's results
 (``<s3Path>/.hybridjobs-instances/algo-N.tar.gz``); removed once the job has ended."""
@@ -61,6 +72,8 @@ class ClusterJobSupervisor(JobSupervisor):
         self.cluster = cluster
         self.remotes: list[RemoteInstance] = []
         self.reports: dict[str, AgentReport] = {}
+        self.start_failure: str | None = None
+        """The failure reason of an instance that could not start (its input data)."""
 
     def run(self) -> None:
         try:
@@ -130,12 +143,6 @@ class ClusterJobSupervisor(JobSupervisor):
             f"Instance agents started on the Ray cluster: {places}; each downloads its "
             "input data and checkpoints.",
         )
-        entry = (
-            self.job.definition["algorithmSpecification"]
-            .get("scriptModeConfig", {})
-            .get("entryPoint", "the container")
-        )
-        self._event(JobEventType.RUNNING, f"Running {entry} on {len(self.remotes)} instance(s).")
         return True
 
     def _reattach(self) -> bool:
@@ -156,15 +163,19 @@ class ClusterJobSupervisor(JobSupervisor):
                 f"{self.job.instance_count} started); they were stopped; submit the job again.",
             )
             return False
+        for remote in self.remotes:  # this service may listen elsewhere than the last
+            remote.redirect(self.context.settings.endpoint_url)
         log.info(
             "job %s: re-attached to %d cluster instance(s)", self.job.job_arn, len(self.remotes)
         )
         return True
 
-    def _save_state(self) -> None:
+    def _save_state(self, **extra: object) -> None:
         state = dict(self.job.runner_state)
         state.update(
-            cluster_instances=[r.to_state() for r in self.remotes], run_started=self.run_started
+            cluster_instances=[r.to_state() for r in self.remotes],
+            run_started=self.run_started,
+            **extra,
         )
         self.job.runner_state = state
         self.context.store.update_job(self.job.job_arn, {"runner_state": state}, claim=self.claim)
@@ -186,6 +197,57 @@ class ClusterJobSupervisor(JobSupervisor):
                 if report is not None:
                     self.reports[remote.host] = report
 
+    def _announce_running(self) -> None:
+        """The RUNNING event, once every instance has started (once in the job's life,
+        restarts of the scheduler included); the maximum runtime counts from here."""
+        if self.job.runner_state.get("running_announced"):
+            return
+        if not all(remote.started for remote in self.remotes):
+            return
+        self.run_started = time.time()
+        entry = (
+            self.job.definition["algorithmSpecification"]
+            .get("scriptModeConfig", {})
+            .get("entryPoint", "the container")
+        )
+        self._event(JobEventType.RUNNING, f"Running {entry} on {len(self.remotes)} instance(s).")
+        self._save_state(running_announced=True)
+
+    def _failed(self) -> Outcome | None:
+        """FAILED when an instance's report fails the job (algo-1 first), with
+        :attr:`failure` or :attr:`start_failure` set; ``None`` when none does."""
+        for remote in self.remotes:
+            report = self.reports.get(remote.host)
+            if report is None or not report.failed:
+                continue
+            if not report.started:
+                self.start_failure = report.failure
+            else:
+                self.failure = (self._failure_of(report), report.exit_code)
+            return Outcome.FAILED
+        return None
+
+    def _failure_of(self, report: AgentReport) -> str:
+        """The failure text of an instance that ran; one killed while no scheduler
+        watched (the service restarted meanwhile) says so."""
+        text = report.failure or f"{report.host} failed"
+        if report.killed and self.attach and report.ended_at < self.took_over:
+            text += " while the hybridjobs service was not running (the service restarted)"
+        return text
+
+    def _all_ended(self) -> Outcome:
+        """Every instance has ended without failing: COMPLETED, unless one was stopped
+        (a previous scheduler began to stop the job): then the job's cancel wins, else it
+        FAILED."""
+        stopped = [r for r in self.reports.values() if r.stopped]
+        if not stopped:
+            return Outcome.COMPLETED
+        current = self.context.store.get_job(self.job.job_arn)
+        if current is None or current.status is JobStatus.CANCELLING:
+            return Outcome.CANCELLED
+        self.failure = (f"{stopped[0].host} was stopped before it ended", stopped[0].exit_code)
+        return Outcome.FAILED
+
     def _watch(self) -> Outcome:
         max_runtime = self.job.max_runtime_seconds
         next_status_check = 0.0
@@ -195,16 +257,12 @@ class ClusterJobSupervisor(JobSupervisor):
             except InstanceLost as exc:
                 self.failure = (str(exc), 1)
                 return Outcome.FAILED
-            for remote in self.remotes:
-                report = self.reports.get(remote.host)
-                if report is not None and (report.exit_code != 0 or report.failure):
-                    self.failure = (
-                        report.failure or f"{remote.host} failed",
-                        report.exit_code or 1,
-                    )
-                    return Outcome.FAILED
+            self._announce_running()
+            failed = self._failed()
+            if failed is not None:
+                return failed
             if len(self.reports) == len(self.remotes):
-                return Outcome.COMPLETED
+                return self._all_ended()
             if time.time() - self.run_started > max_runtime:
                 return Outcome.TIMED_OUT
             if self.context.stopping.is_set():
@@ -220,13 +278,27 @@ class ClusterJobSupervisor(JobSupervisor):
 
     # -- the end --------------------------------------------------------------------------
 
+    def _finish(self, outcome: Outcome) -> None:
+        """As the local supervisor ends a job; an instance that could not start fails the
+        job with its agent's reason (``ClientError: Data download failed: …``), the
+        others stopped."""
+        if self.start_failure is None:
+            super()._finish(outcome)
+            return
+        if not self.holds_claim():
+            raise ClaimLost(self.job.job_arn, self.claim)
+        self.stop_instances()
+        self._end(JobStatus.FAILED, self.start_failure)
+
     def stop_instances(self) -> None:
         """Ask every agent to stop its instance (SIGTERM, grace, SIGKILL on its machine)
         and wait for their last reports (their final log lines and checkpoints)."""
         for remote in self.remotes:
             if remote.host not in self.reports:
                 remote.stop()
-        deadline = time.monotonic() + self.context.settings.stop_grace_seconds + _STOP_WAIT_SECONDS
+        stopping = self.context.stopping.is_set()
+        wait = _SERVICE_STOP_WAIT_SECONDS if stopping else _STOP_WAIT_SECONDS
+        deadline = time.monotonic() + self.context.settings.stop_grace_seconds + wait
         while time.monotonic() < deadline and len(self.reports) < len(self.remotes):
             try:
                 self._poll()
@@ -235,9 +307,10 @@ class ClusterJobSupervisor(JobSupervisor):
             time.sleep(_POLL_SECONDS)
 
     def results_dirs(self, scratch: Path) -> list[Path]:
-        """Each instance's uploaded results, unpacked under ``scratch`` and removed from
-        their staging place (an instance that uploaded none contributes an empty
-        directory)."""
+        """Each instance's uploaded results, unpacked under ``scratch`` (an instance that
+        uploaded none contributes an empty directory). The staged archives stay until the
+        job has ended (:meth:`_clean_up`): a scheduler that finishes the job again after a
+        failed final write packs the same results."""
         dirs: list[Path] = []
         for host in self._hosts():
             target = scratch / f".results-{host}"
@@ -246,7 +319,6 @@ class ClusterJobSupervisor(JobSupervisor):
             bucket, key = parse_s3_uri(self._staged_results_uri(host))
             try:
                 self.context.objects.get_to_file(bucket, key, archive)
-                self.context.objects.delete(bucket, key)  # staged only until packed
                 archives.extract_archive(archive, target)
             except (ObjectStoreError, OSError, tarfile.TarError, archives.ArchiveError) as exc:
                 log.warning("job %s: no results from %s: %s", self.job.job_arn, host, exc)
@@ -259,10 +331,33 @@ class ClusterJobSupervisor(JobSupervisor):
         report = self.reports.get(self._hosts()[index])
         return report.failure if report is not None else ""
 
+    def failed_host(self) -> str | None:
+        """The instance whose report failed the job (algo-1 first); what the end of a
+        FAILED job names, as the local supervisor's exit codes tell it for processes."""
+        for host in self._hosts():
+            report = self.reports.get(host)
+            if report is not None and report.failed:
+                return host
+        return None
+
+    def recorded_exits(self) -> list[float | None]:
+        """When each instance ended, as its agent recorded it (``None``: no report yet);
+        what billing uses for instances that ended while no scheduler watched them."""
+        return [
+            report.ended_at if (report := self.reports.get(host)) is not None else None
+            for host in self._hosts()
+        ]
+
     def _clean_up(self) -> None:
-        """Give back the reservation and remove the staged results (the job has ended,
-        or another scheduler holds it: then only what is in this process)."""
-        if not self.holds_claim() and not self._ended():
+        """Remove this process's scratch copies of the results; once the job has ended,
+        also give back its reservation (its agents end) and remove the staged results. A
+        job that has not ended (another scheduler holds it now, or its final status could
+        not be written and a scheduler will watch it again) keeps its agents, reservation
+        and staged results for whoever finishes it."""
+        scratch = self.context.settings.jobs_dir / self.job.job_id
+        for host in self._hosts():
+            shutil.rmtree(scratch / f".results-{host}", ignore_errors=True)
+        if not self._ended():
             return
         try:
             self.cluster.release(self.job)
@@ -274,12 +369,12 @@ class ClusterJobSupervisor(JobSupervisor):
                 self.context.objects.delete(bucket, key)
             except Exception:
                 log.debug("job %s: no staged results of %s", self.job.job_arn, host)
-        scratch = self.context.settings.jobs_dir / self.job.job_id
-        for host in self._hosts():
-            target = scratch / f".results-{host}"
-            if target.exists():
-                shutil.rmtree(target, ignore_errors=True)
 
     def _ended(self) -> bool:
-        current = self.context.store.get_job(self.job.job_arn)
+        """Whether the job is in a terminal status (``False`` when that cannot be read)."""
+        try:
+            current = self.context.store.get_job(self.job.job_arn)
+        except Exception:
+            log.exception("job %s: cannot read whether it has ended", self.job.job_arn)
+            return False
         return current is None or current.is_terminal

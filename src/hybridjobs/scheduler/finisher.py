@@ -93,14 +93,7 @@ class JobFinisher:
             )
         elif outcome is Outcome.FAILED:
             text, code = sup.failure or ("the instance failed", 1)
-            host = next(
-                (
-                    h.host
-                    for i, h in enumerate(sup.handles)
-                    if h.exit_code() not in (None, 0) or sup._failure_text(i)
-                ),
-                "an instance",
-            )
+            host = sup.failed_host() or "an instance"
             self.end(
                 JobStatus.FAILED,
                 f"AlgorithmError: {text}, exit code: {code}",
@@ -174,21 +167,10 @@ class JobFinisher:
 
     # -- times ----------------------------------------------------------------------------
 
-    def _recorded_exits(self) -> list[float | None]:
-        """When each instance's bootstrap wrote its exit file; ``None`` where there is none
-        (an instance that was killed, or is still running)."""
-        exits: list[float | None] = []
-        for handle in self.supervisor.handles:
-            try:
-                exits.append(Path(handle.exit_file).stat().st_mtime)
-            except OSError:
-                exits.append(None)
-        return exits
-
     def ended_at(self, now: datetime.datetime) -> datetime.datetime:
         """When the job ended: ``now``, less the time between the last instance's exit and
         the service noticing it when that exit happened while the service was down."""
-        exits = self._recorded_exits()
+        exits = self.supervisor.recorded_exits()
         took_over = self.supervisor.took_over
         if not exits or any(e is None or e >= took_over for e in exits):
             return now  # an instance ended under the watch of this service (or none ran)

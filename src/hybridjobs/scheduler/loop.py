@@ -379,3 +379,5 @@ class Scheduler:
             updates={"ended_at": now, "failure_reason": reason},
             claim=Claim(job.owner, job.claim_epoch),
         )
+        if self.cluster is not None:  # a reservation (and agents) it may have left
+            self._release(job)

@@ -133,6 +133,25 @@ class JobSupervisor(threading.Thread):
         """Stop every instance: SIGTERM to each process group, the grace, SIGKILL."""
         stop_all(self.handles, self.context.settings.stop_grace_seconds)
 
+    def failed_host(self) -> str | None:
+        """The instance that failed the job (the first with a non-zero exit or a failure
+        file); what the end of a FAILED job names."""
+        for index, handle in enumerate(self.handles):
+            if handle.exit_code() not in (None, 0) or self._failure_text(index):
+                return handle.host
+        return None
+
+    def recorded_exits(self) -> list[float | None]:
+        """When each instance's bootstrap wrote its exit file; ``None`` where there is none
+        (an instance that was killed, or is still running)."""
+        exits: list[float | None] = []
+        for handle in self.handles:
+            try:
+                exits.append(Path(handle.exit_file).stat().st_mtime)
+            except OSError:
+                exits.append(None)
+        return exits
+
     def results_dirs(self, scratch: Path) -> list[Path]:
         """The instances' results directories, ``algo-1`` first (``scratch``: where a
         runner without a shared disk may fetch them to)."""
