@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "hybridjobs"
 _GIB = 2**30
-_POLL_INTERVAL = 0.2
+_POLL_INTERVAL = 0.1
+_NEW_GROUP_WAIT = 0.5
+"""How long admission waits for a new placement group before the queue moves on (and
+asks again at the next pass)."""
 _CALL_TIMEOUT = 30.0
 
 
@@ -224,6 +227,7 @@ class RayRunner:
     def reserve(self, job: Job, resources: InstanceResources, strategy: str) -> bool:
         """The job's placement group, made once; one a previous scheduler made for the
         job (it stopped while the job waited) is taken over, not made twice."""
+        wait = 0.0
         with self._lock:
             group = self._groups.get(job.job_arn)
             if group is None:
@@ -234,7 +238,8 @@ class RayRunner:
                     lifetime="detached",
                 )
                 self._groups[job.job_arn] = group
-        ready, _ = ray.wait([group.ready()], timeout=0)
+                wait = _NEW_GROUP_WAIT  # a cluster with room grants it in milliseconds
+        ready, _ = ray.wait([group.ready()], timeout=wait)
         return bool(ready)
 
     def release(self, job: Job) -> None:
