@@ -27,6 +27,9 @@ from hybridjobs.logtail import LogTail
 
 log = logging.getLogger(__name__)
 
+BATCHES_PER_SECOND = 4
+"""At most this many PutLogEvents calls a second per stream while the instance runs (what
+CloudWatch allows a stream), so lines travel in batches; the last ones go at once."""
 MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576
 _EVENT_OVERHEAD = 26  # bytes CloudWatch counts per event on top of its UTF-8 message
@@ -57,6 +60,7 @@ class LogShipper:
         self._pending: deque[PendingLine] = deque()
         self._failures = 0
         self._retry_at = 0.0
+        self._next_batch_at = 0.0
 
     def say(self, text: str) -> None:
         """Queue a line of the agent's own (``hybridjobs: …``) in the stream."""
@@ -66,12 +70,16 @@ class LogShipper:
         """Send everything read so far (with ``final``, the unterminated last line too).
         Returns whether every line is now with the service; on a failure to reach it the
         lines stay queued for the next call."""
+        now = time.monotonic()
+        if not final and now < self._next_batch_at:
+            return not self._pending  # batch lines: at most BATCHES_PER_SECOND calls
+        self._next_batch_at = now + 1.0 / BATCHES_PER_SECOND
         events, _metrics = self.tail.read(final=final)
         for event in events:
             if event.message:
                 message = _clip(event.message)
                 self._pending.append(PendingLine(int(event.timestamp.timestamp() * 1000), message))
-        if self._pending and time.monotonic() < self._retry_at:
+        if self._pending and now < self._retry_at:
             return False
         while self._pending:
             batch = self._next_batch()
