@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "jobs": "benchmarks.suite",
     "burst": "benchmarks.burst",
     "tasks": "benchmarks.tasks",
+    "ray": "benchmarks.ray_runner",
 }
 
 

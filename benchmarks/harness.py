@@ -131,13 +131,15 @@ def stat_row(label: Sequence[str], stat: Stat, unit: str = "s") -> list[str]:
 class Server:
     """A running ``hybridjobs serve`` with its own data directory."""
 
-    def __init__(self, name: str, data_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, name: str, data_dir: Path, env: Mapping[str, str], log_name: str = "server.log"
+    ) -> None:
         self.name = name
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = data_dir / "server.log"
+        self.log_path = data_dir / log_name  # its own name when servers share a data dir
         command = [sys.executable, "-m", "hybridjobs.cli", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(data_dir)]
         with self.log_path.open("ab") as log:
@@ -339,6 +341,25 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
             found.append(int(entry.name))
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` itself (not its children), from
+    ``/proc/PID/stat``; 0.0 when the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy (not idle or waiting for I/O) since
+    boot, from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the machine ----------------------------------------------------------------------------

@@ -195,6 +195,9 @@ class RayRunner:
             configure_logging=False,
         )
         self._groups: dict[str, PlacementGroup] = {}
+        self._ready: dict[str, Any] = {}
+        """Per job, the one ``ready()`` reference of its group, asked again at each pass:
+        a new reference per pass may not resolve for a long time after the group is."""
         self._lock = threading.Lock()
 
     # -- admission ------------------------------------------------------------------------
@@ -239,12 +242,14 @@ class RayRunner:
                 )
                 self._groups[job.job_arn] = group
                 wait = _NEW_GROUP_WAIT  # a cluster with room grants it in milliseconds
-        ready, _ = ray.wait([group.ready()], timeout=wait)
+            reference = self._ready.setdefault(job.job_arn, group.ready())
+        ready, _ = ray.wait([reference], timeout=wait)
         return bool(ready)
 
     def release(self, job: Job) -> None:
         with self._lock:
             group = self._groups.pop(job.job_arn, None)
+            self._ready.pop(job.job_arn, None)
         for index in range(1, job.instance_count + 1):
             with contextlib.suppress(ValueError):  # never started, or gone
                 ray.kill(ray.get_actor(_actor_name(job, f"algo-{index}"), namespace=NAMESPACE))
