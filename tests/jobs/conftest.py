@@ -40,6 +40,7 @@ from typing import Any
 
 import pytest
 from support.jobs import create_job_request, unique_name
+from support.postgres import create_schema
 from support.server import LiveServer, server_env, start_server
 
 from hybridjobs.jobs.model import Job, JobStatus
@@ -575,3 +576,15 @@ def start_scheduler(api: Any, env: dict[str, str] | None = None) -> subprocess.P
             env=variables,
             start_new_session=True,
         )
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[tuple[str, SqlJobStore]]:
+    """A PostgreSQL schema of the test's own (its URL, for servers and schedulers) and a
+    store on it, to read what they wrote."""
+    url = create_schema(pg_url)
+    store = SqlJobStore(url)
+    try:
+        yield url, store
+    finally:
+        store.close()

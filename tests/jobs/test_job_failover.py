@@ -7,11 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from support.postgres import create_schema
 
 from hybridjobs.scheduler.loop import SCHEDULER_LEASE
 from hybridjobs.store.sql import SqlJobStore
@@ -34,16 +30,6 @@ def main(release: str, starts: str):
 JOBS = 10
 
 
-@pytest.fixture
-def database(pg_url: str) -> Iterator[tuple[str, SqlJobStore]]:
-    url = create_schema(pg_url)
-    store = SqlJobStore(url)
-    try:
-        yield url, store
-    finally:
-        store.close()
-
-
 def owner(store: SqlJobStore, arn: str) -> str | None:
     job = store.get_job(arn)
     assert job is not None
@@ -57,10 +43,10 @@ def lines(store: SqlJobStore, arn: str) -> list[str]:
 def test_killing_the_active_scheduler_hands_every_job_to_the_other(
     servers: ServerPool,
     scheduler_process: list[subprocess.Popen[bytes]],
-    database: tuple[str, SqlJobStore],
+    pg_database: tuple[str, SqlJobStore],
     tmp_path: Path,
 ) -> None:
-    url, store = database
+    url, store = pg_database
     env = {
         "HYBRIDJOBS_DB_URL": url,
         "HYBRIDJOBS_CAPACITY_VCPUS": "40",

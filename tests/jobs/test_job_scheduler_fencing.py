@@ -11,11 +11,7 @@ import collections
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from support.postgres import create_schema
 
 from hybridjobs.jobs.model import JobStatus
 from hybridjobs.store.sql import SqlJobStore
@@ -43,17 +39,6 @@ def main(release: str):
 HOSTS = ("algo-1", "algo-2")
 
 
-@pytest.fixture
-def database(pg_url: str) -> Iterator[tuple[str, SqlJobStore]]:
-    """A PostgreSQL schema of this test's own, and a store on it to read what was written."""
-    url = create_schema(pg_url)
-    store = SqlJobStore(url)
-    try:
-        yield url, store
-    finally:
-        store.close()
-
-
 def printed_lines(store: SqlJobStore, arn: str, host: str) -> list[str]:
     return [e.message for e in store.list_log_events(arn, host) if e.message.startswith("line ")]
 
@@ -61,10 +46,10 @@ def printed_lines(store: SqlJobStore, arn: str, host: str) -> list[str]:
 def test_a_stalled_scheduler_that_lost_its_job_writes_nothing_more(
     servers: ServerPool,
     scheduler_process: list[subprocess.Popen[bytes]],
-    database: tuple[str, SqlJobStore],
+    pg_database: tuple[str, SqlJobStore],
     tmp_path: Path,
 ) -> None:
-    url, store = database
+    url, store = pg_database
     env = {"HYBRIDJOBS_DB_URL": url, "HYBRIDJOBS_HEARTBEAT_TIMEOUT_SECONDS": "2"}
     api = servers.start(env=env, extra_args=("--no-scheduler",))
     first = start_scheduler(api, env)
