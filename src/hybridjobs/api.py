@@ -1,13 +1,29 @@
 """The ASGI app: one port for every AWS surface, dispatched by the SigV4 credential scope.
 
-No business logic lives here: the app reads the request, picks the service, runs its
-(blocking) handler in a worker thread and writes the response.
+No business logic lives here. For each request the app, in this order:
+
+1. reads the request's head (line and headers; never the body yet) and picks the service:
+   the credential scope's, else what an unsigned request looks like;
+2. when access keys are configured, authenticates the head
+   (:class:`~hybridjobs.http.authenticate.Authenticator`: claims, region, key, clock and,
+   where the head declares the payload hash, the signature);
+3. refuses a body declared larger than the request's limit
+   (:meth:`~hybridjobs.http.limits.RequestLimits.body_limit`);
+4. reads the body piece by piece within its limits (size, pause between pieces), decoding
+   ``aws-chunked`` uploads and checking their chunk signatures as they arrive, then checks
+   the body against what was signed (its SHA-256, or the signature itself for services
+   that sign the body's hash);
+5. runs the service's (blocking) handler in a worker thread and writes its response.
+
+Anything refused on the way is answered in the service's own error shape
+(:mod:`hybridjobs.http.refusals`), with ``Connection: close`` when the body was not read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,19 +31,34 @@ from typing import Any
 from botocore.exceptions import UnknownServiceError
 from starlette.concurrency import run_in_threadpool
 
-from hybridjobs.errors import InvalidSignatureException, ServiceError, UnknownOperationException
+from hybridjobs.errors import InternalServiceException, ServiceError, UnknownOperationException
+from hybridjobs.http.authenticate import Admission, Authenticator
+from hybridjobs.http.body import Body, ClientDisconnected, read_body, too_large
+from hybridjobs.http.head import RequestHead
+from hybridjobs.http.limits import RequestLimits
+from hybridjobs.http.refusals import Reason, RequestRefused, refusal_response
 from hybridjobs.services.base import AwsService
+from hybridjobs.services.s3 import bucket_from_host
 from hybridjobs.wire import botomodel, jsonrpc, query, restjson, restxml
+from hybridjobs.wire.awschunked import AwsChunkedDecoder
 from hybridjobs.wire.messages import WireRequest, WireResponse
-from hybridjobs.wire.sigv4 import credential_scope, signature_is_valid
+from hybridjobs.wire.regions import known_regions
+from hybridjobs.wire.routing import RestRouter
+from hybridjobs.wire.sigv4 import credential_scope
 
 log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Route = Callable[[WireRequest], WireResponse]
 
 HEALTH_PATH = "/_hybridjobs/health"
+ROUTE_ERRORS = "hybridjobs"
+"""The service name the app's own routes answer errors as (JSON, like Braket)."""
+
+# What the S3 surface sees of a decoded aws-chunked upload: a plain body.
+_CHUNKED_ONLY_HEADERS = ("x-amz-decoded-content-length", "x-amz-content-sha256", "x-amz-trailer")
 
 
 @dataclass
@@ -49,7 +80,13 @@ class Accounts:
 
 
 class HybridJobsApp:
-    """The ASGI application."""
+    """The ASGI application.
+
+    ``extra_routes`` are the service's own paths (``/_hybridjobs/status``): served to
+    anyone without keys configured, and only to signed requests with them. ``limits``
+    bounds every request; ``regions`` are the regions a signature may be scoped to
+    (botocore's and ``default_region``).
+    """
 
     def __init__(
         self,
@@ -57,13 +94,23 @@ class HybridJobsApp:
         accounts: Accounts,
         default_region: str = "us-east-1",
         default_service: str = "braket",
-        extra_routes: dict[str, Callable[[WireRequest], WireResponse]] | None = None,
+        extra_routes: dict[str, Route] | None = None,
+        limits: RequestLimits | None = None,
+        regions: frozenset[str] | None = None,
     ) -> None:
         self.services = services
         self.accounts = accounts
         self.default_region = default_region
         self.default_service = default_service
         self.extra_routes = extra_routes or {}
+        self.limits = limits or RequestLimits()
+        self.regions = regions if regions is not None else known_regions([default_region])
+        self._default_router = RestRouter(botomodel.service_model(default_service))
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """The signature policy over the keys configured now."""
+        return Authenticator(self.accounts.secrets, self.regions, self.limits.clock_skew)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,8 +118,14 @@ class HybridJobsApp:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        response = await run_in_threadpool(self.respond, scope, body)
+        head = RequestHead.from_scope(scope)
+        exchange = _Exchange(head)
+        try:
+            response = await self._serve(exchange, receive)
+        except ClientDisconnected:
+            return
+        if not exchange.body_read and _may_have_body(head):
+            response.headers["Connection"] = "close"
         await send(
             {
                 "type": "http.response.start",
@@ -91,115 +144,201 @@ class HybridJobsApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def respond(self, scope: Scope, body: bytes) -> WireResponse:
-        """Build the response for one HTTP request (runs in a worker thread)."""
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        raw_path_text = raw_path.decode("latin-1").split("?", 1)[0]
-        query = WireRequest.parse_query(scope.get("query_string", b"").decode("latin-1"))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request = WireRequest(
-            method=scope["method"],
-            raw_path=raw_path_text,
-            query=query,
-            headers=headers,
-            body=body,
-            region=self.default_region,
-            account_id=self.accounts.default_account,
-        )
-        if raw_path_text == HEALTH_PATH:
+    async def _serve(self, exchange: _Exchange, receive: Receive) -> WireResponse:
+        head = exchange.head
+        if head.raw_path == HEALTH_PATH:
             return WireResponse(
                 200, {"Content-Type": "application/json"}, json.dumps({"status": "ok"}).encode()
             )
-        if raw_path_text in self.extra_routes and "authorization" not in headers:
-            return self.extra_routes[raw_path_text](request)
-        credentials = credential_scope(request.headers, request.query)
-        service_name = credentials.service if credentials else self.unsigned_service(request)
+        route = self.extra_routes.get(head.raw_path)
+        scope = credential_scope(head.headers, head.query)
+        if route is not None:
+            service_name = ROUTE_ERRORS
+        elif scope is not None:
+            service_name = scope.service
+        else:
+            service_name = self.unsigned_service(head)
         try:
-            service = self._authenticate(request, scope, credentials, service_name)
-        except ServiceError as error:
-            return error_response(service_name, error, request)
-        return service.handle(request)
+            admission = self._admit(head, service_name if route is None else "")
+            body = await self._read_body(exchange, receive, service_name, admission)
+            admission.check_body(body.sha256)
+        except RequestRefused as refused:
+            return refusal_response(service_name, refused, exchange.request_id, head.method)
+        except ClientDisconnected:
+            raise
+        except Exception:
+            log.exception("reading request %s failed", exchange.request_id)
+            internal = InternalServiceException(
+                f"We encountered an internal error; request id {exchange.request_id}."
+            )
+            return error_response(service_name, internal, exchange.request_id, head.method)
+        request = self._wire_request(exchange, body, admission)
+        if route is not None:
+            return await run_in_threadpool(route, request)
+        if scope is None and not self.accounts.verifying:
+            service_name = self.unsigned_service(head, body.data)
+        service = self.services.get(service_name)
+        if service is None:
+            error = UnknownOperationException(
+                f"hybridjobs does not serve the AWS service {service_name!r}."
+            )
+            return error_response(service_name, error, request.request_id, request.method)
+        return await run_in_threadpool(service.handle, request)
 
-    def unsigned_service(self, request: WireRequest) -> str:
+    def _admit(self, head: RequestHead, service_name: str) -> Admission:
+        """The authenticated signer of ``head`` (keys configured), or what it claims."""
+        if self.accounts.verifying:
+            return self.authenticator.admit(head, service_name)
+        scope = credential_scope(head.headers, head.query)
+        if scope is None:
+            return Admission()
+        return Admission(access_key=scope.access_key, region=scope.region)
+
+    async def _read_body(
+        self, exchange: _Exchange, receive: Receive, service_name: str, admission: Admission
+    ) -> Body:
+        head = exchange.head
+        limit = self.limits.body_limit(service_name, head.method, _bucket_path(head))
+        declared = head.content_length
+        if declared is not None and declared > limit:
+            raise too_large(declared, limit)
+        decoder = _chunk_decoder(head, service_name, admission)
+        body = await read_body(
+            receive,
+            limit=limit,
+            idle_timeout=self.limits.body_timeout,
+            hash_body=admission.hashes_body,
+            decoder=decoder,
+        )
+        exchange.body_read = True
+        if decoder is not None:
+            expected = head.headers.get("x-amz-decoded-content-length")
+            if expected is not None and expected.strip() != str(len(body.data)):
+                raise RequestRefused(
+                    Reason.CHUNK_FORMAT,
+                    "You did not provide the number of bytes specified by the "
+                    "x-amz-decoded-content-length header.",
+                )
+        return body
+
+    def _wire_request(self, exchange: _Exchange, body: Body, admission: Admission) -> WireRequest:
+        head = exchange.head
+        headers = head.headers
+        if _is_aws_chunked(head):
+            headers = _plain_headers(headers, body)
+        account = self.accounts.default_account
+        if self.accounts.verifying and admission.access_key is not None:
+            account = self.accounts.key_accounts.get(admission.access_key, account)
+        return WireRequest(
+            method=head.method,
+            raw_path=head.raw_path,
+            query=head.query,
+            headers=headers,
+            body=body.data,
+            region=admission.region or self.default_region,
+            access_key=admission.access_key,
+            account_id=account,
+            request_id=exchange.request_id,
+        )
+
+    def unsigned_service(self, head: RequestHead, body: bytes | None = None) -> str:
         """The service an unsigned request (no SigV4 scope) is meant for: JSON targets,
-        query actions and SigV2-presigned S3 URLs say so; else Braket, whose JSON errors
-        answer unknown paths."""
-        target = request.headers.get("x-amz-target", "")
+        query actions (the form's ``Action``; ``sts`` until the body is read) and
+        SigV2-presigned S3 URLs say so; a request that looks like S3's (a payload hash
+        header, a bucket in its Host) is for S3; else the default service (Braket), whose
+        JSON errors answer unknown paths. With keys configured an unsigned request is only
+        ever refused, and the refusal is S3's too when no route of the default service
+        matches it (an anonymous ``PUT /bucket/key``)."""
+        target = head.headers.get("x-amz-target", "")
         if target.startswith("Logs_"):
             return "logs"
         if target.startswith("AmazonEC2ContainerRegistry"):
             return "ecr"
-        if "AWSAccessKeyId" in request.query and "s3" in self.services:
+        if "AWSAccessKeyId" in head.query and "s3" in self.services:
             return "s3"
-        if b"Action=" in request.body[:200]:
-            return "sts" if b"Action=GetCallerIdentity" in request.body else "iam"
+        if body is not None and b"Action=" in body[:200]:
+            return "sts" if b"Action=GetCallerIdentity" in body else "iam"
+        if head.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return "sts" if body is None else self.default_service
+        if "s3" in self.services and self._looks_like_s3(head):
+            return "s3"
         return self.default_service
 
-    def _authenticate(
-        self, request: WireRequest, scope: Scope, credentials: Any, service_name: str
-    ) -> AwsService:
-        if credentials is not None:
-            request.region = credentials.region
-            request.access_key = credentials.access_key
-        if self.accounts.verifying:
-            self._verify(request, scope, credentials)
-        service = self.services.get(service_name)
-        if service is None:
-            raise UnknownOperationException(
-                f"hybridjobs does not serve the AWS service {service_name!r}."
-            )
-        return service
-
-    def _verify(self, request: WireRequest, scope: Scope, credentials: Any) -> None:
-        if credentials is None:
-            raise InvalidSignatureException("This service requires SigV4-signed requests.")
-        secret = self.accounts.secrets.get(credentials.access_key)
-        if secret is None:
-            raise InvalidSignatureException(
-                f"The access key {credentials.access_key!r} is not known to this service."
-            )
-        host = request.headers.get("host", "localhost")
-        query_string = scope.get("query_string", b"").decode("latin-1")
-        url = f"http://{host}{request.raw_path}" + (f"?{query_string}" if query_string else "")
-        if not signature_is_valid(
-            request.method, url, request.headers, request.body, credentials, secret
-        ):
-            raise InvalidSignatureException(
-                "The request signature does not match the one computed with this access key."
-            )
-        request.account_id = self.accounts.key_accounts.get(
-            credentials.access_key, self.accounts.default_account
-        )
+    def _looks_like_s3(self, head: RequestHead) -> bool:
+        if "x-amz-content-sha256" in head.headers or bucket_from_host(head.host) is not None:
+            return True
+        if not self.accounts.verifying:
+            return False
+        return self._default_router.match(head.method, head.raw_path, head.query) is None
 
 
-def error_response(service_name: str, error: ServiceError, request: WireRequest) -> WireResponse:
-    """``error`` in the wire format of ``service_name``'s protocol (JSON for unknown ones)."""
+@dataclass
+class _Exchange:
+    """One request in flight: its head, id, and whether its body has been read."""
+
+    head: RequestHead
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    body_read: bool = False
+
+
+def _may_have_body(head: RequestHead) -> bool:
+    return bool(head.content_length) or "transfer-encoding" in head.headers
+
+
+def _bucket_path(head: RequestHead) -> str:
+    """The path-style S3 path of ``head`` (virtual-hosted requests get their bucket)."""
+    bucket = bucket_from_host(head.host)
+    return f"/{bucket}{head.raw_path}" if bucket is not None else head.raw_path
+
+
+def _is_aws_chunked(head: RequestHead) -> bool:
+    encoding = head.headers.get("content-encoding", "")
+    return "aws-chunked" in encoding or head.headers.get("x-amz-content-sha256", "").startswith(
+        "STREAMING-"
+    )
+
+
+def _chunk_decoder(
+    head: RequestHead, service_name: str, admission: Admission
+) -> AwsChunkedDecoder | None:
+    """The decoder of an S3 ``aws-chunked`` upload (signatures checked when signed)."""
+    if service_name != "s3" or not _is_aws_chunked(head):
+        return None
+    return AwsChunkedDecoder(admission.chunk_signing, admission.signed_trailer)
+
+
+def _plain_headers(headers: dict[str, str], body: Body) -> dict[str, str]:
+    """The headers of a decoded ``aws-chunked`` upload as those of a plain one: no
+    streaming markers, ``aws-chunked`` out of Content-Encoding, the payload's length, and
+    the checksum trailers (the only trailers S3 takes) as headers."""
+    plain = {name: value for name, value in headers.items() if name not in _CHUNKED_ONLY_HEADERS}
+    codings = [c.strip() for c in plain.pop("content-encoding", "").split(",")]
+    kept = [c for c in codings if c and c != "aws-chunked"]
+    if kept:
+        plain["content-encoding"] = ", ".join(kept)
+    plain["content-length"] = str(len(body.data))
+    plain.update(
+        {name: value for name, value in body.trailers.items() if name.startswith("x-amz-checksum-")}
+    )
+    return plain
+
+
+def error_response(
+    service_name: str, error: ServiceError, request_id: str, method: str
+) -> WireResponse:
+    """``error`` in the wire format of ``service_name``'s protocol (JSON for unknown ones);
+    S3 answers to HEAD carry no body."""
     try:
         model = botomodel.service_model(service_name)
     except UnknownServiceError:
-        return restjson.serialize_error(error, request.request_id)
+        return restjson.serialize_error(error, request_id)
     if model.protocol == "rest-xml":
+        code = "InternalError" if isinstance(error, InternalServiceException) else error.code
         return restxml.serialize_error(
-            error.code,
-            error.message,
-            error.status,
-            request.request_id,
-            with_body=request.method != "HEAD",
+            code, error.message, error.status, request_id, with_body=method != "HEAD"
         )
     if model.protocol == "query":
-        return query.serialize_error(model, error, request.request_id)
+        return query.serialize_error(model, error, request_id)
     if model.protocol == "json":
-        return jsonrpc.serialize_error(model, error, request.request_id)
-    return restjson.serialize_error(error, request.request_id)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+        return jsonrpc.serialize_error(model, error, request_id)
+    return restjson.serialize_error(error, request_id)

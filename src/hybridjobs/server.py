@@ -17,6 +17,8 @@ from hybridjobs.api import Accounts, HybridJobsApp
 from hybridjobs.devices.catalog import CatalogError, DeviceCatalog, load_catalog
 from hybridjobs.devices.service import DeviceService
 from hybridjobs.engines.base import EngineRequest
+from hybridjobs.http.limits import RequestLimits
+from hybridjobs.http.protocol import guarded_protocol
 from hybridjobs.jobs.admission import Capacity
 from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.model import JobStatus
@@ -106,7 +108,12 @@ def build_service(settings: Settings) -> Service:
         secrets=dict(settings.credentials),
         key_accounts={key: settings.account_id for key in settings.credentials},
     )
-    app = HybridJobsApp(services, accounts, default_region=settings.default_region)
+    app = HybridJobsApp(
+        services,
+        accounts,
+        default_region=settings.default_region,
+        limits=RequestLimits.from_settings(settings),
+    )
     app.extra_routes[STATUS_PATH] = _status_route(scheduler)
     service = Service(settings=settings, store=store, jobs=jobs, app=app, scheduler=scheduler)
     service.on_stop.append(store.close)
@@ -386,6 +393,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=5,
+        http=guarded_protocol(service.app.limits),
     )
     server = uvicorn.Server(config)
     announce(f"hybridjobs listening on {settings.endpoint_url}")

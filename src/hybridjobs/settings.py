@@ -129,6 +129,39 @@ class Settings(BaseSettings):
     # Access keys; when set, SigV4 signatures are verified. Format: {access_key: secret}.
     credentials: dict[str, str] = Field(default_factory=dict)
 
+    # Request bounds (docs/security.md): bodies larger than these are refused before they
+    # are read; slow clients are disconnected; signatures older or newer than the skew fail.
+    max_api_body_bytes: int = Field(
+        default=10 * 2**20,
+        ge=0,
+        description="Largest request body of an API call (every request but S3 object writes).",
+    )
+    max_object_body_bytes: int = Field(
+        default=5 * 2**30,
+        ge=0,
+        description="Largest body of an S3 object write (PutObject, UploadPart), as sent.",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 2**10,
+        ge=1024,
+        description="Largest request line plus headers of one request.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a connection may take to send a request's line and headers.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a request body may go without sending another byte.",
+    )
+    clock_skew_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="How far a signed request's x-amz-date may be from the server's clock.",
+    )
+
     @field_validator("objects")
     @classmethod
     def _objects_location(cls, value: str | None) -> str | None:
