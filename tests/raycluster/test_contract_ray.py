@@ -9,25 +9,7 @@ modules runs on both runners without further work; only ``LOCAL_ONLY`` is left o
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from jobs import (
-    test_job_braket_sdk,
-    test_job_environment,
-    test_job_failures,
-    test_job_lifecycle,
-    test_job_restart,
-    test_job_stopping,
-)
-
-CONTRACT_MODULES: tuple[ModuleType, ...] = (
-    test_job_lifecycle,
-    test_job_failures,
-    test_job_stopping,
-    test_job_environment,
-    test_job_braket_sdk,
-    test_job_restart,
-)
+from jobs.contract import collect_contract_tests
 
 LOCAL_ONLY = frozenset(
     {
@@ -39,15 +21,4 @@ LOCAL_ONLY = frozenset(
     }
 )
 
-_left_out = set(LOCAL_ONLY)
-for _module in CONTRACT_MODULES:
-    for _name in dir(_module):
-        if not _name.startswith("test_"):
-            continue
-        if _name in LOCAL_ONLY:
-            _left_out.discard(_name)
-            continue
-        assert _name not in globals(), f"two contract tests are named {_name}"
-        globals()[_name] = getattr(_module, _name)
-assert not _left_out, f"LOCAL_ONLY names tests that do not exist: {sorted(_left_out)}"
-del _module, _name, _left_out
+collect_contract_tests(globals(), leave_out=LOCAL_ONLY)
