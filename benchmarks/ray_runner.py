@@ -5,11 +5,13 @@ Three sections, in the order they run:
 
 1. **Bell job, Ray Jobs vs the hybridjobs Ray runner.** One local 2-node Ray cluster (a
    head with the dashboard and a second node with ``node_b``, 2 CPUs each, each with its
-   own temporary directory) and one ``hybridjobs serve --runner ray`` on it. Rounds are
-   interleaved: one Ray Jobs submission (``JobSubmissionClient``, ``python bell.py``), one
-   hybridjobs job (the same script). Both clients poll every 20 ms over HTTP (Ray's job
-   status, GetJob). Ray's figure ends at Ray's own ``end_time``, hybridjobs' at its
-   COMPLETED event; submit -> seen by the client is measured for both.
+   own temporary directory) and two ``hybridjobs serve --runner ray`` on it: *warm* (node
+   pools, the default; the benchmark waits for them to be ready) and *cold*
+   (``HYBRIDJOBS_WARM_POOL=false``). Rounds are interleaved: one Ray Jobs submission
+   (``JobSubmissionClient``, ``python bell.py``), one warm and one cold hybridjobs job
+   (the same script). All clients poll every 20 ms over HTTP (Ray's job status, GetJob).
+   Ray's figure ends at Ray's own ``end_time``, hybridjobs' at its COMPLETED event;
+   submit -> seen by the client is measured for all.
 2. **Data-parallel training step, 2 nodes vs 1 node.** ``examples/data_parallel_qml``
    (2 instances, TCP all-reduce over ``MASTER_ADDR``/``MASTER_PORT``) with
    ``hybridjobs_placement_strategy=STRICT_SPREAD`` on the 2-node cluster, against the same
@@ -129,7 +131,7 @@ class RayCluster:
     """Local Ray nodes started for the benchmark: a head (with the dashboard when asked)
     and worker nodes, each ``ray start`` with its own temporary directory and free ports.
     ``stop`` signals exactly the processes whose command line names one of those
-    directories."""
+    directories or that run in the session of one of its ``ray start`` commands."""
 
     def __init__(
         self,
@@ -142,6 +144,7 @@ class RayCluster:
     ) -> None:
         self.name = name
         self.temp_dirs: list[Path] = []
+        self.sessions: set[int] = set()
         self.log_path = work / f"ray-{name}.log"
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -188,9 +191,11 @@ class RayCluster:
         self.commands.append(" ".join(["ray", "start", *args]))
         env = clean_env({"RAY_USAGE_STATS_ENABLED": "0"})
         with self.log_path.open("ab") as log:
-            done = subprocess.run(
+            done = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+            self.sessions.add(done.pid)  # Ray's daemons stay in the session it leads
+            done.wait()
         if done.returncode != 0:
             raise RuntimeError(f"ray start failed:\n{self.log_path.read_text()[-3000:]}")
 
@@ -215,7 +220,9 @@ class RayCluster:
             raise RuntimeError(f"Ray cluster {self.name}: {count} nodes never came up")
 
     def processes(self) -> list[int]:
-        """Live processes of this cluster: their command line names one of its directories."""
+        """Live processes of this cluster: their command line names one of its directories,
+        or (Ray's agents retitle themselves ``ray::DashboardAgent`` and the like) they are
+        in the session of one of its ``ray start`` commands."""
         tags = [str(d).encode() for d in self.temp_dirs]
         found = []
         for entry in Path("/proc").iterdir():
@@ -223,9 +230,11 @@ class RayCluster:
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes()
+                stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if any(tag in cmdline for tag in tags):
+            session = int(stat[stat.rindex(")") + 2 :].split()[3])
+            if any(tag in cmdline for tag in tags) or session in self.sessions:
                 found.append(int(entry.name))
         return found
 
@@ -242,40 +251,6 @@ class RayCluster:
         for temp_dir in self.temp_dirs:
             shutil.rmtree(temp_dir, ignore_errors=True)
         return time.monotonic() - started
-
-    def probe_ready(self, tries: int = 20) -> tuple[int, int, float]:
-        """How the Ray runner's admission check behaves on this cluster: a placement group
-        like a job's (one ml.m5.large bundle) is made and waited for with ``wait``; then,
-        ``tries`` times 0.25 s apart, ``ray.wait([group.ready()], timeout=0)`` with a new
-        reference each time, as the scheduler's passes ask. (times it read ready, tries,
-        ms of one ``ready()`` waited for with a 5 s timeout). Runs in a child process."""
-        probe = (
-            "import json, time, ray\n"
-            "from ray.util.placement_group import placement_group, remove_placement_group\n"
-            f"ray.init(address={self.address!r}, log_to_driver=False)\n"
-            "group = placement_group([{'CPU': 2.0, 'memory': float(8 * 2**30)}])\n"
-            "assert group.wait(30)\n"
-            "hits = 0\n"
-            f"for _ in range({tries}):\n"
-            "    hits += bool(ray.wait([group.ready()], timeout=0)[0])\n"
-            "    time.sleep(0.25)\n"
-            "began = time.perf_counter()\n"
-            "ray.wait([group.ready()], timeout=5)\n"
-            "took = (time.perf_counter() - began) * 1000\n"
-            "remove_placement_group(group)\n"
-            "print(json.dumps([hits, took]))\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            env=clean_env({"RAY_USAGE_STATS_ENABLED": "0"}),
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"placement-group probe failed:\n{done.stderr[-2000:]}")
-        hits, took = json.loads(done.stdout.strip().splitlines()[-1])
-        return int(hits), tries, float(took)
 
     def run_job(self, entrypoint: str) -> RayJobRun:
         """Submit ``entrypoint`` to Ray Jobs and poll its status every 20 ms until it ends."""
@@ -432,12 +407,23 @@ def user_code_span(server: Server, arn: str) -> tuple[float, float]:
     return float(first), float(last)
 
 
-def instance_nodes(server: Server, arn: str) -> list[str]:
-    """The Ray node id of each of the job's instances, from its runner state."""
+def cluster_instances(server: Server, arn: str) -> list[dict[str, Any]]:
+    """The job's instances as its runner state records them."""
     with contextlib.closing(_sqlite(server)) as database:
         row = database.execute("SELECT runner_state FROM jobs WHERE job_arn = ?", (arn,)).fetchone()
     state = json.loads(row[0]) if row and row[0] else {}
-    return [str(i.get("node_id", "?")) for i in state.get("cluster_instances", [])]
+    return list(state.get("cluster_instances", []))
+
+
+def instance_nodes(server: Server, arn: str) -> list[str]:
+    """The Ray node id of each of the job's instances, from its runner state."""
+    return [str(i.get("node_id", "?")) for i in cluster_instances(server, arn)]
+
+
+def warm_instances(server: Server, arn: str) -> tuple[int, int]:
+    """(instances started by a node pool, all instances) of the job."""
+    instances = cluster_instances(server, arn)
+    return sum("pool_key" in i for i in instances), len(instances)
 
 
 def job_results(server: Server, run: JobRun) -> dict[str, Any]:
@@ -454,8 +440,10 @@ def job_results(server: Server, run: JobRun) -> dict[str, Any]:
     return dict(data)
 
 
-def ray_server(context: Context, name: str, cluster: RayCluster) -> Server:
-    env = {"HYBRIDJOBS_RUNNER": "ray", "HYBRIDJOBS_RAY_ADDRESS": cluster.address}
+def ray_server(
+    context: Context, name: str, cluster: RayCluster, extra: Mapping[str, str] | None = None
+) -> Server:
+    env = {"HYBRIDJOBS_RUNNER": "ray", "HYBRIDJOBS_RAY_ADDRESS": cluster.address, **(extra or {})}
     server = Server(name, context.work / name, env)
     context.servers[name] = server
     return server
@@ -498,22 +486,48 @@ def src_state() -> str:
 
 def run_bell(context: Context) -> str:
     cluster, server = two_node(context)
+    cold = ray_server(context, "ray-two-cold", cluster, {"HYBRIDJOBS_WARM_POOL": "false"})
     bell = context.work / "bell.py"
     bell.write_text(BELL_SCRIPT)
     entrypoint = f"{sys.executable} {bell}"
     request = job_request(server.put_script(BELL_SCRIPT))
-    pool = server.status().get("warm_pool", {})
+    cold_request = job_request(cold.put_script(BELL_SCRIPT))
+    pools_started = time.monotonic()
+    pool = server.wait_pool()  # the node pools of both nodes are ready
+    pools_wait = time.monotonic() - pools_started
     figures: dict[str, Stat] = {}
 
     def add(name: str, value: float) -> None:
         figures.setdefault(name, Stat()).add(value)
 
+    def hybridjobs(prefix: str, target: Server, job: dict[str, Any]) -> None:
+        run = run_hybridjobs(target, job | {"jobName": f"bench-{uuid.uuid4().hex[:12]}"})
+        printed, cpu = shipped_mark(target, run.arn)
+        add(f"{prefix}.admitted", run.event("STARTING_INSTANCE"))
+        add(f"{prefix}.running", run.event("RUNNING"))
+        add(f"{prefix}.first_line", printed - run.created)
+        add(f"{prefix}.completed", run.event("COMPLETED"))
+        add(f"{prefix}.seen", run.seen - run.created)
+        add(f"{prefix}.cpu", cpu)
+        warm, instances = warm_instances(target, run.arn)
+        add(f"{prefix}.warm", warm / max(instances, 1))
+        hj_nodes.update(node[:8] for node in instance_nodes(target, run.arn))
+        add(f"stage.{prefix}.admit", run.event("STARTING_INSTANCE"))
+        add(f"stage.{prefix}.place", run.event("RUNNING") - run.event("STARTING_INSTANCE"))
+        add(f"stage.{prefix}.start", printed - run.created - run.event("RUNNING"))
+        add(f"stage.{prefix}.finish", run.event("COMPLETED") - (printed - run.created))
+        add(f"ratio.{prefix}.ended", last_ray[0] / run.event("COMPLETED"))
+        add(f"ratio.{prefix}.seen", last_ray[1] / (run.seen - run.created))
+        add(f"ratio.{prefix}.first_line", last_ray[2] / (printed - run.created))
+
     ray_nodes: set[str] = set()
     hj_nodes: set[str] = set()
+    last_ray = [1.0, 1.0, 1.0]
     for _ in range(2):  # warm-up, discarded
         cluster.run_job(entrypoint)
         run_hybridjobs(server, request | {"jobName": f"bench-{uuid.uuid4().hex[:12]}"})
-    rounds = context.repeats(10, 3)
+        run_hybridjobs(cold, cold_request | {"jobName": f"bench-{uuid.uuid4().hex[:12]}"})
+    rounds = context.repeats(15, 3)
     for index in range(rounds):
         print(f"   bell round {index + 1}/{rounds}", file=sys.stderr, flush=True)
         ray_run = cluster.run_job(entrypoint)
@@ -522,53 +536,50 @@ def run_bell(context: Context) -> str:
         add("ray.seen", ray_run.seen - ray_run.submitted)
         add("ray.cpu", ray_run.cpu)
         ray_nodes.add(ray_run.node[:8])
-        run = run_hybridjobs(server, request | {"jobName": f"bench-{uuid.uuid4().hex[:12]}"})
-        printed, cpu = shipped_mark(server, run.arn)
-        add("hj.admitted", run.event("STARTING_INSTANCE"))
-        add("hj.running", run.event("RUNNING"))
-        add("hj.first_line", printed - run.created)
-        add("hj.completed", run.event("COMPLETED"))
-        add("hj.seen", run.seen - run.created)
-        add("hj.cpu", cpu)
-        hj_nodes.update(node[:8] for node in instance_nodes(server, run.arn))
         add("stage.ray.start", ray_run.first_line - ray_run.submitted)
         add("stage.ray.finish", ray_run.ended - ray_run.first_line)
-        add("stage.hj.admit", run.event("STARTING_INSTANCE"))
-        add("stage.hj.place", run.event("RUNNING") - run.event("STARTING_INSTANCE"))
-        add("stage.hj.start", printed - run.created - run.event("RUNNING"))
-        add("stage.hj.finish", run.event("COMPLETED") - (printed - run.created))
-        add("ratio.ended", (ray_run.ended - ray_run.submitted) / run.event("COMPLETED"))
-        add("ratio.seen", (ray_run.seen - ray_run.submitted) / (run.seen - run.created))
-        add(
-            "ratio.first_line",
-            (ray_run.first_line - ray_run.submitted) / (printed - run.created),
-        )
+        last_ray[:] = [
+            ray_run.ended - ray_run.submitted,
+            ray_run.seen - ray_run.submitted,
+            ray_run.first_line - ray_run.submitted,
+        ]
+        hybridjobs("hj", server, request)
+        hybridjobs("cold", cold, cold_request)
     f = figures
     rows = [
         stat_row(["submit → first user line", "Ray Jobs"], f["ray.first_line"]),
         stat_row(["submit → SUCCEEDED (Ray's end_time)", "Ray Jobs"], f["ray.ended"]),
         stat_row(["submit → SUCCEEDED seen by the client", "Ray Jobs"], f["ray.seen"]),
-        stat_row(["create → admitted (STARTING_INSTANCE event)", "hybridjobs"], f["hj.admitted"]),
-        stat_row(["create → RUNNING event", "hybridjobs"], f["hj.running"]),
-        stat_row(["create → first user line", "hybridjobs"], f["hj.first_line"]),
-        stat_row(["create → COMPLETED event", "hybridjobs"], f["hj.completed"]),
-        stat_row(["create → COMPLETED seen by the client", "hybridjobs"], f["hj.seen"]),
     ]
+    for prefix, system in (("hj", "hybridjobs warm"), ("cold", "hybridjobs cold")):
+        rows += [
+            stat_row(
+                ["create → admitted (STARTING_INSTANCE event)", system], f[f"{prefix}.admitted"]
+            ),
+            stat_row(["create → RUNNING event", system], f[f"{prefix}.running"]),
+            stat_row(["create → first user line", system], f[f"{prefix}.first_line"]),
+            stat_row(["create → COMPLETED event", system], f[f"{prefix}.completed"]),
+            stat_row(["create → COMPLETED seen by the client", system], f[f"{prefix}.seen"]),
+        ]
     cpu_rows = [
         [system, f"{f[key].median:.2f}", f"{f[key].low:.2f}", f"{f[key].high:.2f}", str(f[key].n)]
-        for system, key in (("Ray Jobs", "ray.cpu"), ("hybridjobs Ray runner", "hj.cpu"))
+        for system, key in (
+            ("Ray Jobs", "ray.cpu"),
+            ("hybridjobs warm (node pool)", "hj.cpu"),
+            ("hybridjobs cold (instance actor)", "cold.cpu"),
+        )
     ]
     ratio_rows = [
         [label, *(f"{v:.2f}x" for v in (s.median, s.low, s.high)), str(s.n)]
+        for prefix, side in (("hj", "warm"), ("cold", "cold"))
         for label, s in (
-            ("to the end: Ray end_time ÷ hybridjobs COMPLETED event", f["ratio.ended"]),
-            ("as the client sees it (20 ms polling both)", f["ratio.seen"]),
-            ("to the first user line", f["ratio.first_line"]),
+            (f"{side}: to the end (Ray end_time ÷ COMPLETED event)", f[f"ratio.{prefix}.ended"]),
+            (f"{side}: as the client sees it (20 ms polling)", f[f"ratio.{prefix}.seen"]),
+            (f"{side}: to the first user line", f[f"ratio.{prefix}.first_line"]),
         )
     ]
-    ended = f["ratio.ended"]
+    ended = f["ratio.hj.ended"]
     goal = "met" if ended.median >= 10 else "not met"
-    hits, tries, ready_ms = cluster.probe_ready()
     stage_rows = [
         stat_row([system, stage], f[key])
         for system, stage, key in (
@@ -578,57 +589,43 @@ def run_bell(context: Context) -> str:
                 "stage.ray.start",
             ),
             ("Ray Jobs", "first user line → end_time", "stage.ray.finish"),
-            ("hybridjobs", "create → admitted (placement group ready, claimed)", "stage.hj.admit"),
-            ("hybridjobs", "admitted → RUNNING (actor placed, agent started)", "stage.hj.place"),
-            ("hybridjobs", "RUNNING → first user line (download, bootstrap)", "stage.hj.start"),
-            ("hybridjobs", "first user line → COMPLETED (run, ship, upload)", "stage.hj.finish"),
+            *(
+                row
+                for prefix, system, place in (
+                    ("hj", "hybridjobs warm", "pool launch, agent, fork"),
+                    ("cold", "hybridjobs cold", "actor placed, agent started"),
+                )
+                for row in (
+                    (system, "create → admitted (placement group ready)", f"stage.{prefix}.admit"),
+                    (system, f"admitted → RUNNING ({place})", f"stage.{prefix}.place"),
+                    (system, "RUNNING → first user line", f"stage.{prefix}.start"),
+                    (system, "first user line → COMPLETED", f"stage.{prefix}.finish"),
+                )
+            ),
         )
     ]
-    fresh = f["hj.cpu"].median > 0.5
-    slowest = max(
-        ("stage.hj.admit", "stage.hj.place", "stage.hj.start", "stage.hj.finish"),
-        key=lambda key: f[key].median,
-    )
-    slowest_name = {
-        "stage.hj.admit": "admission",
-        "stage.hj.place": "placing the actor and starting the agent",
-        "stage.hj.start": "starting the instance's interpreter",
-        "stage.hj.finish": "finishing (the script's run, log shipping, results upload)",
-    }[slowest]
-    admission = (
-        "Admission, in the source measured: every scheduler pass (`scheduler_poll_seconds`, "
-        "1 s by default) asks `ray.wait([group.ready()], timeout=0)` with a *new* "
-        "`ready()` reference, an asynchronous GCS call that often has not answered within "
-        "a zero timeout even when the group exists (probed on this cluster after the "
-        "rounds: a placement group that `wait()` had already reported created read as "
-        f"ready in {hits} of {tries} such checks 0.25 s apart), so a job waits a random "
-        "number of 1-s passes. Keeping the first `ready()` reference per job (or waiting a "
-        f"few milliseconds: one `ready()` waited for took {ready_ms:.1f} ms) and waking "
-        "the scheduler when it resolves would make admission take milliseconds. "
+    warm_share = f["hj.warm"].median
+    nodes = pool.get("nodes", [])
+    zygotes = sorted({int(n.get("size", 0)) for n in nodes})
+    loaded = sorted({m for n in nodes for m in (n.get("preload") or {}).get("loaded", [])})
+    preload = (
+        f"node pools ready on {pool.get('ready')} of {pool.get('size')} nodes "
+        f"({pools_wait:.1f} s waited for them after the service started), "
+        f"{'/'.join(map(str, zygotes))} zygote(s) each, which imported: "
+        + ", ".join(f"`{m}`" for m in loaded)
     )
     limits = (
-        f"Where hybridjobs' time goes (medians): admission {ms(f['stage.hj.admit'].median)}, "
-        f"actor and agent {ms(f['stage.hj.place'].median)}, instance start to the first "
-        f"line {ms(f['stage.hj.start'].median)}, first line to COMPLETED "
-        f"{ms(f['stage.hj.finish'].median)}; the largest is {slowest_name}. "
-        + (
-            f"The instance's script process spent {f['hj.cpu'].median:.2f} CPU s before its "
-            "first line, as much as Ray's fresh `python bell.py`: on Ray it is a fresh "
-            "interpreter that imports the SDK itself (no warm start), so hybridjobs pays "
-            "Ray's own start-up cost plus its placement group, actor and agent on top. "
-            if fresh
-            else f"The instance's script process spent only {f['hj.cpu'].median:.2f} CPU s "
-            "before its first line: it started from a preloaded (warm) process. "
-        )
-        + (admission if f["stage.hj.admit"].median > 0.5 else "")
-        + "On this 2-core machine the 2 Ray raylets, the GCS, the dashboard, the service and "
-        "the job all share the cores, which widens every spread."
-    )
-    preload = (
-        f"warm pool enabled ({pool.get('size')} zygotes)"
-        if pool.get("enabled")
-        else "the service reports no warm pool for this runner (`/_hybridjobs/status`: "
-        f"`warm_pool` = `{json.dumps(pool)}`)"
+        "Where the warm path's time goes (medians): admission "
+        f"{ms(f['stage.hj.admit'].median)}, launch on the node pool to RUNNING "
+        f"{ms(f['stage.hj.place'].median)}, RUNNING to the first line "
+        f"{ms(f['stage.hj.start'].median)}, first line to COMPLETED "
+        f"{ms(f['stage.hj.finish'].median)}. The warm instance's script process spent "
+        f"{f['hj.cpu'].median:.2f} CPU s before its first line (forked from a zygote that "
+        f"had imported the SDK), the cold one {f['cold.cpu'].median:.2f} CPU s and Ray's "
+        f"fresh `python bell.py` {f['ray.cpu'].median:.2f} CPU s. Share of warm instances "
+        f"(median per job): {warm_share:.0%}. On this 2-core machine the 2 Ray raylets, the "
+        "GCS, the dashboard, the two services and the jobs all share the cores, which "
+        "widens every spread."
     )
     context.notes.append(
         f"Bell: Ray Jobs drivers ran on node(s) {sorted(ray_nodes)}; hybridjobs instances on "
@@ -641,12 +638,13 @@ def run_bell(context: Context) -> str:
             f"One local 2-node Ray cluster ({cluster.start_seconds:.1f} s to start): "
             + "; ".join(f"`{c}`" for c in cluster.commands)
             + f" (each node also `--memory {NODE_MEMORY // GIB} GiB --object-store-memory "
-            f"{OBJECT_STORE // GIB} GiB`, its own `--temp-dir` and free ports). One "
-            "`hybridjobs serve --runner ray --ray-address HEAD` (HYBRIDJOBS_RUNNER=ray, "
-            "HYBRIDJOBS_RAY_ADDRESS; SQLite). 2 warm-up rounds discarded, then "
-            f"{ended.n} rounds of one Ray Jobs submission and one hybridjobs job, "
-            "interleaved. Both clients poll every 20 ms over HTTP (`get_job_status`, "
-            "`GetJob`).",
+            f"{OBJECT_STORE // GIB} GiB`, its own `--temp-dir` and free ports). Two "
+            "`hybridjobs serve --runner ray --ray-address HEAD` on it (HYBRIDJOBS_RUNNER=ray, "
+            "HYBRIDJOBS_RAY_ADDRESS; SQLite each): **warm** with the default warm pool "
+            "settings (node pools), **cold** with HYBRIDJOBS_WARM_POOL=false. 2 warm-up "
+            f"rounds discarded, then {ended.n} rounds of one Ray Jobs submission, one warm "
+            "and one cold hybridjobs job, interleaved. All clients poll every 20 ms over "
+            "HTTP (`get_job_status`, `GetJob`).",
             "",
             "What each side starts per job, and what is already running:",
             "",
@@ -655,12 +653,18 @@ def run_bell(context: Context) -> str:
             f"which runs the entrypoint `{Path(sys.executable).name} bell.py` as a fresh "
             "interpreter: the script imports the Braket SDK itself. Nothing of the SDK is "
             "preloaded.",
-            "- **hybridjobs Ray runner**: the scheduler (inside `serve`, connected to the "
-            "cluster as a Ray driver) reserves a placement group for the job, starts a "
-            "detached named actor on its bundle (again a Ray worker process) whose instance "
-            "agent downloads the script through the service's S3 surface, starts the "
-            "bootstrap, ships the output with PutLogEvents and uploads the results; "
+            "- **hybridjobs warm**: the scheduler (inside `serve`, a Ray driver) reserves a "
+            "placement group for the job (the bundle's vCPUs and memory), then asks the "
+            "node pool of the bundle's node (a detached actor per node, "
+            "`hybridjobs-pool-<node id>`, started with the service and kept) to run the "
+            "instance: the pool's instance agent (already imported, on a thread) lays out "
+            "the instance, fetches the script through the service's S3 surface, has a "
+            "zygote's embryo (a fork made in advance) become the instance, ships the "
+            "output with PutLogEvents and uploads the results. Ready before the rounds: "
             f"{preload}.",
+            "- **hybridjobs cold**: the same placement group, then a new detached instance "
+            "actor on the bundle (a Ray worker process that imports the agent) whose agent "
+            "starts the bootstrap as a fresh interpreter that imports the SDK.",
             "- The script's own CPU seconds (its `MARK` line: `getrusage(RUSAGE_SELF)` at its "
             "first line, zero at a fork) show what the process that ran it had to import:",
             "",

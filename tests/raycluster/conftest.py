@@ -32,6 +32,7 @@ from jobs.conftest import (  # noqa: F401 - _cancel_leftover_jobs: autouse here 
     _cancel_leftover_jobs,
     live_processes,
 )
+from support.cli import wait_for_warm_pool
 
 NODE_CPUS = 2
 NODE_MEMORY = 16 * 2**30
@@ -77,11 +78,19 @@ def start_cluster(cpus: int = NODE_CPUS, memory: int = NODE_MEMORY) -> RayCluste
 
 class RayServerPool(ServerPool):
     """A :class:`ServerPool` whose servers run their jobs on ``cluster``
-    (``--runner ray``); it reaps the jobs' processes on every node at the end."""
+    (``--runner ray``); it reaps the jobs' processes on every node at the end.
 
-    def __init__(self, make_dir: Callable[[], Path], cluster: RayCluster) -> None:
+    With ``warm`` (the default) the servers start their instances from the node pools
+    (``runners/raypool.py``, one zygote per node) and :meth:`start` returns once every
+    node's pool is ready, so the jobs of a test start warm; without, every instance
+    starts cold in an instance actor of its own."""
+
+    def __init__(
+        self, make_dir: Callable[[], Path], cluster: RayCluster, *, warm: bool = True
+    ) -> None:
         super().__init__(make_dir)
         self.cluster = cluster
+        self.warm = warm
 
     def start(
         self,
@@ -89,17 +98,27 @@ class RayServerPool(ServerPool):
         env: Mapping[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> JobKit:
-        ray_env = {"HYBRIDJOBS_RUNNER": "ray", "HYBRIDJOBS_RAY_ADDRESS": self.cluster.address}
+        ray_env = {
+            "HYBRIDJOBS_RUNNER": "ray",
+            "HYBRIDJOBS_RAY_ADDRESS": self.cluster.address,
+            "HYBRIDJOBS_WARM_POOL": "true" if self.warm else "false",
+            "HYBRIDJOBS_WARM_POOL_SIZE": "1",
+        }
         kit = super().start(data_dir, {**ray_env, **(env or {})}, extra_args)
         kit.runner = "ray"
+        if self.warm:
+            wait_for_warm_pool(kit.server.url, 180)
         return kit
 
 
 @contextlib.contextmanager
-def ray_service(cluster: RayCluster, data_dir: Path, **env: str) -> Iterator[JobKit]:
-    """A live ``hybridjobs serve --runner ray`` on ``cluster``; stopped at the end, when
-    no process of its jobs may be left on any node."""
-    pool = RayServerPool(lambda: data_dir, cluster)
+def ray_service(
+    cluster: RayCluster, data_dir: Path, *, warm: bool = True, **env: str
+) -> Iterator[JobKit]:
+    """A live ``hybridjobs serve --runner ray`` on ``cluster`` (``warm``: see
+    :class:`RayServerPool`); stopped at the end, when no process of its jobs may be left
+    on any node."""
+    pool = RayServerPool(lambda: data_dir, cluster, warm=warm)
     try:
         yield pool.start(env=env)
     finally:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import json
+import os
+import signal
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from jobs.conftest import BUCKET, JobKit, describe, event_types, wait_until
+from jobs.conftest import BUCKET, JobKit, describe, event_types, live_processes, wait_until
+from support.cli import wait_for_warm_pool
 
 from hybridjobs.jobs.model import JobStatus
 from raycluster.conftest import RayCluster, job_processes, ray_service
@@ -56,6 +63,13 @@ time.sleep(300)
 """
 
 
+# Says which process started it: a warm instance is a child of its node pool's zygote.
+WHO_STARTED_ME = """
+import os, pathlib
+parent = pathlib.Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+print("parent:", parent.replace(b"\\0", b" ").decode().strip(), flush=True)
+"""
+
 SMALL_TYPE = "ml.t3.large"
 """Given 1 vCPU by the test service's instance-type table (see conftest)."""
 
@@ -66,6 +80,13 @@ def two_instances(kit: JobKit, script: str, **overrides: object) -> str:
         instanceConfig={"instanceType": "ml.m5.large", "instanceCount": 2},
         **overrides,  # type: ignore[arg-type]
     )
+
+
+def warm_pool_status(kit: JobKit) -> dict[str, Any]:
+    """The service's ``/_hybridjobs/status`` ``warm_pool``: on Ray, the node pools."""
+    with urllib.request.urlopen(f"{kit.server.url}/_hybridjobs/status", timeout=60) as answer:
+        pool: dict[str, Any] = json.loads(answer.read())["warm_pool"]
+    return pool
 
 
 def stream_lines(kit: JobKit, arn: str, host: str) -> list[str]:
@@ -106,6 +127,69 @@ def test_a_two_instance_job_runs_one_instance_per_node(ray_jobs: JobKit) -> None
         "the staged results to be removed",
     )
     wait_until(lambda: not job_processes(ray_jobs.job(arn).job_id), 15, "no instance left")
+
+
+def test_instances_start_warm_from_their_nodes_pool(ray_jobs: JobKit) -> None:
+    arn = two_instances(ray_jobs, WHO_STARTED_ME)
+
+    job = ray_jobs.wait(arn, timeout=120)
+
+    assert job["status"] == "COMPLETED", describe(job)
+    instances = ray_jobs.job(arn).runner_state["cluster_instances"]
+    assert len({i["node_id"] for i in instances}) == 2, instances
+    for instance in instances:  # hosted by its node's pool actor, forked by its zygote
+        node = instance["node_id"]
+        assert instance["name"] == f"hybridjobs-pool-{node}", instance
+        assert instance["pool_key"] == f"{ray_jobs.job(arn).job_id}/{instance['host']}"
+        parents = [
+            line for line in stream_lines(ray_jobs, arn, instance["host"]) if "parent:" in line
+        ]
+        assert len(parents) == 1, parents
+        assert "-m hybridjobs.runners.zygote" in parents[0], parents
+        assert f"/pool/{node[:16]} " in parents[0] + " ", parents
+    status = warm_pool_status(ray_jobs)
+    assert status["runner"] == "ray" and status["ready"] == status["size"] == 2, status
+    assert all(node["launches"]["warm"] >= 1 for node in status["nodes"]), status
+
+
+def node_pool_pids(cluster: RayCluster) -> list[int]:
+    """The pids of the cluster's node pool actors: the parents of their zygotes (whose
+    command lines name ``/pool/<node id[:16]>``; so do the zygotes' embryos)."""
+    nodes = [cluster.cluster.head_node.node_id, cluster.second.node_id]
+    zygotes = [
+        p.pid
+        for p in live_processes()
+        if "hybridjobs.runners.zygote" in p.cmdline
+        and any(f"/pool/{node[:16]}" in p.cmdline for node in nodes)
+    ]
+    parents = set()
+    for pid in zygotes:
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            parents.add(int(stat[stat.rindex(")") + 2 :].split()[1]))
+    return sorted(parents - set(zygotes))  # embryos share their zygote's command line
+
+
+def test_a_job_starts_cold_when_its_nodes_pool_died(
+    ray_cluster: RayCluster, ray_jobs: JobKit
+) -> None:
+    pools = node_pool_pids(ray_cluster)
+    assert len(pools) == 2, pools
+    for pid in pools:  # both pool actors crash (their zygotes end with them)
+        os.kill(pid, signal.SIGKILL)
+
+    arn = two_instances(ray_jobs, WHO_STARTED_ME)
+
+    job = ray_jobs.wait(arn, timeout=120)
+    assert job["status"] == "COMPLETED", describe(job)
+    instances = ray_jobs.job(arn).runner_state["cluster_instances"]
+    assert [i for i in instances if "pool_key" in i] == [], instances  # both went cold
+    # New pools replace the dead ones, and the next job starts warm again.
+    wait_for_warm_pool(ray_jobs.server.url, 180)
+    again = two_instances(ray_jobs, WHO_STARTED_ME)
+    assert ray_jobs.wait(again, timeout=120)["status"] == "COMPLETED"
+    instances = ray_jobs.job(again).runner_state["cluster_instances"]
+    assert all("pool_key" in i for i in instances), instances
 
 
 def test_cancel_stops_the_instances_on_every_node(ray_jobs: JobKit) -> None:
@@ -191,7 +275,8 @@ def test_mpi_jobs_are_refused_with_a_reason(ray_jobs: JobKit) -> None:
 def test_stopping_the_service_stops_the_instances_on_every_node(
     ray_cluster: RayCluster, tmp_path: Path
 ) -> None:
-    with ray_service(ray_cluster, tmp_path / "service") as kit:
+    # The cold path (no node pools): each instance in an instance actor of its own.
+    with ray_service(ray_cluster, tmp_path / "service", warm=False) as kit:
         arn = two_instances(kit, SLEEPER)
         job_id = kit.job(arn).job_id
         wait_until(
@@ -199,6 +284,8 @@ def test_stopping_the_service_stops_the_instances_on_every_node(
             120,
             "both instances running",
         )
+        instances = kit.job(arn).runner_state["cluster_instances"]
+        assert not [i for i in instances if "pool_key" in i], instances  # cold
 
         kit.server.stop()  # SIGTERM; fails unless the server exits within its grace
 

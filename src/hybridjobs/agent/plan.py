@@ -43,6 +43,8 @@ class AgentPlan:
     results_uri: str
     checkpoint_sync_seconds: float = 10.0
     stop_grace_seconds: float = 30.0
+    session_token: str = ""
+    """The session token of the job's own credentials."""
 
     @property
     def host(self) -> str:
@@ -101,6 +103,7 @@ class AgentPlan:
             endpoint_url=self.endpoint_url,
             access_key_id=self.access_key_id,
             secret_access_key=self.secret_access_key,
+            session_token=self.session_token,
             job_token=self.job_token,
             master_port=self.master_port,
             python=python,

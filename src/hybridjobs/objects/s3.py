@@ -46,19 +46,25 @@ class S3ObjectStore:
         region: str,
         access_key: str | None = None,
         secret_key: str | None = None,
+        session_token: str | None = None,
+        session: Any = None,
     ) -> None:
+        """``session``: the ``boto3`` session to make the client from (a long-lived
+        process that makes many stores passes one: a new session reloads the service
+        model, ~0.1 s); the caller serialises client creation on it."""
         import boto3
         from botocore.config import Config
 
         self._endpoint_url = endpoint_url
         self._region = region
         addressing = {"addressing_style": "path"} if endpoint_url else {}
-        self._client: Any = boto3.session.Session().client(
+        self._client: Any = (session or boto3.session.Session()).client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
             config=Config(s3=addressing, retries={"mode": "standard", "max_attempts": 3}),
         )
 

@@ -19,7 +19,7 @@ implements this; a Kubernetes or Slurm runner would be one more module like it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hybridjobs.agent.agent import AgentReport
@@ -52,6 +52,13 @@ class RemoteInstance(Protocol):
 
     def stop(self) -> None:
         """Ask the agent to stop the instance (SIGTERM, grace, SIGKILL); returns at once."""
+        ...
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` (from any thread, any number of times) whenever the instance
+        may have started or ended, so that the caller polls at once rather than at its
+        next pass. Only a hint: an instance may never call it, and the caller keeps
+        polling; returns at once."""
         ...
 
     def redirect(self, endpoint_url: str) -> None:

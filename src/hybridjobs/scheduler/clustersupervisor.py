@@ -92,7 +92,7 @@ class ClusterJobSupervisor(JobSupervisor):
         state = self.job.runner_state
         master_port = int(state.get("master_port") or free_port())
         state["master_port"] = master_port
-        access_key, secret_key = job_credentials(settings.credentials)
+        credentials = job_credentials(self.context.store, self.job)
         return [
             AgentPlan(
                 job_arn=self.job.job_arn,
@@ -103,8 +103,9 @@ class ClusterJobSupervisor(JobSupervisor):
                 hosts=self._hosts(),
                 region=self.job.region,
                 endpoint_url=settings.endpoint_url,
-                access_key_id=access_key,
-                secret_access_key=secret_key,
+                access_key_id=credentials.access_key_id,
+                secret_access_key=credentials.secret_access_key,
+                session_token=credentials.session_token,
                 job_token=self.job.job_token or self.job.job_id,
                 master_port=master_port,
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
@@ -136,6 +137,7 @@ class ClusterJobSupervisor(JobSupervisor):
         resources = self.context.instance_types[self.job.instance_type]
         self.run_started = time.time()
         self.remotes = self.cluster.start(self.job, resources, self._plans())
+        self._watch_remotes()
         self._save_state()
         places = ", ".join(f"{r.host} on {r.address} (node {r.node_id[:12]})" for r in self.remotes)
         self._event(
@@ -165,10 +167,17 @@ class ClusterJobSupervisor(JobSupervisor):
             return False
         for remote in self.remotes:  # this service may listen elsewhere than the last
             remote.redirect(self.context.settings.endpoint_url)
+        self._watch_remotes()
         log.info(
             "job %s: re-attached to %d cluster instance(s)", self.job.job_arn, len(self.remotes)
         )
         return True
+
+    def _watch_remotes(self) -> None:
+        """Wake the watch loop whenever an instance may have started or ended (it polls
+        at once instead of at its next pass)."""
+        for remote in self.remotes:
+            remote.watch(self.wake.set)
 
     def _save_state(self, **extra: object) -> None:
         state = dict(self.job.runner_state)

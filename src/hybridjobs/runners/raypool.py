@@ -1,0 +1,417 @@
+"""Warm starts on Ray: one long-lived pool actor per node that forks instances.
+
+A cold instance on Ray pays for a new Ray worker process (the instance actor), the
+agent's imports in it, then a fresh interpreter that imports the Braket SDK before the
+job's first line: seconds. :class:`NodePool` removes all of that from a job's path. It is
+a detached actor named ``hybridjobs-pool-<node id>`` (namespace ``hybridjobs``), pinned to
+its node (hard node affinity) and holding no logical resources (``num_cpus=0``): the
+job's placement group still reserves the instance's vCPUs, memory and GPUs, and admission
+is unchanged. Inside it:
+
+* a :class:`~hybridjobs.runners.warmpool.WarmPool` of zygotes that imported the service's
+  preload list (the Braket SDK, NumPy, boto3, PennyLane), started with
+  ``die_with_zygote``: a forked instance is killed by the kernel when its zygote dies,
+  and a zygote exits when the pool actor's end of its channel closes, so no instance
+  outlives the node's pool (as a cold instance does not outlive its actor);
+* one :class:`HostedAgent` per instance it runs (keyed ``<job id>/algo-N``): the same
+  :class:`~hybridjobs.agent.agent.InstanceAgent` as a cold instance actor runs, with a
+  :class:`~hybridjobs.runners.warmlauncher.WarmLauncher` that forks from a zygote and
+  starts a cold interpreter when none is idle (so a busy or broken pool only costs time).
+
+:class:`NodePools` is the runner's side: it creates the pool actors of the nodes it sees
+(at start and when nodes join), knows which are ready (their zygotes are idle), and
+answers which pool may take an instance on a node: only a ready pool does; otherwise, and
+for instances with GPUs (Ray hands a GPU only to an actor that holds it), the runner
+falls back to the cold instance actor. Pool actors are shared by every scheduler of the
+cluster and outlive them: a scheduler that takes over finds them by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from hybridjobs.agent.agent import InstanceAgent, Launcher
+from hybridjobs.agent.plan import AgentPlan
+from hybridjobs.runners.local import ColdLauncher
+from hybridjobs.runners.warmlauncher import WarmLauncher
+from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmPool
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "hybridjobs"
+POOL_PREFIX = "hybridjobs-pool-"
+_ENSURE_INTERVAL = 5.0
+"""How often, at most, :meth:`NodePools.ensure` looks for nodes without a pool."""
+_READY_TIMEOUT = 600.0
+_CALL_TIMEOUT = 30.0
+
+
+def node_work_dir(node_id: str) -> Path:
+    """Where instances' files lie on a node: ``<tmp>/hybridjobs-agent/<node id[:16]>``."""
+    return Path(tempfile.gettempdir()) / "hybridjobs-agent" / node_id[:16]
+
+
+def pool_name(node_id: str) -> str:
+    """The pool actor's name for a node."""
+    return f"{POOL_PREFIX}{node_id}"
+
+
+def instance_key(plan: AgentPlan) -> str:
+    """How a pool knows one instance: ``<job id>/algo-N``."""
+    return f"{plan.job_id}/{plan.host}"
+
+
+class HostedAgent:
+    """One instance's agent run on a thread of the actor that hosts it (a cold instance
+    actor, or a node pool). :meth:`poll` answers ``{"started", "report", "error",
+    "warm"}``: whether the instance's process runs, the agent's report once the instance
+    has ended and its files are gone, what made the agent itself fail, and whether the
+    process was forked from a zygote."""
+
+    def __init__(
+        self,
+        plan: AgentPlan,
+        work_dir: Path,
+        node_id: str,
+        launcher: Launcher | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.on_finished = on_finished
+        self.work_dir = work_dir
+        self.node_id = node_id
+        self.launcher = launcher
+        self.agent: InstanceAgent | None = None
+        self.endpoint_url: str | None = None
+        self.report: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.stop_requested = False
+        self.finished = threading.Event()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def start(self, master_addr: str) -> None:
+        """Start the agent (once; later calls do nothing)."""
+        if self._thread is not None:
+            return
+        self.agent = InstanceAgent(
+            self.plan,
+            self.work_dir,
+            master_addr=master_addr,
+            node_id=self.node_id,
+            launcher=self.launcher,
+        )
+        if self.endpoint_url is not None:
+            self.agent.redirect(self.endpoint_url)
+        if self.stop_requested:
+            self.agent.stop()
+        self.agent.on_started = self._notify
+        self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.agent is not None
+        try:
+            report = self.agent.run().to_dict()
+        except BaseException as exc:
+            log.exception("the agent of %s failed", self.plan.host)
+            self.agent.cleanup()
+            self.error = "".join(traceback.format_exception_only(exc)).strip()
+        else:
+            self.agent.cleanup()
+            self.report = report
+        finally:
+            self.finished.set()
+            self._notify()
+            if self.on_finished is not None:
+                self.on_finished()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_change(self, started: bool, timeout: float) -> None:
+        """Return once the instance's process has started (when ``started`` is false) or
+        its agent has finished, or after ``timeout`` seconds."""
+
+        def changed() -> bool:
+            agent = self.agent
+            return self.finished.is_set() or (not started and agent is not None and agent.started)
+
+        with self._changed:
+            self._changed.wait_for(changed, timeout)
+
+    def poll(self) -> dict[str, Any]:
+        agent = self.agent
+        started = agent is not None and agent.started
+        warm = agent is not None and isinstance(agent.handle, ForkedInstanceHandle)
+        return {"started": started, "report": self.report, "error": self.error, "warm": warm}
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.agent is not None:
+            self.agent.stop()
+
+    def redirect(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        if self.agent is not None:
+            self.agent.redirect(endpoint_url)
+
+
+@ray.remote(  # type: ignore[call-overload]  # (Ray's stubs lack concurrency_groups)
+    num_cpus=0,
+    max_restarts=0,
+    concurrency_groups={"watch": 1000},  # long polls, one per hosted instance
+)
+class NodePool:
+    """The warm pool of one node (see the module docstring). Methods taking ``key`` act
+    on one hosted instance; :meth:`forget` drops a job's instances once they have ended."""
+
+    def __init__(self, size: int, preload: Sequence[str]) -> None:
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        self.work_dir = node_work_dir(self.node_id)
+        self.pool = WarmPool(
+            sys.executable,
+            size,
+            preload,
+            self.work_dir / "pool" / self.node_id[:16],
+            die_with_zygote=True,
+        )
+        self.pool.start()
+        self.launcher = WarmLauncher(self.pool, ColdLauncher(sys.executable, die_with_parent=True))
+        self._lock = threading.Lock()
+        self._hosted: dict[str, HostedAgent] = {}
+        self._forgotten: set[str] = set()
+
+    def where(self) -> tuple[str, str, str]:
+        """``(node id, node address, the node's working directory)``."""
+        return self.node_id, self.address, str(self.work_dir)
+
+    def ready(self, timeout: float) -> bool:
+        """Wait until every zygote is live and idle (at most ``timeout`` s); whether so."""
+        return self.pool.wait_ready(timeout)
+
+    def launch(self, key: str, plan_json: str, master_addr: str) -> str:
+        """Start the instance ``key`` of ``plan_json`` (once: a repeated call does nothing);
+        returns its directory on this node."""
+        plan = AgentPlan.from_json(plan_json)
+        with self._lock:
+            hosted = self._hosted.get(key)
+            if hosted is None:
+                hosted = HostedAgent(
+                    plan,
+                    self.work_dir,
+                    self.node_id,
+                    self.launcher,
+                    on_finished=lambda: self._finished(key),
+                )
+                self._hosted[key] = hosted
+        hosted.start(master_addr)
+        return str(plan.instance_dir(self.work_dir))
+
+    def poll(self, key: str) -> dict[str, Any]:
+        """The instance's state (see :class:`HostedAgent`); an unknown key is an error."""
+        hosted = self._hosted.get(key)
+        if hosted is None:
+            return {
+                "started": False,
+                "report": None,
+                "error": f"the node pool on {self.node_id} has no instance {key}",
+                "warm": False,
+            }
+        return hosted.poll()
+
+    @ray.method(concurrency_group="watch")
+    def watch(self, key: str, started: bool, timeout: float) -> dict[str, Any]:
+        """:meth:`poll`, once the instance's state has moved on from ``started`` (it
+        started, or its agent finished) or after ``timeout`` seconds: a long poll, on
+        threads of their own so that launches and polls never wait behind it."""
+        hosted = self._hosted.get(key)
+        if hosted is not None:
+            hosted.wait_change(started, timeout)
+        return self.poll(key)
+
+    def stop(self, key: str) -> None:
+        hosted = self._hosted.get(key)
+        if hosted is not None:
+            hosted.stop()
+
+    def redirect(self, key: str, endpoint_url: str) -> None:
+        hosted = self._hosted.get(key)
+        if hosted is not None:
+            hosted.redirect(endpoint_url)
+
+    def forget(self, job_id: str) -> None:
+        """The job has ended: stop what is left of its instances here and drop their
+        records once their agents are done."""
+        prefix = f"{job_id}/"
+        with self._lock:
+            keys = [key for key in self._hosted if key.startswith(prefix)]
+            self._forgotten.update(keys)
+        for key in keys:
+            hosted = self._hosted.get(key)
+            if hosted is None:
+                continue
+            hosted.stop()
+            if hosted.finished.is_set() or hosted.agent is None:
+                self._finished(key)
+
+    def _finished(self, key: str) -> None:
+        """An agent is done (or never started): drop it if its job was forgotten."""
+        with self._lock:
+            if key in self._forgotten:
+                self._hosted.pop(key, None)
+                self._forgotten.discard(key)
+
+    def status(self) -> dict[str, Any]:
+        """The warm pool's status, its launches by path, and the instances it hosts."""
+        status = self.launcher.status()
+        status["node_id"] = self.node_id
+        status["hosted"] = sorted(self._hosted)
+        return status
+
+
+class NodePools:
+    """The runner's view of the node pools (see the module docstring). Thread-safe."""
+
+    def __init__(self, size: int, preload: Sequence[str]) -> None:
+        self.size = size
+        self.preload = list(preload)
+        self._lock = threading.Lock()
+        self._pools: dict[str, Any] = {}
+        self._ready_refs: dict[str, Any] = {}
+        self._ready: set[str] = set()
+        self._addresses: dict[str, tuple[str, str]] = {}
+        self._next_ensure = 0.0
+        self._alive = 0
+
+    def ensure(self, force: bool = False) -> None:
+        """Create (or find) the pool of every alive node that has none yet; at most every
+        few seconds unless ``force``. Returns at once: pools become ready in the
+        background."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now < self._next_ensure:
+                return
+            self._next_ensure = now + _ENSURE_INTERVAL
+        nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+        alive = {str(n["NodeID"]) for n in nodes if n.get("Alive")}
+        with self._lock:
+            self._alive = len(alive)
+            for node_id in list(self._pools):
+                if node_id not in alive:
+                    self._drop(node_id)
+            missing = [node_id for node_id in alive if node_id not in self._pools]
+        for node_id in missing:
+            try:
+                actor = NodePool.options(  # type: ignore[attr-defined]
+                    name=pool_name(node_id),
+                    namespace=NAMESPACE,
+                    lifetime="detached",
+                    get_if_exists=True,
+                    max_concurrency=16,  # ready() waits while launch() and poll() answer
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                ).remote(self.size, self.preload)
+            except Exception:  # a node that just left: the next pass drops it
+                log.exception("cannot create the node pool of %s", node_id)
+                continue
+            with self._lock:
+                self._pools[node_id] = actor
+                self._ready_refs[node_id] = actor.ready.remote(_READY_TIMEOUT)
+
+    def ready_pool(self, node_id: str) -> tuple[Any, str, str] | None:
+        """``(pool actor, node address, node working directory)`` when the node's pool is
+        ready to fork an instance now; ``None`` otherwise (the caller goes cold)."""
+        with self._lock:
+            if node_id in self._ready:
+                actor = self._pools[node_id]
+                address, work_dir = self._addresses[node_id]
+                return actor, address, work_dir
+            reference = self._ready_refs.get(node_id)
+            actor = self._pools.get(node_id)
+        if reference is None or actor is None:
+            return None
+        done, _ = ray.wait([reference], timeout=0)
+        if not done:
+            return None
+        try:
+            ok = bool(ray.get(reference))
+            _, address, work_dir = ray.get(actor.where.remote(), timeout=_CALL_TIMEOUT)
+        except (RayActorError, ray.exceptions.GetTimeoutError):
+            with self._lock:
+                self._drop(node_id)
+            return None
+        if not ok:  # zygotes still starting after the timeout: ask again
+            with self._lock:
+                self._ready_refs[node_id] = actor.ready.remote(_READY_TIMEOUT)
+            return None
+        with self._lock:
+            self._ready.add(node_id)
+            self._addresses[node_id] = (str(address), str(work_dir))
+        return actor, str(address), str(work_dir)
+
+    def status(self, wait: float = 0.0) -> dict[str, Any]:
+        """``{"enabled", "runner": "ray", "size", "ready", "nodes"}``: ``size`` alive nodes
+        (one pool each), ``ready`` pools with every zygote idle, and each ready pool's
+        :meth:`NodePool.status`. Waits up to ``wait`` seconds for every pool to be ready."""
+        self.ensure(force=True)
+        with self._lock:
+            pending = [ref for node, ref in self._ready_refs.items() if node not in self._ready]
+            nodes = list(self._pools)
+        if pending and wait > 0:
+            ray.wait(pending, num_returns=len(pending), timeout=wait)
+        ready = [node for node in nodes if self.ready_pool(node) is not None]
+        details: list[dict[str, Any]] = []
+        for node in ready:
+            pool = self.ready_pool(node)
+            if pool is None:
+                continue
+            with contextlib.suppress(RayActorError, ray.exceptions.GetTimeoutError):
+                details.append(ray.get(pool[0].status.remote(), timeout=_CALL_TIMEOUT))
+        return {
+            "enabled": True,
+            "runner": "ray",
+            "size": self._alive,
+            "ready": len(ready),
+            "nodes": details,
+        }
+
+    def forget(self, job_id: str, node_ids: Sequence[str] | None = None) -> None:
+        """Tell the pools of ``node_ids`` (all known pools when ``None``) that the job has
+        ended; returns at once."""
+        with self._lock:
+            actors = [
+                actor
+                for node_id, actor in self._pools.items()
+                if node_ids is None or node_id in node_ids
+            ]
+        for actor in actors:
+            with contextlib.suppress(RayActorError):
+                actor.forget.remote(job_id)
+
+    def dropped(self, node_id: str) -> None:
+        """The node's pool died: forget it (:meth:`ensure` makes a new one if the node
+        is alive)."""
+        with self._lock:
+            self._drop(node_id)
+            self._next_ensure = 0.0
+
+    def _drop(self, node_id: str) -> None:
+        self._pools.pop(node_id, None)
+        self._ready_refs.pop(node_id, None)
+        self._ready.discard(node_id)
+        self._addresses.pop(node_id, None)
