@@ -14,6 +14,11 @@ returned in the :class:`Admission`:
   protocols), the signature check over the body's SHA-256. Their bodies are bounded by the
   API body limit, so no large body is read before its sender is authenticated.
 
+The signer's key is looked up in a :class:`KeyLookup` (the service's
+:class:`~hybridjobs.accounts.keys.KeyRing`): an operator key, or a job's own ``ASIA…`` key
+with its session token (``X-Amz-Security-Token``, header or query), whose job must still
+run (else ``ExpiredToken``). The admission carries the signer's account.
+
 Every comparison of a signature or digest is constant-time.
 """
 
@@ -23,7 +28,9 @@ import datetime
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
+from hybridjobs.accounts.keys import KeyRefused, SigningKey
 from hybridjobs.http.head import RequestHead
 from hybridjobs.http.refusals import Reason, RequestRefused
 from hybridjobs.wire import sigv2, sigv4
@@ -32,6 +39,27 @@ from hybridjobs.wire.sigv4 import Signature, SigV4Malformed
 
 Clock = Callable[[], datetime.datetime]
 BodyCheck = Callable[[str], None]
+
+
+class KeyLookup(Protocol):
+    """Finds the secret and account of an access key (and its session token)."""
+
+    def signing_key(self, access_key: str, session_token: str | None) -> SigningKey | None:
+        """``None`` for an unknown key; raises :class:`KeyRefused` for an ended job's."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticKeys:
+    """A fixed ``{access key: secret}`` map, every key of ``account_id``."""
+
+    secrets: Mapping[str, str]
+    account_id: str = "000000000000"
+
+    def signing_key(self, access_key: str, session_token: str | None) -> SigningKey | None:
+        secret = self.secrets.get(access_key)
+        return None if secret is None else SigningKey(secret, self.account_id)
+
 
 _STREAMING_SIGNED = (sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER)
 _STAMP = sigv4.TIMESTAMP_FORMAT
@@ -46,11 +74,13 @@ class Admission:
     """A request admitted on its head, with what its body must still satisfy.
 
     ``access_key`` and ``region`` are the signer's (``None`` when the request was not
-    signed, or SigV2 has no region). ``finish`` takes the body's hex SHA-256.
+    signed, or SigV2 has no region); ``account_id`` is the authenticated signer's account
+    (``None`` when signatures are not verified). ``finish`` takes the body's hex SHA-256.
     """
 
     access_key: str | None = None
     region: str | None = None
+    account_id: str | None = None
     declared_sha256: str | None = None
     chunk_signing: ChunkSigning | None = None
     signed_trailer: bool = False
@@ -84,12 +114,30 @@ class Admission:
 
 @dataclass
 class Authenticator:
-    """The signature policy over ``secrets`` ({access key: secret}); see the module doc."""
+    """The signature policy over ``keys`` (a :class:`KeyLookup`, or a plain
+    ``{access key: secret}`` map); see the module doc."""
 
-    secrets: Mapping[str, str]
+    keys: KeyLookup | Mapping[str, str]
     regions: frozenset[str]
     clock_skew: float = 900.0
     clock: Clock = utc_now
+
+    def _signing_key(
+        self, access_key: str, session_token: str | None, presigned: bool
+    ) -> SigningKey:
+        keys = self.keys
+        lookup = StaticKeys(keys) if isinstance(keys, Mapping) else keys
+        try:
+            found = lookup.signing_key(access_key, session_token)
+        except KeyRefused as refused:
+            raise RequestRefused(Reason.EXPIRED_TOKEN, str(refused), presigned=presigned) from None
+        if found is None:
+            raise RequestRefused(
+                Reason.UNKNOWN_KEY,
+                "The AWS Access Key Id you provided does not exist in our records.",
+                {"AWSAccessKeyId": access_key},
+            )
+        return found
 
     def admit(self, head: RequestHead, service: str) -> Admission:
         """Check ``head`` (of a request for ``service``); raise :class:`RequestRefused`,
@@ -112,11 +160,13 @@ class Authenticator:
                 Reason.MISSING,
                 "Missing Authentication Token: this service requires SigV4-signed requests.",
             )
-        secret = self._check_claims(claimed)
+        key = self._check_claims(claimed, _session_token(head, claimed.presigned))
         self._check_time(claimed)
-        return self._admit_v4(head, service, claimed, secret)
+        admission = self._admit_v4(head, service, claimed, key.secret)
+        admission.account_id = key.account_id
+        return admission
 
-    def _check_claims(self, claimed: Signature) -> str:
+    def _check_claims(self, claimed: Signature, session_token: str | None) -> SigningKey:
         scope = claimed.scope
         presigned = claimed.presigned
         if scope.date != claimed.timestamp[:8]:
@@ -134,14 +184,7 @@ class Authenticator:
                 {"Region": scope.region},
                 presigned=presigned,
             )
-        secret = self.secrets.get(scope.access_key)
-        if secret is None:
-            raise RequestRefused(
-                Reason.UNKNOWN_KEY,
-                "The AWS Access Key Id you provided does not exist in our records.",
-                {"AWSAccessKeyId": scope.access_key},
-            )
-        return secret
+        return self._signing_key(scope.access_key, session_token, presigned)
 
     def _check_time(self, claimed: Signature) -> None:
         now = self.clock()
@@ -252,13 +295,8 @@ class Authenticator:
     def _admit_v2(self, head: RequestHead, claimed: sigv2.PresignedV2) -> Admission:
         from hybridjobs.services.s3 import bucket_from_host
 
-        secret = self.secrets.get(claimed.access_key)
-        if secret is None:
-            raise RequestRefused(
-                Reason.UNKNOWN_KEY,
-                "The AWS Access Key Id you provided does not exist in our records.",
-                {"AWSAccessKeyId": claimed.access_key},
-            )
+        key = self._signing_key(claimed.access_key, _session_token(head, True), True)
+        secret = key.secret
         now = self.clock()
         seconds_left = claimed.expires - now.timestamp()
         if seconds_left < 0:
@@ -287,7 +325,18 @@ class Authenticator:
                 {"AWSAccessKeyId": claimed.access_key},
                 presigned=True,
             )
-        return Admission(access_key=claimed.access_key)
+        return Admission(access_key=claimed.access_key, account_id=key.account_id)
+
+
+def _session_token(head: RequestHead, presigned: bool) -> str | None:
+    """The STS session token that comes with the signature (header, or presigned query)."""
+    if presigned:
+        for name in ("X-Amz-Security-Token", "x-amz-security-token"):
+            values = head.query.get(name)
+            if values:
+                return values[0]
+        return None
+    return head.headers.get("x-amz-security-token")
 
 
 def _is_sha256(text: str) -> bool:

@@ -41,6 +41,8 @@ class Reason(enum.Enum):
     CHUNK_FORMAT = "malformed chunks"
     TOO_LARGE = "too large"
     TIMEOUT = "body timeout"
+    EXPIRED_TOKEN = "expired session token"
+    THROTTLED = "throttled"
 
 
 class RequestRefused(Exception):
@@ -78,6 +80,8 @@ _S3: dict[Reason, tuple[str, int]] = {
     Reason.CHUNK_FORMAT: ("IncompleteBody", 400),
     Reason.TOO_LARGE: ("EntityTooLarge", 400),
     Reason.TIMEOUT: ("RequestTimeout", 400),
+    Reason.EXPIRED_TOKEN: ("ExpiredToken", 400),
+    Reason.THROTTLED: ("SlowDown", 503),
 }
 _S3_QUERY_MALFORMED = "AuthorizationQueryParametersError"
 
@@ -97,6 +101,8 @@ _QUERY: dict[Reason, tuple[str, int]] = {
     Reason.CHUNK_FORMAT: ("IncompleteSignature", 400),
     Reason.TOO_LARGE: ("RequestEntityTooLarge", 413),
     Reason.TIMEOUT: ("RequestTimeout", 408),
+    Reason.EXPIRED_TOKEN: ("ExpiredToken", 403),
+    Reason.THROTTLED: ("Throttling", 400),
 }
 
 _JSON: dict[Reason, tuple[str, int]] = {
@@ -115,6 +121,8 @@ _JSON: dict[Reason, tuple[str, int]] = {
     Reason.CHUNK_FORMAT: ("IncompleteSignatureException", 400),
     Reason.TOO_LARGE: ("RequestEntityTooLargeException", 413),
     Reason.TIMEOUT: ("RequestTimeoutException", 408),
+    Reason.EXPIRED_TOKEN: ("ExpiredTokenException", 403),
+    Reason.THROTTLED: ("ThrottlingException", 429),
 }
 
 

@@ -8,6 +8,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from hybridjobs.accounts.jobkeys import EXPIRY_GRACE_SECONDS, JobCredentials
+from hybridjobs.accounts.setup import SecretStore, job_keys
+from hybridjobs.jobs.model import Job
+
 
 def free_port() -> int:
     """A TCP port free on this machine now (the job's ``MASTER_PORT``)."""
@@ -33,9 +37,12 @@ def requirements_cache(data_dir: Path, python: str) -> Path:
     return data_dir / "cache" / "requirements" / tag
 
 
-def job_credentials(credentials: dict[str, str]) -> tuple[str, str]:
-    """The access key and secret a job's instances sign their calls with."""
-    if credentials:
-        key = sorted(credentials)[0]
-        return key, credentials[key]
-    return "hybridjobs-job", "hybridjobs-job-secret"
+def job_credentials(store: object, job: Job) -> JobCredentials:
+    """The job's own short-lived credentials (``ASIA…`` key, secret, session token), valid
+    in the job's account until it ends (or its maximum runtime and an hour have passed
+    since it was created); never an operator's key. The same job always gets the same
+    credentials, so instances re-attached after a restart keep working."""
+    if not isinstance(store, SecretStore):
+        raise TypeError(f"{type(store).__name__} keeps no service secrets")
+    expiration = int(job.created_at.timestamp()) + job.max_runtime_seconds + EXPIRY_GRACE_SECONDS
+    return job_keys(store).issue(job.job_arn, job.account_id, expiration)

@@ -87,10 +87,10 @@ class S3Backend:
         if not self.objects.bucket_exists(bucket):
             raise no_such_bucket(bucket)
 
-    def create_bucket(self, bucket: str, region: str) -> None:
-        """Create ``bucket`` and record its creation for ``region``."""
+    def create_bucket(self, bucket: str, region: str, account_id: str | None = None) -> None:
+        """Create ``bucket`` and record its creation for ``region`` by ``account_id``."""
         self.objects.create_bucket(bucket)
-        self.records.record_bucket(bucket, region, time.time())
+        self.records.record_bucket(bucket, region, time.time(), account_id)
 
     def bucket_record(self, bucket: str) -> BucketRecord | None:
         """How ``bucket`` was created, when it was created through S3."""

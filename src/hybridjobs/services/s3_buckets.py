@@ -44,7 +44,7 @@ def create_bucket(backend: S3Backend, params: dict[str, Any], caller: Caller) ->
         )
     configuration = params.get("CreateBucketConfiguration") or {}
     region = configuration.get("LocationConstraint") or caller.region
-    backend.create_bucket(bucket, str(region))
+    backend.create_bucket(bucket, str(region), caller.account_id)
     return Reply({"Location": f"/{bucket}"})
 
 

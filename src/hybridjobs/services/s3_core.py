@@ -26,7 +26,9 @@ S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 # Statuses of the S3 error codes the model does not describe (S3's error-code table).
 _STATUS: dict[str, int] = {
+    "AccessDenied": 403,
     "BadDigest": 400,
+    "BucketAlreadyExists": 409,
     "BucketNotEmpty": 409,
     "EntityTooSmall": 400,
     "IncompleteBody": 400,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from hybridjobs.services.iam import ROLE_NAME
 from hybridjobs.wire.messages import WireRequest
 from hybridjobs.wire.query import QueryProtocolService
 
 USER_NAME = "hybridjobs"
+JOB_KEY_PREFIX = "ASIA"
 
 
 def user_id(account_id: str) -> str:
@@ -23,8 +25,19 @@ def user_id(account_id: str) -> str:
 
 
 def get_caller_identity(request: WireRequest, params: dict[str, Any]) -> dict[str, Any]:
-    """The caller: ``arn:aws:iam::<account>:user/hybridjobs`` in the request's account."""
+    """The caller: ``arn:aws:iam::<account>:user/hybridjobs`` in the request's account,
+    or, for a job's own credentials (``ASIA…`` keys), the job's session of the Braket
+    execution role, as STS names an assumed role:
+    ``arn:aws:sts::<account>:assumed-role/<role>/<access key>``."""
     account = request.account_id
+    key = request.access_key or ""
+    if key.startswith(JOB_KEY_PREFIX):
+        role_id = "AROA" + user_id(account)[4:]
+        return {
+            "UserId": f"{role_id}:{key}",
+            "Account": account,
+            "Arn": f"arn:aws:sts::{account}:assumed-role/{ROLE_NAME}/{key}",
+        }
     return {
         "UserId": user_id(account),
         "Account": account,

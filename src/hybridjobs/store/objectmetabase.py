@@ -37,10 +37,12 @@ class ObjectMeta:
 
 @dataclass(frozen=True)
 class BucketRecord:
-    """When (epoch seconds) and for which region a bucket was created through S3."""
+    """When (epoch seconds), for which region and by which account (``None``: before
+    accounts were recorded) a bucket was created through S3."""
 
     created: float
     region: str
+    account_id: str | None = None
 
 
 class ObjectMetaStore(Protocol):
@@ -66,9 +68,11 @@ class ObjectMetaStore(Protocol):
         """Forget the record of ``key`` (no error when there is none)."""
         ...
 
-    def record_bucket(self, bucket: str, region: str, created: float) -> None:
-        """Remember that ``bucket`` was created at ``created`` for ``region`` (replacing
-        an older record of that name)."""
+    def record_bucket(
+        self, bucket: str, region: str, created: float, account_id: str | None = None
+    ) -> None:
+        """Remember that ``bucket`` was created at ``created`` for ``region`` by
+        ``account_id`` (replacing an older record of that name)."""
         ...
 
     def bucket_record(self, bucket: str) -> BucketRecord | None:

@@ -88,8 +88,11 @@ class SqlObjectMeta(SqlConnections):
 
     # -- buckets ----------------------------------------------------------------------
 
-    def record_bucket(self, bucket: str, region: str, created: float) -> None:
+    def record_bucket(
+        self, bucket: str, region: str, created: float, account_id: str | None = None
+    ) -> None:
         values = {"bucket": bucket, "created_at": created, "region": region}
+        values["account_id"] = account_id
         with self._write() as connection:
             connection.execute(_upsert(connection, schema.s3_buckets, values))
 
@@ -97,12 +100,12 @@ class SqlObjectMeta(SqlConnections):
         table = schema.s3_buckets
         with self._read() as connection:
             row = connection.execute(sa.select(table).where(table.c.bucket == bucket)).first()
-        return None if row is None else BucketRecord(row.created_at, row.region)
+        return None if row is None else _bucket_of(row)
 
     def bucket_records(self) -> dict[str, BucketRecord]:
         with self._read() as connection:
             rows = connection.execute(sa.select(schema.s3_buckets)).all()
-        return {row.bucket: BucketRecord(row.created_at, row.region) for row in rows}
+        return {row.bucket: _bucket_of(row) for row in rows}
 
     def drop_bucket_records(self, bucket: str) -> None:
         with self._write() as connection:
@@ -112,6 +115,10 @@ class SqlObjectMeta(SqlConnections):
             connection.execute(
                 schema.s3_buckets.delete().where(schema.s3_buckets.c.bucket == bucket)
             )
+
+
+def _bucket_of(row: Any) -> BucketRecord:
+    return BucketRecord(row.created_at, row.region, row.account_id)
 
 
 def _meta_of(row: Any, info: ObjectInfo) -> ObjectMeta:
