@@ -69,6 +69,7 @@ MPI_PREFIXES = ("OMPI_", "PMIX_", "OPAL_", "PMI_", "HYDRA_", "I_MPI_")
 
 _SETUP_MARKER = ".setup-complete"
 _CACHE_MARKER = ".hybridjobs-complete"
+_CONSTRAINTS_FILE = "hybridjobs-constraints.txt"  # see hybridjobs.environments.build
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off", ""}
 
@@ -332,6 +333,9 @@ def _install_requirements(spec: InstanceSpec, requirements: Path) -> Path | None
 
 
 def _pip_install(spec: InstanceSpec, requirements: Path, target: Path) -> None:
+    """pip into ``target``; in an environment built from an image's spec, constrained to
+    its frozen packages (``hybridjobs-constraints.txt`` beside the interpreter's prefix),
+    so a job cannot move the image's pins: a conflict fails with pip's message."""
     command = [
         sys.executable,
         "-m",
@@ -344,12 +348,26 @@ def _pip_install(spec: InstanceSpec, requirements: Path, target: Path) -> None:
         "-r",
         str(requirements),
     ]
+    constraints = Path(sys.prefix) / _CONSTRAINTS_FILE
+    if constraints.is_file():
+        command += ["-c", str(constraints)]
+        _say(f"Installing with the image's pins ({constraints})")
     sys.stdout.flush()
-    result = subprocess.run(command, cwd=spec.paths.extracted_dir, check=False)
+    result = subprocess.run(
+        command,
+        cwd=spec.paths.extracted_dir,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    print(result.stdout, end="", flush=True)
     if result.returncode != 0:
+        errors = [line for line in result.stdout.splitlines() if "ERROR" in line]
         raise SetupFailure(
             "Unable to install requirements.\nException: "
             f"pip exited with code {result.returncode} installing {requirements}"
+            + ("\n" + "\n".join(errors[-10:]) if errors else "")
         )
 
 
@@ -364,7 +382,23 @@ def _activate(spec: InstanceSpec, requirement_dirs: list[Path]) -> None:
         )
     sys.path.insert(0, str(spec.paths.extracted_dir))
     os.chdir(spec.paths.extracted_dir)
+    _adopt_instance_paths(spec)
     importlib.invalidate_caches()
+
+
+def _adopt_instance_paths(spec: InstanceSpec) -> None:
+    """What the instance's environment adds to an interpreter that may have started
+    without it (a forked warm instance): the ``HYBRIDJOBS_INSTANCE_PATHS`` directories
+    (the smdistributed shim) on ``sys.path``, and the GPU CPU-twin hook when
+    ``HYBRIDJOBS_GPU_TWINS`` is set."""
+    extra = [p for p in spec.env.get("HYBRIDJOBS_INSTANCE_PATHS", "").split(os.pathsep) if p]
+    for directory in extra:
+        if directory not in sys.path:
+            sys.path.insert(1, directory)
+    if spec.env.get("HYBRIDJOBS_GPU_TWINS"):
+        from hybridjobs.gputwins import install_twins
+
+        install_twins()
 
 
 # -- the user's code ---------------------------------------------------------------------
@@ -409,7 +443,8 @@ def _load_entry_point(entry_point: str) -> Callable[..., Any]:
 
         return run_module
     module = importlib.import_module(module_name)
-    adapt_input_links(module)
+    if os.environ.get("SAGEMAKER_BASE_DIR") != "/opt/ml":
+        adapt_input_links(module)  # on the host; a sandbox is the container it expects
     target: Any = functools.reduce(getattr, attribute.split("."), module)
     if not callable(target):
         raise TypeError(f"entry point {entry_point!r} is not callable")

@@ -66,6 +66,8 @@ DEFAULT_CHECKPOINT_PATH = "/opt/braket/checkpoints"
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
 DATA_PARALLEL_FLAG = "sagemaker_distributed_dataparallel_enabled"
+PRICE_LIST_PATH = "/_hybridjobs/pricing/AmazonBraket/index.csv"
+"""Where the service serves its price list (AWS Price List bulk CSV, services/usage.py)."""
 
 
 def host_names(count: int) -> list[str]:
@@ -106,6 +108,14 @@ class InstanceLaunch:
     instances, algo-1's node address on a cluster."""
     node_id: str | None = None
     """The cluster node the instance runs on (``HYBRIDJOBS_NODE_ID``); ``None`` locally."""
+    visible_gpus: str | None = None
+    """``CUDA_VISIBLE_DEVICES`` of the instance (its own GPUs); ``None``: not set."""
+    gpu_twins: bool = False
+    """A GPU instance type on CPU: ``HYBRIDJOBS_GPU_TWINS=1`` (see hybridjobs.gputwins)."""
+    session_token: str = ""
+    """The session token of the job's own credentials (``AWS_SESSION_TOKEN``)."""
+    ca_bundle: str = ""
+    """The certificate the service's TLS endpoint is verified with (``AWS_CA_BUNDLE``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.host_index <= len(self.hosts):
@@ -174,6 +184,14 @@ class InstancePaths:
         return self.model_dir
 
 
+def container_checkpoint_path(local_path: str | None) -> str:
+    """``checkpointConfig.localPath`` as a normalised absolute container path (a relative
+    one is taken from ``/``; ``..`` cannot climb above ``/``; absent or empty:
+    ``/opt/braket/checkpoints``)."""
+    container_path = posixpath.normpath("/" + (local_path or DEFAULT_CHECKPOINT_PATH))
+    return "/" + container_path.lstrip("/")
+
+
 def checkpoint_dir_for(instance_dir: Path, local_path: str | None) -> Path:
     """Map the container path ``checkpointConfig.localPath`` to a host directory.
 
@@ -183,8 +201,7 @@ def checkpoint_dir_for(instance_dir: Path, local_path: str | None) -> Path:
     SDK's ``/opt/jobs/checkpoints`` becomes ``algo-N/_root/opt/jobs/checkpoints``).
     Absent or empty: ``/opt/braket/checkpoints``, i.e. ``instance_dir/checkpoints``.
     """
-    container_path = posixpath.normpath("/" + (local_path or DEFAULT_CHECKPOINT_PATH))
-    container_path = "/" + container_path.lstrip("/")
+    container_path = container_checkpoint_path(local_path)
     for root in CONTAINER_ROOTS:
         if container_path == root or container_path.startswith(root + "/"):
             relative = container_path[len(root) :].strip("/")
@@ -279,7 +296,9 @@ def build_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict[str,
     ``CURRENT_HOST``/``SAGEMAKER_*``, the job's AWS credentials, region and endpoints
     (all pointing at the service), and, when the ``sagemaker_distributed_dataparallel_
     enabled`` hyperparameter is ``true``, the PyTorch ``MASTER_*``/``RANK``/``WORLD_SIZE``
-    variables. Host variables other than ``HOST_VARIABLES`` are never copied.
+    variables and the ``smdistributed`` shim on ``PYTHONPATH``; ``CUDA_VISIBLE_DEVICES``
+    when the launch names the instance's GPUs, ``HYBRIDJOBS_GPU_TWINS=1`` for a GPU type
+    on CPU. Host variables other than ``HOST_VARIABLES`` are never copied.
     """
     env = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
     python_bin = os.path.dirname(launch.python)
@@ -308,13 +327,27 @@ def build_environment(launch: InstanceLaunch, paths: InstancePaths) -> dict[str,
             LOCAL_RANK="0",
             LOCAL_WORLD_SIZE="1",
         )
+        # smdistributed.dataparallel on top of torch.distributed (hybridjobs/shims).
+        shims = str(Path(__file__).resolve().parent.parent / "shims")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [shims, env.get("PYTHONPATH")]))
+        env["HYBRIDJOBS_INSTANCE_PATHS"] = shims
+    if launch.visible_gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = launch.visible_gpus
+    if launch.gpu_twins:
+        env["HYBRIDJOBS_GPU_TWINS"] = "1"
     return env
 
 
 def write_instance_spec(
-    launch: InstanceLaunch, paths: InstancePaths, env: Mapping[str, str]
+    launch: InstanceLaunch,
+    paths: InstancePaths,
+    env: Mapping[str, str],
+    view: InstancePaths | None = None,
 ) -> Path:
     """Write ``algo-N/spec.json`` (mode 0600: it holds the job's credentials); return its path.
+
+    The paths written are those of ``view`` (default ``paths``): inside a sandbox, the
+    container paths the instance sees (see :mod:`hybridjobs.runners.boxlayout`).
 
     Schema (version 1)::
 
@@ -332,6 +365,7 @@ def write_instance_spec(
          "argv": [str]}                          # toolkit-style --key value user args
     """
     script = script_spec(launch)
+    seen = view or paths
     document = {
         "version": SPEC_VERSION,
         "job_arn": launch.job_arn,
@@ -339,14 +373,14 @@ def write_instance_spec(
         "host": launch.current_host,
         "env": dict(env),
         "paths": {
-            "instance_dir": str(paths.instance_dir),
-            "original_dir": str(paths.original_dir),
-            "extracted_dir": str(paths.extracted_dir),
-            "failure_file": str(paths.failure_file),
-            "results_dir": str(paths.results_dir),
-            "checkpoint_dir": str(paths.checkpoint_dir),
-            "hyperparameters_file": str(paths.hyperparameters_file),
-            "exit_file": str(paths.exit_file),
+            "instance_dir": str(seen.instance_dir),
+            "original_dir": str(seen.original_dir),
+            "extracted_dir": str(seen.extracted_dir),
+            "failure_file": str(seen.failure_file),
+            "results_dir": str(seen.results_dir),
+            "checkpoint_dir": str(seen.checkpoint_dir),
+            "hyperparameters_file": str(seen.hyperparameters_file),
+            "exit_file": str(seen.exit_file),
         },
         "script": {
             "s3_uri": script.s3_uri,
@@ -377,6 +411,8 @@ def _aws_environment(launch: InstanceLaunch) -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": launch.access_key_id,
         "AWS_SECRET_ACCESS_KEY": launch.secret_access_key,
+        **({"AWS_SESSION_TOKEN": launch.session_token} if launch.session_token else {}),
+        **({"AWS_CA_BUNDLE": launch.ca_bundle} if launch.ca_bundle else {}),
         "AWS_DEFAULT_REGION": launch.region,
         "AWS_REGION": launch.region,
         "AWS_EC2_METADATA_DISABLED": "true",
@@ -385,6 +421,8 @@ def _aws_environment(launch: InstanceLaunch) -> dict[str, str]:
         "BRAKET_ENDPOINT": endpoint,
         "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoint,
+        # The SDK's braket.tracking.Tracker prices tasks from the service's price list.
+        "BRAKET_PRICE_OFFERS_URL": endpoint.rstrip("/") + PRICE_LIST_PATH,
     }
 
 

@@ -46,6 +46,8 @@ from hybridjobs.runners.channel import ChannelClosed, recv_message
 from hybridjobs.runners.spec import InstanceSpec
 
 REQUIREMENTS_FILE = "requirements.txt"
+_ZYGOTE_PYTHONPATH = os.environ.get("PYTHONPATH")
+"""The zygote's own ``PYTHONPATH`` (read when it imports this module, before any fork)."""
 
 Handler = Callable[[int, Any], Any] | int | None
 """A signal disposition as ``signal.getsignal`` returns it."""
@@ -61,6 +63,12 @@ class Order:
     log: Path
     exit_file: Path
     python: str
+    die_with_zygote: bool = False
+    """Ask the kernel to SIGKILL the instance when its zygote dies (the Ray node pool:
+    an instance must not outlive the agent that watches it)."""
+    log_fd: int | None = None
+    """An open descriptor of the log to use instead of opening ``log`` (a sandboxed
+    zygote's, which cannot see the log's path)."""
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Order:
@@ -74,6 +82,8 @@ class Order:
             log=Path(message["log"]),
             exit_file=Path(message["exit_file"]),
             python=str(message["python"]),
+            die_with_zygote=bool(message.get("die_with_zygote", False)),
+            log_fd=int(message["log_fd"]) if message.get("log_fd") is not None else None,
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -85,6 +95,8 @@ class Order:
             "log": str(self.log),
             "exit_file": str(self.exit_file),
             "python": self.python,
+            "die_with_zygote": self.die_with_zygote,
+            "log_fd": self.log_fd,
         }
 
     def become_instance(self, dispositions: Mapping[int, Handler]) -> int:
@@ -108,11 +120,16 @@ class Order:
 
     def _isolate(self, dispositions: Mapping[int, Handler]) -> None:
         """Signals, file descriptors, environment, cwd and limits of a cold instance."""
+        if self.die_with_zygote:
+            _die_with_zygote()
         for signum, handler in dispositions.items():
             if handler is not None:
                 with contextlib.suppress(OSError, ValueError, RuntimeError):
                     signal.signal(signum, handler)
-        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        if self.log_fd is not None:
+            log = self.log_fd
+        else:
+            log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.closerange(3, _max_fd())
@@ -142,7 +159,26 @@ class Order:
         sys.stdout.flush()
         sys.stderr.flush()
         argv = [self.python, "-m", "hybridjobs.bootstrap", str(self.spec)]
-        os.execve(self.python, argv, self.env)
+        env = dict(self.env)
+        # A zygote of an image environment found hybridjobs through PYTHONPATH: so does
+        # the bootstrap it execs (the service's own zygotes have none).
+        if _ZYGOTE_PYTHONPATH:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [env.get("PYTHONPATH"), _ZYGOTE_PYTHONPATH])
+            )
+        os.execve(self.python, argv, env)
+
+
+def _die_with_zygote() -> None:
+    """SIGKILL this process when its parent (the zygote) dies; exit at once if it has
+    died already."""
+    import ctypes
+
+    zygote = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != zygote:
+        os._exit(1)
 
 
 def _max_fd() -> int:

@@ -5,6 +5,13 @@ whole group, a grace period, then SIGKILL to the group. Every handle records the
 the kernel's start time of the process, so a service that restarts can re-attach to a
 still-running instance without mistaking a reused pid for it; an instance's exit code is
 also written to a file by the bootstrap, so it survives the service.
+
+Confined instances (:mod:`hybridjobs.sandbox`): the command runs inside the service's
+sandbox (its process is then the sandbox's, whose namespace dies with the group's
+SIGKILL), and in a cgroup of its own when the host delegates one: the child joins it
+before it executes anything, so every process the instance starts is counted against its
+memory and process limits and is killed by :meth:`InstanceHandle.kill_all`, ``setsid``
+children included.
 """
 
 from __future__ import annotations
@@ -14,10 +21,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hybridjobs.sandbox.box import InstanceBox
+from hybridjobs.sandbox.cgroups import InstanceCgroup
+from hybridjobs.sandbox.select import Confinement
 
 KILLED_EXIT_CODE = 137
 
@@ -44,24 +55,47 @@ class InstanceHandle:
     start_time: int
     exit_file: str
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    cgroup: InstanceCgroup | None = field(default=None, compare=False)
+    """The instance's cgroup, when it runs in one."""
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able record (for ``Job.runner_state``)."""
-        return {
+        state: dict[str, Any] = {
             "host": self.host,
             "pid": self.pid,
             "start_time": self.start_time,
             "exit_file": self.exit_file,
         }
+        if self.cgroup is not None:
+            state["cgroup"] = self.cgroup.to_state()
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> InstanceHandle:
+        cgroup = state.get("cgroup")
         return cls(
             host=str(state["host"]),
             pid=int(state["pid"]),
             start_time=int(state["start_time"]),
             exit_file=str(state["exit_file"]),
+            cgroup=InstanceCgroup.from_state(list(cgroup)) if cgroup else None,
         )
+
+    def kill_all(self) -> None:
+        """SIGKILL the group and every process of the instance's cgroup (those that left
+        the group with ``setsid`` too)."""
+        self.signal_group(signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+
+    def oom_kills(self) -> int:
+        """How many of the instance's processes the kernel killed for lack of memory."""
+        return self.cgroup.oom_kills() if self.cgroup is not None else 0
+
+    def release(self) -> None:
+        """Remove the instance's cgroup (once the instance has ended; best effort)."""
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
     def is_alive(self) -> bool:
         """Whether the very process we started still runs."""
@@ -108,12 +142,21 @@ def launch(
     exit_file: Path,
     *,
     die_with_parent: bool = False,
+    box: InstanceBox | None = None,
+    confinement: Confinement | None = None,
 ) -> InstanceHandle:
     """Start ``argv`` as a new session with stdout and stderr appended to ``log_path``.
     With ``die_with_parent`` the kernel kills it (SIGKILL) when the thread that started it
-    dies: an instance agent that dies takes its instance along."""
+    dies: an instance agent that dies takes its instance along. With ``box`` and
+    ``confinement``, ``argv`` runs inside the sandbox and the cgroup of ``box`` (see the
+    module docstring); ``OSError`` when its cgroup cannot be made."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     exit_file.unlink(missing_ok=True)
+    cgroup: InstanceCgroup | None = None
+    if box is not None and confinement is not None:
+        argv = confinement.sandbox.wrap(argv, box, die_with_parent=die_with_parent)
+        if confinement.cgroups is not None:
+            cgroup = confinement.cgroups.create(box.name, box.memory_bytes, box.pids_max)
     with open(log_path, "ab", buffering=0) as log:
         popen = subprocess.Popen(
             list(argv),
@@ -124,7 +167,7 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=_child_setup(die_with_parent, cgroup),
         )
     start_time = process_start_time(popen.pid)
     return InstanceHandle(
@@ -133,7 +176,23 @@ def launch(
         start_time=start_time if start_time is not None else -1,
         exit_file=str(exit_file),
         popen=popen,
+        cgroup=cgroup,
     )
+
+
+def _child_setup(die_with_parent: bool, cgroup: InstanceCgroup | None) -> Callable[[], None] | None:
+    """What the child does between fork and exec: join the cgroup, ask for death with
+    its parent."""
+    if not die_with_parent and cgroup is None:
+        return None
+
+    def setup() -> None:
+        if cgroup is not None:
+            cgroup.join()
+        if die_with_parent:
+            _die_with_parent()
+
+    return setup
 
 
 def _die_with_parent() -> None:
@@ -165,7 +224,7 @@ def stop_all(handles: Sequence[InstanceHandle], grace_seconds: float) -> None:
     ):
         time.sleep(0.05)
     for handle in handles:
-        handle.signal_group(signal.SIGKILL)
+        handle.kill_all()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(h.exit_code() is None for h in handles):
         time.sleep(0.02)
@@ -185,9 +244,21 @@ class ColdLauncher:
     bootstrap, which needs only the standard library.
     """
 
-    def __init__(self, service_python: str, *, die_with_parent: bool = False) -> None:
+    def __init__(
+        self,
+        service_python: str,
+        *,
+        die_with_parent: bool = False,
+        confinement: Confinement | None = None,
+    ) -> None:
         self.service_python = service_python
         self.die_with_parent = die_with_parent
+        self.confinement = confinement
+
+    @property
+    def isolates(self) -> bool:
+        """Whether instances see only their sandbox (container paths)."""
+        return self.confinement is not None and self.confinement.sandbox.isolates
 
     def launch(
         self,
@@ -198,12 +269,36 @@ class ColdLauncher:
         log_path: Path,
         exit_file: Path,
         python: str,
+        box: InstanceBox | None = None,
     ) -> InstanceHandle:
+        """Start ``python -m hybridjobs.bootstrap SPEC``; with ``box``, confined (then
+        ``spec_path`` is the path the instance sees)."""
         if python != self.service_python:
             env = dict(env)
             extra = _hybridjobs_source_root()
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), extra]))
         argv = [python, "-m", "hybridjobs.bootstrap", str(spec_path)]
+        return self.launch_argv(host, argv, env, cwd, log_path, exit_file, box)
+
+    def launch_argv(
+        self,
+        host: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+        box: InstanceBox | None = None,
+    ) -> InstanceHandle:
+        """Start ``argv`` (e.g. ``mpirun ...``) as an instance, confined with ``box``."""
         return launch(
-            host, argv, env, cwd, log_path, exit_file, die_with_parent=self.die_with_parent
+            host,
+            argv,
+            env,
+            cwd,
+            log_path,
+            exit_file,
+            die_with_parent=self.die_with_parent,
+            box=box,
+            confinement=self.confinement,
         )

@@ -36,8 +36,10 @@ import itertools
 import logging
 import os
 import queue
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,9 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybridjobs.runners.boxedzygote import BoxedZygotes, Slot, SlotUnusable
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.contract import HOST_VARIABLES
-from hybridjobs.runners.local import InstanceHandle
+from hybridjobs.runners.local import InstanceHandle, process_start_time
+from hybridjobs.sandbox.box import CONTAINER_ROOT, InstanceBox
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,19 @@ def zygote_environment(python: str) -> dict[str, str]:
     if python_bin and path.split(os.pathsep)[0] != python_bin:
         env["PATH"] = os.pathsep.join([python_bin, path])
     env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    if os.path.abspath(python) != os.path.abspath(sys.executable):  # not realpath: venvs
+        # Another interpreter (an image's environment) finds hybridjobs' source here.
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return env
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a zygote's process group (a sandboxed zygote's includes the sandbox's PID 1,
+    whose death ends the sandbox; killing the outer ``bwrap`` alone would not)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 @dataclass
@@ -110,6 +126,8 @@ class _Zygote:
     warmed: list[str]
     alive: bool = True
     busy: bool = False
+    slot: Slot | None = None  # a sandboxed zygote's (see hybridjobs.runners.boxedzygote)
+    used: bool = False  # a sandboxed zygote that has forked its one instance
     pending: tuple[str, str] | None = None  # (host, exit file) of the spawn in flight
     replies: queue.Queue[ForkedInstanceHandle | str | None] = field(default_factory=queue.Queue)
     children: dict[int, ForkedInstanceHandle] = field(default_factory=dict)
@@ -131,8 +149,16 @@ class WarmPool:
         preload: Sequence[str],
         log_dir: Path,
         on_exit: Callable[[int], None] | None = None,
+        *,
+        die_with_zygote: bool = False,
+        boxed: BoxedZygotes | None = None,
     ) -> None:
         self.python = python
+        self.boxed = boxed
+        """Sandboxed one-shot zygotes (``None``: reusable zygotes on the host)."""
+        self.die_with_zygote = die_with_zygote
+        """Whether forked instances are killed when their zygote dies (see
+        :class:`hybridjobs.runners.embryo.Order`)."""
         self.size = size
         self.preload = list(preload)
         self.log_dir = Path(log_dir)
@@ -145,6 +171,8 @@ class WarmPool:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._numbers = itertools.count(1)
+        self._instance_zygotes: set[subprocess.Popen[bytes]] = set()
+        """Sandboxed zygotes that became an instance's parent: they live as long as it."""
         self.crashes = 0
         self.started_zygotes = 0
         self.failed_starts = 0
@@ -167,7 +195,7 @@ class WarmPool:
         with self._cond:
             self._stopping = True
             zygotes = list(self._zygotes)
-            processes = list(self._processes)
+            processes = [p for p in self._processes if p not in self._instance_zygotes]
             self._cond.notify_all()
         self._stop_event.set()
         for zygote in zygotes:
@@ -178,7 +206,7 @@ class WarmPool:
             try:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill_group(process)
                 process.wait()
         if self._thread is not None:
             self._thread.join()
@@ -247,14 +275,28 @@ class WarmPool:
         cwd: Path,
         log_path: Path,
         exit_file: Path,
+        box: InstanceBox | None = None,
     ) -> ForkedInstanceHandle | None:
         """Fork one instance from an idle zygote; ``None`` when no zygote could (the caller
-        then starts the instance cold: no copy of it runs)."""
+        then starts the instance cold: no copy of it runs). A pool of sandboxed zygotes
+        forks only instances whose ``box`` its slots fit."""
+        if self.boxed is not None and (box is None or not self.boxed.accepts(box)):
+            self._count_fallback()
+            return None
         zygote = self._acquire()
         if zygote is None:
             self._count_fallback()
             return None
         try:
+            if self.boxed is not None and box is not None and zygote.slot is not None:
+                try:
+                    self.boxed.install(zygote.slot, box, log_path)
+                except (OSError, SlotUnusable) as exc:
+                    log.warning("zygote %d cannot take %s: %s", zygote.pid, host, exc)
+                    self._count_fallback()
+                    return None
+                cwd = Path(CONTAINER_ROOT)
+                self._retire(zygote)
             zygote.pending = (host, str(exit_file))
             command = {
                 "op": "spawn",
@@ -264,6 +306,7 @@ class WarmPool:
                 "log": str(log_path),
                 "exit_file": str(exit_file),
                 "python": self.python,
+                "die_with_zygote": self.die_with_zygote,
             }
             try:
                 send_message(zygote.channel, command)
@@ -272,7 +315,7 @@ class WarmPool:
                 reply = None
             except queue.Empty:
                 log.warning("zygote %d did not answer a spawn; killing it", zygote.pid)
-                zygote.process.kill()
+                _kill_group(zygote.process)
                 reply = None
             if isinstance(reply, ForkedInstanceHandle):
                 with self._cond:
@@ -288,6 +331,16 @@ class WarmPool:
                 zygote.pending = None
                 zygote.busy = False
                 self._cond.notify_all()
+
+    def _retire(self, zygote: _Zygote) -> None:
+        """A sandboxed zygote takes its one instance: the refill thread replaces it; it
+        stays the instance's parent (and reports its exit) until the instance ends."""
+        with self._cond:
+            zygote.used = True
+            if zygote in self._zygotes:
+                self._zygotes.remove(zygote)
+            self._instance_zygotes.add(zygote.process)
+            self._cond.notify_all()
 
     def _count_fallback(self) -> None:
         with self._cond:
@@ -343,7 +396,14 @@ class WarmPool:
             "--preload",
             *self.preload,
         ]
+        slot: Slot | None = None
+        pass_fds = [theirs.fileno()]
         try:
+            if self.boxed is not None:
+                slot = self.boxed.new_slot(number)
+                command += ["--once", "--log-fd", str(slot.log_fd)]
+                command = self.boxed.wrap(command, slot)
+                pass_fds.append(slot.log_fd)
             with open(log_file, "ab") as out:
                 process = subprocess.Popen(
                     command,
@@ -353,22 +413,28 @@ class WarmPool:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    pass_fds=[theirs.fileno()],
+                    pass_fds=pass_fds,
+                    preexec_fn=slot.cgroup.join if slot and slot.cgroup else None,
                 )
         except OSError as exc:
             log.error("could not start a zygote (%s): %s", self.python, exc)
             ours.close()
             theirs.close()
+            if slot is not None:
+                slot.close_log()
+                slot.discard()
             with self._cond:
                 self.failed_starts += 1
             return None
         finally:
             theirs.close()
+        if slot is not None:
+            slot.close_log()  # the zygote holds it now
         with self._cond:
             self._processes.add(process)
             stopping = self._stopping
         if stopping:
-            process.kill()
+            _kill_group(process)
         try:
             ours.settimeout(ZYGOTE_READY_TIMEOUT_SECONDS)
             ready = recv_message(ours)
@@ -377,9 +443,10 @@ class WarmPool:
                 raise ChannelClosed(f"unexpected first message {ready!r}")
         except (ChannelClosed, OSError, ValueError) as exc:
             ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            _kill_group(process)
             process.wait()
+            if slot is not None:
+                slot.discard()
             with self._cond:
                 self._processes.discard(process)
                 self.failed_starts += 1
@@ -396,6 +463,7 @@ class WarmPool:
             threads=int(ready.get("threads", 0)),
             os_threads=int(ready.get("os_threads", 0)),
             warmed=[str(w) for w in ready.get("warmed", [])],
+            slot=slot,
         )
         if zygote.failed:
             log.info("zygote %d could not preload: %s", zygote.pid, zygote.failed)
@@ -405,6 +473,9 @@ class WarmPool:
         with self._cond:
             if self._stopping:
                 ours.close()
+                if slot is not None:
+                    _kill_group(process)
+                    slot.discard()
                 return None
             self._zygotes.append(zygote)
             self._readers.append(reader)
@@ -444,8 +515,14 @@ class WarmPool:
             start_time=int(message["start_time"]),
             exit_file=exit_file,
         )
+        if zygote.slot is not None:
+            # Its pid is the sandbox's (the outer bwrap: its process group holds the
+            # instance, and the sandbox lives exactly as long as the instance).
+            handle.pid = zygote.pid
+            handle.start_time = process_start_time(zygote.pid) or -1
+            handle.cgroup = zygote.slot.cgroup
         with self._cond:
-            zygote.children[handle.pid] = handle
+            zygote.children[int(message["pid"])] = handle
         zygote.replies.put(handle)
 
     def _exited(self, zygote: _Zygote, pid: int, code: int) -> None:
@@ -455,7 +532,7 @@ class WarmPool:
             return
         handle.reported_code = code
         if self.on_exit is not None:
-            self.on_exit(pid)
+            self.on_exit(handle.pid)
 
     def _lost(self, zygote: _Zygote) -> None:
         """The zygote's channel ended: forget it (its children fall back to /proc and their
@@ -465,16 +542,23 @@ class WarmPool:
             if zygote in self._zygotes:
                 self._zygotes.remove(zygote)
             zygote.children.clear()
-            if not self._stopping:
+            if not self._stopping and not zygote.used:
                 self.crashes += 1
             self._cond.notify_all()
         zygote.replies.put(None)
         with contextlib.suppress(OSError):
             zygote.channel.close()
-        with contextlib.suppress(ProcessLookupError):
-            zygote.process.kill()
+        if zygote.used and self._stopping:
+            return  # its sandbox is its instance's: it runs on (the next start re-attaches)
+        if not zygote.used:
+            _kill_group(zygote.process)
         zygote.process.wait()
+        if zygote.slot is not None and not zygote.used:
+            zygote.slot.discard()
+        elif zygote.slot is not None and zygote.slot.cgroup is not None:
+            zygote.slot.cgroup.remove()  # the instance's: its supervisor may have been first
         with self._cond:
             self._processes.discard(zygote.process)
-        if not self._stopping:
+            self._instance_zygotes.discard(zygote.process)
+        if not self._stopping and not zygote.used:
             log.warning("zygote %d ended; starting a replacement", zygote.pid)

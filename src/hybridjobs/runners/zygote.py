@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import importlib
 import os
@@ -97,9 +98,20 @@ def preload(modules: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return loaded, failed
 
 
+WARM_UP_CIRCUITS: tuple[tuple[tuple[str, tuple[float, ...]], ...], ...] = (
+    (("x", (0,)), ("cz", (0, 1)), ("ry", (1, 0.5)), ("probability", ())),
+    (("y", (0,)), ("swap", (0, 1))),
+)
+"""What :func:`warm_up` serialises and parses, as ``(method, args)`` calls on a
+``Circuit``: neutral circuits (one with a result type, one measured), deliberately none
+of the gates of the benchmarks' Bell job (``h``, ``cnot``), so a benchmark never times a
+circuit the zygote has already parsed."""
+
+
 def warm_up() -> list[str]:
     """Fill caches every job would fill on its first circuit, without running one. When
-    the Braket SDK is loaded: serialise Bell circuits to OpenQASM and parse them (the ANTLR
+    the Braket SDK is loaded: serialise :data:`WARM_UP_CIRCUITS` (neutral circuits: none
+    of the benchmarks' Bell circuit ``h``/``cnot``) to OpenQASM and parse them (the ANTLR
     runtime builds its lexer and parser DFAs lazily: ~40 ms of a forked job's first
     ``LocalSimulator().run``), and read the default simulator's capabilities (pydantic
     models built on first use: ~10 ms). Pure Python: no simulation, so no numba kernel and
@@ -111,9 +123,11 @@ def warm_up() -> list[str]:
             from braket.circuits.serialization import IRType
             from braket.default_simulator.openqasm.parser.openqasm_parser import parse
 
-            program = Circuit().h(0).cnot(0, 1).rx(1, 0.5).probability()
-            parse(program.to_ir(IRType.OPENQASM).source)
-            parse(Circuit().h(0).cnot(0, 1).to_ir(IRType.OPENQASM).source)
+            for gates in WARM_UP_CIRCUITS:
+                circuit = Circuit()
+                for gate, args in gates:
+                    getattr(circuit, gate)(*args)
+                parse(circuit.to_ir(IRType.OPENQASM).source)
             warmed.append("openqasm-parser")
     if "braket.devices" in sys.modules:
         with contextlib.suppress(Exception):
@@ -158,9 +172,21 @@ class EmbryoBorn(Exception):
 class Zygote:
     """The zygote's serving loop (single-threaded: the main thread does everything)."""
 
-    def __init__(self, channel: socket.socket, dispositions: dict[int, Handler]) -> None:
+    def __init__(
+        self,
+        channel: socket.socket,
+        dispositions: dict[int, Handler],
+        once: bool = False,
+        log_fd: int | None = None,
+    ) -> None:
         self.channel = channel
         self.dispositions = dispositions
+        self.once = once
+        """One-shot (a sandboxed zygote): fork one instance, in this process group, then
+        exit once it has ended (see :mod:`hybridjobs.runners.boxedzygote`)."""
+        self.log_fd = log_fd
+        """The instance's log, opened by the pool (one-shot zygotes)."""
+        self.instance: int | None = None
         self.embryo: _Embryo | None = None
         self.wakeup_read, self.wakeup_write = os.pipe()
         os.set_blocking(self.wakeup_read, False)
@@ -170,6 +196,10 @@ class Zygote:
         """Fork the first embryo, send ``ready``, then answer commands until end of file.
         In a forked embryo, raises :class:`EmbryoBorn` (the embryo's way out)."""
         signal.signal(signal.SIGCHLD, _ignore_signal)
+        if self.once:
+            # Stopping the instance signals its whole group, this zygote included: it must
+            # outlive the instance's grace period (its death would end the sandbox).
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
         poller = select.poll()
         poller.register(self.channel.fileno(), select.POLLIN)
@@ -186,13 +216,23 @@ class Zygote:
                     while os.read(self.wakeup_read, 4096):
                         pass
                 self._reap()
+                if self.once and self.instance is not None and not _is_live(self.instance):
+                    return  # the one instance has ended (and its exit was reported)
             if self.channel.fileno() in readable:
                 try:
                     message = recv_message(self.channel)
                 except (ChannelClosed, OSError):
+                    self._outlive_instance()
                     return
                 if message.get("op") == "spawn":
                     self._spawn(message)
+
+    def _outlive_instance(self) -> None:
+        """A one-shot zygote whose pool went away stays until its instance ends: its
+        death would end the sandbox, and the instance with it."""
+        if self.once and self.instance is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.instance, 0)
 
     def _reap(self) -> None:
         while True:
@@ -244,7 +284,8 @@ class Zygote:
 
     def _become_embryo(self) -> None:
         """In the new child: own session, nothing of the zygote's channel kept."""
-        os.setsid()
+        if not self.once:
+            os.setsid()
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, self.dispositions.get(signal.SIGCHLD) or signal.SIG_DFL)
         os.close(self.channel.detach())
@@ -262,6 +303,9 @@ class Zygote:
         if embryo is None:
             send_message(self.channel, {"op": "error", "message": "could not fork"})
             return
+        if self.once:
+            order = dataclasses.replace(order, log_fd=self.log_fd)
+            self.instance = embryo.pid
         with embryo.order_socket:
             send_message(
                 self.channel,
@@ -269,7 +313,8 @@ class Zygote:
             )
             with contextlib.suppress(OSError):
                 send_message(embryo.order_socket, order.to_message())
-        self._ensure_embryo()
+        if not self.once:
+            self._ensure_embryo()
 
 
 def _ignore_signal(signum: int, frame: Any) -> None:
@@ -286,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="the channel's file descriptor")
     parser.add_argument("--pool", default="", help="the pool's directory (a tag for ps)")
     parser.add_argument("--preload", nargs="*", default=[], help="modules to import")
+    parser.add_argument("--once", action="store_true", help="fork one instance, then exit")
+    parser.add_argument("--log-fd", type=int, help="the instance's log (with --once)")
     args = parser.parse_args(argv)
     channel = socket.socket(fileno=args.fd)
     here = os.getcwd()
@@ -308,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads": threading.active_count(),
         "os_threads": len(os.listdir("/proc/self/task")),
     }
-    zygote = Zygote(channel, dispositions)
+    zygote = Zygote(channel, dispositions, once=args.once, log_fd=args.log_fd)
     order_socket: socket.socket | None = None
     try:
         zygote.serve(ready)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hybridjobs import jobdata
+from hybridjobs.environments.build import EnvironmentBuildError
+from hybridjobs.environments.placement import Placement
 from hybridjobs.instanceend import last_error_line
 from hybridjobs.jobs.model import (
     Job,
@@ -28,9 +30,10 @@ from hybridjobs.jobs.model import (
     utcnow,
 )
 from hybridjobs.logtail import LogTail
-from hybridjobs.runners import contract, local
+from hybridjobs.observability.accesslog import log_job
+from hybridjobs.runners import contract
 from hybridjobs.runners.local import InstanceHandle, stop_all
-from hybridjobs.runners.mpi import mpi_requested, mpirun_argv
+from hybridjobs.runners.mpi import mpi_requested
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import FinalWriteFailed, JobFinisher, Outcome
 from hybridjobs.scheduler.launchplan import (
@@ -39,6 +42,8 @@ from hybridjobs.scheduler.launchplan import (
     job_credentials,
     requirements_cache,
 )
+from hybridjobs.scheduler.limitwatch import LimitWatch
+from hybridjobs.scheduler.locallaunch import prefetch_script, prepare_instance, start_instance
 from hybridjobs.store.base import Claim, ClaimLost, LogEvent
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ class JobSupervisor(threading.Thread):
         # (a re-attaching supervisor's instances ended during the restart).
         self.took_over = time.time()
         self.failure: tuple[str, int] | None = None  # (text, exit code)
+        self.stop_reason: str | None = None  # why a stop check stopped the job
         self._checkpoint_thread: threading.Thread | None = None
         self._checkpoint_errors: set[str] = set()  # already written to the job's log
 
@@ -86,7 +92,11 @@ class JobSupervisor(threading.Thread):
             if not (self._reattach() if self.attach else self._start()):
                 return
             outcome = self._watch()
+            if outcome is Outcome.SERVICE_STOPPED and self.context.detach_on_stop:
+                self._detach()
+                return
             self._finish(outcome)
+            self._release_instances()
         except ClaimLost:
             self._leave()
         except FinalWriteFailed:
@@ -94,6 +104,12 @@ class JobSupervisor(threading.Thread):
                 "job %s: its final status could not be written; the scheduler will try again",
                 self.job.job_arn,
             )
+        except EnvironmentBuildError as exc:
+            if not self.holds_claim():
+                self._leave()
+                return
+            self.stop_instances()
+            self._end(JobStatus.FAILED, f"ClientError: the job's image cannot run: {exc}")
         except Exception as exc:
             log.exception("job %s: supervisor failed", self.job.job_arn)
             if not self.holds_claim():
@@ -127,11 +143,29 @@ class JobSupervisor(threading.Thread):
             self.claim.epoch,
         )
 
+    def _detach(self) -> None:
+        """The service is stopping and leaves the job running: store the lines written so
+        far and the instances' state, then leave the instances to the next start (which
+        re-attaches, as after a crash)."""
+        self._ship_logs()
+        self._save_state()
+        log_job(self.job.job_arn, "DETACHED", instances=len(self.handles))
+
     # -- what differs between runners ----------------------------------------------------
 
     def stop_instances(self) -> None:
-        """Stop every instance: SIGTERM to each process group, the grace, SIGKILL."""
+        """Stop every instance: SIGTERM to each process group, the grace, SIGKILL (to each
+        group, sandbox and cgroup)."""
         stop_all(self.handles, self.context.settings.stop_grace_seconds)
+        self._release_instances()
+
+    def _release_instances(self) -> None:
+        """The job has ended: kill what is left in the instances' cgroups (a ``setsid``
+        child of a completed instance) and remove them."""
+        for handle in self.handles:
+            if handle.cgroup is not None:
+                handle.cgroup.kill_all()
+            handle.release()
 
     def failed_host(self) -> str | None:
         """The instance that failed the job (the first with a non-zero exit or a failure
@@ -171,8 +205,13 @@ class JobSupervisor(threading.Thread):
         image = (self.job.definition["algorithmSpecification"].get("containerImage") or {}).get(
             "uri"
         )
-        python = interpreter(settings.image_interpreters.get(image or ""), settings)
-        access_key, secret_key = job_credentials(settings.credentials)
+        placement = self._placement(image, resources.gpus)
+        python = (
+            placement.python
+            if placement is not None
+            else interpreter(settings.image_interpreters.get(image or ""), settings)
+        )
+        credentials = job_credentials(self.context.store, self.job)
         return [
             contract.InstanceLaunch(
                 job_arn=self.job.job_arn,
@@ -184,24 +223,46 @@ class JobSupervisor(threading.Thread):
                 job_dir=settings.jobs_dir / self.job.job_id,
                 region=self.job.region,
                 endpoint_url=settings.endpoint_url,
-                access_key_id=access_key,
-                secret_access_key=secret_key,
+                access_key_id=credentials.access_key_id,
+                secret_access_key=credentials.secret_access_key,
+                session_token=credentials.session_token,
+                ca_bundle=str(settings.tls_cert or ""),
                 master_port=master_port,
                 python=python,
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
                 job_token=self.job.job_token or self.job.job_id,
                 objects=self._objects_for_jobs(),
                 requirements_cache_dir=requirements_cache(settings.data_dir, python),
+                visible_gpus=placement.visible_gpus[index - 1] if placement else None,
+                gpu_twins=placement is not None and placement.twins,
             )
             for index in range(1, self.job.instance_count + 1)
         ]
+
+    def _placement(self, image: str | None, gpus: int) -> Placement | None:
+        """The image's environment (built on first use) and the instances' GPUs, from the
+        context's placer (``None`` without one: the configured interpreters, no GPUs)."""
+        placer = self.context.placer
+        if placer is None:
+            return None
+
+        def say(message: str) -> None:
+            self._event(JobEventType.STARTING_INSTANCE, message)
+
+        placement = placer.place(
+            self.job.job_arn, image, self._hosts(), gpus, self.job.instance_type, say
+        )
+        if not self.attach:
+            for note in placement.notes:
+                say(note)
+        return placement
 
     def _objects_for_jobs(self) -> dict[str, str]:
         """How an instance fetches its script: the local directory directly, or else
         through this service's S3 surface with the job's own credentials."""
         config = self.context.objects.config()
-        if config.get("kind") == "local":
-            return config
+        if config.get("kind") == "local" and not self.context.launcher.isolates:
+            return config  # a sandboxed instance sees no object directory
         return {
             "kind": "s3",
             "endpoint_url": self.context.settings.endpoint_url,
@@ -211,6 +272,8 @@ class JobSupervisor(threading.Thread):
     def _layout(self) -> None:
         self.launches = self._launches()
         self.paths = [contract.instance_paths(launch) for launch in self.launches]
+        volume = (self.job.definition.get("instanceConfig") or {}).get("volumeSizeInGb")
+        self.limits = LimitWatch(self.launches, self.paths, int(volume) if volume else None)
         # Where the stored lines end (recorded with them); older jobs kept it in their
         # runner state.
         offsets = {
@@ -229,12 +292,9 @@ class JobSupervisor(threading.Thread):
     def _start(self) -> bool:
         store, objects = self.context.store, self.context.objects
         definition = self.job.definition
-        specs: list[tuple[contract.InstanceLaunch, contract.InstancePaths, Path, dict[str, str]]]
-        specs = []
-        for launch in self.launches:
-            paths = contract.prepare_instance_dirs(launch)
-            env = contract.build_environment(launch, paths)
-            specs.append((launch, paths, contract.write_instance_spec(launch, paths, env), env))
+        isolated = self.context.launcher.isolates
+        pids_max = self.context.settings.sandbox_pids_max
+        prepared = [prepare_instance(launch, isolated, pids_max) for launch in self.launches]
         self._event(
             JobEventType.DOWNLOADING_DATA,
             "Downloading input data and checkpoints for "
@@ -242,7 +302,9 @@ class JobSupervisor(threading.Thread):
         )
         channels = definition.get("inputDataConfig") or []
         checkpoint_uri = (definition.get("checkpointConfig") or {}).get("s3Uri")
-        for launch, paths, _spec, _env in specs:
+        for instance in prepared if isolated else ():
+            prefetch_script(objects, instance)
+        for launch, paths in ((p.launch, p.paths) for p in prepared):
             if channels:
                 try:
                     jobdata.download_channels(objects, channels, paths.input_data_dir)
@@ -268,33 +330,14 @@ class JobSupervisor(threading.Thread):
             self._finish(Outcome.CANCELLED)
             return False
         self.run_started = time.time()
-        for launch, paths, spec, env in specs[: self._process_count()]:
-            if mpirun is not None:
-                argv = mpirun_argv(
-                    mpirun,
-                    definition.get("hyperParameters") or {},
-                    self.job.instance_count,
-                    launch.python,
-                    spec,
-                )
-                handle = local.launch(
-                    launch.current_host,
-                    argv,
-                    env,
-                    paths.instance_dir,
-                    paths.log_file,
-                    paths.exit_file,
-                )
-            else:
-                handle = self.context.launcher.launch(
-                    launch.current_host,
-                    spec,
-                    env,
-                    paths.instance_dir,
-                    paths.log_file,
-                    paths.exit_file,
-                    launch.python,
-                )
+        for instance in prepared[: self._process_count()]:
+            handle = start_instance(
+                self.context.launcher,
+                instance,
+                mpirun,
+                definition.get("hyperParameters") or {},
+                self.job.instance_count,
+            )
             self.handles.append(handle)
             # Record each instance as soon as it runs: a service that dies now must find
             # every started process again (to re-attach to it, or to stop it).
@@ -396,11 +439,15 @@ class JobSupervisor(threading.Thread):
             for index, code in enumerate(codes):
                 failure = self._failure_text(index) if code is not None else ""
                 if code not in (None, 0) or failure:
-                    text = failure or self._exit_text(index, code or 1)
+                    text = self.limits.memory_text(index, self.handles[index])
+                    text = text or failure or self._exit_text(index, code or 1)
                     self.failure = (text, code if code is not None else 1)
                     return Outcome.FAILED
             if all(code == 0 for code in codes):
                 return Outcome.COMPLETED
+            if outgrown := self.limits.volume_text():
+                self.failure = (outgrown, 1)
+                return Outcome.FAILED
             if time.time() - self.run_started > max_runtime:
                 return Outcome.TIMED_OUT
             if self.context.stopping.is_set():
@@ -412,6 +459,10 @@ class JobSupervisor(threading.Thread):
                 current = self.context.store.get_job(self.job.job_arn)
                 if current is None or current.status is JobStatus.CANCELLING:
                     return Outcome.CANCELLED
+                for check in self.context.stop_checks:
+                    if reason := check(current):
+                        self.stop_reason = reason
+                        return Outcome.STOPPED
             if now >= next_state_save:
                 next_state_save = now + _STATE_SAVE_SECONDS
                 self._save_state()

@@ -1,0 +1,38 @@
+"""What a job instance may see and use: a sandbox (bubblewrap, or none) and a cgroup.
+
+* :mod:`~hybridjobs.sandbox.box` — :class:`InstanceBox`, one instance's request: its
+  directory (the container's ``/opt/ml`` and ``/opt/braket``), extra binds, host name and
+  limits; and the container paths an instance is told about.
+* :mod:`~hybridjobs.sandbox.bwrap` — :class:`BwrapSandbox`, the bubblewrap command line.
+* :mod:`~hybridjobs.sandbox.cgroups` — one cgroup per instance (v2 or v1): memory limit,
+  process-count limit, out-of-memory detection, kill-all.
+* :mod:`~hybridjobs.sandbox.select` — choose the sandbox at start-up (``auto``, ``bwrap``,
+  ``none``) and refuse to run unsandboxed unless allowed.
+* :mod:`~hybridjobs.sandbox.setup` — the service's confinement from its settings
+  (``auto`` is bubblewrap for a shared service, none for one user on loopback).
+* :mod:`~hybridjobs.sandbox.volume` — the disk usage of an instance directory
+  (``volumeSizeInGb``).
+
+Who uses them: :mod:`hybridjobs.runners.local` (cold instances),
+:mod:`hybridjobs.runners.boxedzygote` (sandboxed warm-pool zygotes),
+:mod:`hybridjobs.runners.boxlayout` (container paths and an instance's box) and
+:mod:`hybridjobs.scheduler.limitwatch` (out-of-memory and volume failure reasons).
+"""
+
+from hybridjobs.sandbox.box import (
+    CONTAINER_ROOT,
+    InstanceBox,
+    NoSandbox,
+    Sandbox,
+)
+from hybridjobs.sandbox.cgroups import CgroupRoot, InstanceCgroup, detect_cgroups
+
+__all__ = [
+    "CONTAINER_ROOT",
+    "CgroupRoot",
+    "InstanceBox",
+    "InstanceCgroup",
+    "NoSandbox",
+    "Sandbox",
+    "detect_cgroups",
+]

@@ -1,0 +1,139 @@
+"""The sandbox's parts on their own: container paths, the bubblewrap mount plan (run for
+real), instance cgroups (real cgroups of this host) and sandboxed zygote slots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from unit.test_contract import make_launch, make_request
+
+from hybridjobs.runners import contract
+from hybridjobs.runners.boxedzygote import BoxedZygotes
+from hybridjobs.runners.boxlayout import container_view, instance_box
+from hybridjobs.sandbox.box import InstanceBox
+from hybridjobs.sandbox.bwrap import BwrapSandbox, runtime_roots
+from hybridjobs.sandbox.cgroups import CgroupRoot, detect_cgroups
+from hybridjobs.sandbox.select import choose_sandbox
+
+BWRAP = shutil.which("bwrap") or "bwrap"
+
+
+def test_container_view_and_box_of_an_sdk_job(tmp_path: Path) -> None:
+    request = make_request(checkpointConfig={"localPath": "/opt/jobs/checkpoints"})
+    launch = make_launch(tmp_path, request, python=sys.executable)
+    paths = contract.prepare_instance_dirs(launch)
+    view = container_view(launch, paths)
+    assert view.hyperparameters_file == Path("/opt/ml/input/config/hyperparameters.json")
+    assert view.model_dir == Path("/opt/ml/model") and view.spec_file == Path("/opt/ml/spec.json")
+    assert view.checkpoint_dir == Path("/opt/jobs/checkpoints")
+    env = contract.build_environment(launch, view)
+    assert env["AMZN_BRAKET_CHECKPOINT_DIR"] == "/opt/jobs/checkpoints"
+    assert str(paths.instance_dir) not in json.dumps(env)
+    box = instance_box(launch, paths, pids_max=100)
+    assert box.memory_bytes == 16 * 2**30 and box.pids_max == 100
+    binds = {b.container: b.host for b in box.binds}
+    assert binds["/opt/jobs/checkpoints"] == paths.checkpoint_dir
+
+
+def _run_boxed(sandbox: BwrapSandbox, box: InstanceBox, script: str) -> str:
+    argv = sandbox.wrap([sys.executable, "-c", script], box)
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def test_bwrap_shows_roots_read_only_and_covers_the_data_dir(tmp_path: Path) -> None:
+    root = tmp_path / "shown"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "hybridjobs.db").write_text("secret rows")
+    (root / "lib.txt").write_text("library")
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    roots = [*runtime_roots([sys.executable]), root]
+    sandbox = BwrapSandbox(BWRAP, roots, [root / "data"])
+    box = InstanceBox(name="t", host="algo-3", instance_dir=instance)
+    script = f"""
+import os, pathlib, socket
+root = pathlib.Path({str(root)!r})
+print(sorted(os.listdir(root / "data")), (root / "lib.txt").read_text(), socket.gethostname())
+try:
+    (root / "new.txt").write_text("x")
+except OSError as exc:
+    print("read-only:", exc.errno)
+pathlib.Path("/opt/braket/out.txt").write_text("written")
+print(os.getcwd(), sorted(p for p in os.listdir("/proc") if p.isdigit()))
+"""
+    lines = _run_boxed(sandbox, box, script).splitlines()
+    assert lines[0] == "[] library algo-3"
+    assert lines[1] == "read-only: 30"  # EROFS
+    assert lines[2].startswith("/opt/ml ")
+    assert (instance / "out.txt").read_text() == "written"
+
+
+@pytest.fixture
+def cgroups() -> CgroupRoot:
+    root, why = detect_cgroups()
+    if root is None:
+        pytest.skip(f"this host delegates no cgroups: {why}")
+    return root
+
+
+def test_cgroup_limits_counts_and_kills_everything(cgroups: CgroupRoot) -> None:
+    group = cgroups.create("hj-test-parts", 64 * 2**20, 32)
+    try:
+        started = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import subprocess,sys,time\n"
+                "subprocess.Popen(['sleep','300'],start_new_session=True); time.sleep(300)",
+            ],
+            preexec_fn=group.join,
+        )
+        deadline = 50
+        while len(group.pids()) < 2 and deadline:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert len(group.pids()) == 2
+        group.kill_all()
+        assert group.pids() == set()
+        started.wait(timeout=10)
+    finally:
+        group.kill_all()
+        group.remove()
+    assert not any(path.exists() for path in group.dirs)
+
+
+def test_sandbox_none_is_refused_on_a_shared_service_without_permission() -> None:
+    from hybridjobs.sandbox.select import SandboxUnavailable
+
+    with pytest.raises(SandboxUnavailable, match="--allow-unsandboxed"):
+        choose_sandbox("none", False, [sys.executable], [])
+    assert choose_sandbox("none", True, [sys.executable], []).sandbox.kind == "none"
+
+
+def test_a_slot_becomes_the_instance_directory(tmp_path: Path) -> None:
+    launch = make_launch(
+        tmp_path, make_request(checkpointConfig={"localPath": "/opt/jobs/checkpoints"})
+    )
+    confinement = choose_sandbox("bwrap", False, [sys.executable], [tmp_path])
+    boxed = BoxedZygotes(confinement, tmp_path / "slots", launch.requirements_cache_dir)
+    slot = boxed.new_slot(1)
+    try:
+        paths = contract.prepare_instance_dirs(launch)
+        (paths.checkpoint_dir / "restored.json").write_text("{}")
+        box = instance_box(launch, paths, pids_max=None)
+        assert boxed.accepts(box)
+        slot_inode = slot.directory.stat().st_ino
+        boxed.install(slot, box, paths.log_file)
+        assert paths.instance_dir.stat().st_ino == slot_inode  # what the sandbox bound
+        assert (paths.checkpoint_dir / "restored.json").exists()
+        assert paths.hyperparameters_file.exists() and paths.log_file.exists()
+        assert not slot.directory.exists()
+    finally:
+        slot.close_log()
+        if slot.cgroup is not None:
+            slot.cgroup.remove()
