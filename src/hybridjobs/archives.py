@@ -7,6 +7,12 @@ whose target resolves outside the destination, or has a path that runs through o
 the archive's own symbolic links. Symbolic-link targets are resolved against the links
 the archive itself creates, so chains such as ``a -> .`` then ``a/b -> ..`` are caught.
 For tar files, ``tarfile``'s ``data`` filter is applied as a second line of defence.
+
+Before any of that, :class:`ArchiveLimits` bound what an archive may cost
+(``ArchiveTooLarge``, naming the limit): its compressed size, its number of members, the
+bytes it expands to, and how many times its compressed size that is (a decompression
+bomb). Tar headers are read one at a time and the scan stops at the first limit crossed,
+so a bomb is refused without being expanded.
 """
 
 from __future__ import annotations
@@ -20,6 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _MAX_LINK_HOPS = 40
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What one archive may cost. ``max_expansion_ratio`` applies only to archives that
+    expand to more than ``ratio_floor_bytes`` (small text archives compress very well)."""
+
+    max_compressed_bytes: int = 1024 * _MIB
+    max_members: int = 20_000
+    max_expanded_bytes: int = 4096 * _MIB
+    max_expansion_ratio: float = 100.0
+    ratio_floor_bytes: int = 64 * _MIB
+
+
+DEFAULT_LIMITS = ArchiveLimits()
 
 
 class ArchiveError(Exception):
@@ -28,6 +50,47 @@ class ArchiveError(Exception):
 
 class UnsafeArchiveError(ArchiveError):
     """A member would write outside the destination, or is of a forbidden type."""
+
+
+class ArchiveTooLarge(ArchiveError):
+    """The archive crosses one of its :class:`ArchiveLimits`; the message names which."""
+
+
+class _Budget:
+    """Counts members and expanded bytes against ``limits`` as they are read."""
+
+    def __init__(self, limits: ArchiveLimits, compressed: int) -> None:
+        self.limits = limits
+        self.compressed = compressed
+        self.members = 0
+        self.expanded = 0
+        if compressed > limits.max_compressed_bytes:
+            raise ArchiveTooLarge(
+                f"the archive is {compressed} bytes, over the limit of "
+                f"{limits.max_compressed_bytes} bytes (compressed size)"
+            )
+
+    def add(self, size: int) -> None:
+        """Count one member of ``size`` bytes; ``ArchiveTooLarge`` once over a limit."""
+        limits = self.limits
+        self.members += 1
+        self.expanded += max(size, 0)
+        if self.members > limits.max_members:
+            raise ArchiveTooLarge(
+                f"the archive has more than {limits.max_members} members (member count limit)"
+            )
+        if self.expanded > limits.max_expanded_bytes:
+            raise ArchiveTooLarge(
+                f"the archive expands to more than {limits.max_expanded_bytes} bytes "
+                "(expanded size limit)"
+            )
+        ratio = self.expanded / max(self.compressed, 1)
+        if self.expanded > limits.ratio_floor_bytes and ratio > limits.max_expansion_ratio:
+            raise ArchiveTooLarge(
+                f"the archive expands to more than {ratio:.0f} times its compressed size of "
+                f"{self.compressed} bytes (expansion ratio limit: "
+                f"{limits.max_expansion_ratio:g})"
+            )
 
 
 @dataclass(frozen=True)
@@ -42,19 +105,20 @@ def is_archive(path: Path) -> bool:
     return zipfile.is_zipfile(path) or _is_tar(path)
 
 
-def extract_archive(archive: Path, dest: Path) -> None:
+def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
     """Extract ``archive`` into ``dest`` (created if missing) after validating every member.
 
     The format is detected from the content (zip first, then tar with any compression
-    ``tarfile`` knows); the extension is not trusted. Raises ``UnsafeArchiveError`` before
-    writing anything if a member is unsafe (see the module docstring), and ``ArchiveError``
-    when the file is not a supported or readable archive.
+    ``tarfile`` knows); the extension is not trusted. Raises ``ArchiveTooLarge`` (naming
+    the limit) or ``UnsafeArchiveError`` before writing anything if the archive crosses
+    ``limits`` or a member is unsafe (see the module docstring), and ``ArchiveError`` when
+    the file is not a supported or readable archive.
     """
     dest = Path(dest)
     if zipfile.is_zipfile(archive):
-        _extract_zip(Path(archive), dest)
+        _extract_zip(Path(archive), dest, limits)
     elif _is_tar(archive):
-        _extract_tar(Path(archive), dest)
+        _extract_tar(Path(archive), dest, limits)
     else:
         raise ArchiveError(f"{archive} is not a tar or zip archive")
 
@@ -66,10 +130,14 @@ def _is_tar(path: Path) -> bool:
         return False  # e.g. a truncated gzip stream
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _extract_tar(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
+    budget = _Budget(limits, archive.stat().st_size)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            infos = tar.getmembers()
+            infos = []
+            for info in tar:  # one header at a time: a bomb stops at its first excess
+                budget.add(info.size if info.isreg() else 0)
+                infos.append(info)
             _validate_members(_tar_member(info) for info in infos)
             for info in infos:  # tarfile cannot create "a/../b"; validated, so normalise
                 info.name = _normalise(info.name) or "."
@@ -80,7 +148,7 @@ def _extract_tar(archive: Path, dest: Path) -> None:
                 tar.extractall(dest, members=infos, filter="data")
             else:  # pragma: no cover - Python without extraction filters
                 tar.extractall(dest, members=infos)
-    except UnsafeArchiveError:
+    except ArchiveError:
         raise
     except tarfile.FilterError as exc:
         raise UnsafeArchiveError(f"tar member refused by the data filter: {exc}") from exc
@@ -100,14 +168,17 @@ def _tar_member(info: tarfile.TarInfo) -> _Member:
     return _Member(info.name, "special")
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _extract_zip(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
+    budget = _Budget(limits, archive.stat().st_size)
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
+            for info in infos:  # the sizes zipfile will hold each member to
+                budget.add(info.file_size)
             _validate_members(_zip_member(zf, info) for info in infos)
             dest.mkdir(parents=True, exist_ok=True)
             zf.extractall(dest)
-    except UnsafeArchiveError:
+    except ArchiveError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise ArchiveError(f"cannot read zip archive {archive}: {exc}") from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from hybridjobs.jobs.admission import Capacity, capacity_in_use, job_needs, why_never_fits
 from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus, utcnow
+from hybridjobs.observability.accesslog import log_job
 from hybridjobs.runners.cluster import ClusterRunner, placement_strategy
 from hybridjobs.scheduler.clustersupervisor import ClusterJobSupervisor
 from hybridjobs.scheduler.context import SchedulerContext, owner_is_dead
@@ -69,6 +71,7 @@ class Scheduler:
         self._lease: Lease | None = None
         """The scheduler lease while this process is the active scheduler."""
         self._lease_checked = float("-inf")
+        self._disk_warned = float("-inf")
         self.listeners: list[Callable[[], None]] = []
         self.companions: list[Companion] = []
         """Started (in order) by ``start``; stopped (in reverse) once ``stop`` has stopped
@@ -101,17 +104,28 @@ class Scheduler:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop the loop; running jobs' instances are stopped and the jobs end FAILED with
-        a reason saying the service stopped. Returns when every supervisor has finished."""
+        """Stop the loop, then every job supervisor: with ``context.detach_on_stop`` each
+        stores its job's state and leaves the instances running (the next start
+        re-attaches); otherwise the instances are stopped and the jobs end FAILED with a
+        reason saying the service stopped. Then the companions stop. ``timeout`` bounds the
+        whole (a supervisor still busy then is left behind, logged)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         self.context.stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(left())
         with self._lock:
             supervisors = list(self._supervisors.values())
         for supervisor in supervisors:
             supervisor.wake.set()
-            supervisor.join(timeout)
+        for supervisor in supervisors:
+            supervisor.join(left())
+            if supervisor.is_alive():
+                log.warning("job %s: its supervisor did not stop in time", supervisor.job.job_arn)
         for companion in reversed(self.companions):
             companion.stop()
         if self._lease is not None:  # a standby need not wait for the lease to expire
@@ -124,6 +138,11 @@ class Scheduler:
     def running_jobs(self) -> list[str]:
         with self._lock:
             return list(self._supervisors)
+
+    def running_instances(self) -> int:
+        """Instance processes started (or re-attached) by this scheduler's supervisors."""
+        with self._lock:
+            return sum(len(supervisor.handles) for supervisor in self._supervisors.values())
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -190,8 +209,29 @@ class Scheduler:
             jobs = [s.job for s in self._supervisors.values()]
         return capacity_in_use(jobs, self.context.instance_types)
 
+    def _disk_allows(self) -> bool:
+        """Whether the data directory has the free space a job needs to start
+        (``min_free_disk_gib``; local instances only). Jobs wait in the queue otherwise,
+        said in the log at most once a minute."""
+        settings = self.context.settings
+        if self.cluster is not None or settings.min_free_disk_gib <= 0:
+            return True
+        free = shutil.disk_usage(settings.data_dir).free
+        if free >= settings.min_free_disk_gib * 2**30:
+            return True
+        if time.monotonic() - self._disk_warned >= 60:
+            self._disk_warned = time.monotonic()
+            log.warning(
+                "queued jobs wait: the data directory %s has %.2f GiB free, under the %g GiB "
+                "minimum (min_free_disk_gib); free space or run `hybridjobs gc`",
+                settings.data_dir,
+                free / 2**30,
+                settings.min_free_disk_gib,
+            )
+        return False
+
     def _admit(self) -> list[str]:
-        if self.context.stopping.is_set():
+        if self.context.stopping.is_set() or not self._disk_allows():
             return []
         free = self.capacity.minus(self._in_use())
         started: list[str] = []
@@ -293,6 +333,7 @@ class Scheduler:
             event=JobEvent(JobEventType.FAILED, now, reason),
             updates={"ended_at": now, "failure_reason": reason},
         )
+        log_job(job.job_arn, JobStatus.FAILED.value, reason)
 
     def _supervise(self, job: Job, attach: bool) -> None:
         supervisor: JobSupervisor
@@ -304,6 +345,7 @@ class Scheduler:
             supervisor = JobSupervisor(self.context, job, self._supervisor_done, attach=attach)
         with self._lock:
             self._supervisors[job.job_arn] = supervisor
+        log_job(job.job_arn, "RE-ATTACHING" if attach else "STARTING", owner=self.context.owner)
         supervisor.start()
 
     def _supervisor_done(self, supervisor: JobSupervisor) -> None:

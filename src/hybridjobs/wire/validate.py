@@ -19,8 +19,18 @@ EnumLookup = Callable[[Shape], tuple[str, ...]]
 
 
 @cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _full_match(pattern: str) -> Callable[[str], object]:
+    """The full-match test of a model pattern. botocore's patterns are Java regular
+    expressions: Unicode classes (``\\p{L}``) and ranges such as ``[\\w-_]`` need the
+    ``regex`` module, used when ``re`` cannot compile one (else such a value was a 500)."""
+    try:
+        return re.compile(pattern).fullmatch
+    except re.error:
+        import regex
+
+        compiled: Any = regex.compile(pattern)
+        test: Callable[[str], object] = compiled.fullmatch
+        return test
 
 
 def _describe(value: Any) -> str:
@@ -89,7 +99,7 @@ class _Validator:
         if enum and value not in enum:
             self.fail(path, f"{_describe(value)} is not one of: {', '.join(enum)}")
         pattern = shape.metadata.get("pattern")
-        if pattern is not None and _compiled(pattern).fullmatch(value) is None:
+        if pattern is not None and _full_match(pattern)(value) is None:
             self.fail(path, f"{_describe(value)} does not match the pattern {pattern}")
 
     def _check_integer(self, shape: Shape, value: Any, path: str) -> None:

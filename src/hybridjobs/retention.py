@@ -1,0 +1,236 @@
+"""Retention: what a long-running service removes so its disk stays bounded.
+
+:meth:`Sweeper.sweep` removes, for jobs that ended (COMPLETED, FAILED, CANCELLED) longer
+ago than the configured ages:
+
+* the job's local directory under ``DATA_DIR/jobs`` (instance directories, raw logs,
+  scratch space; whatever the job wrote, however large) after ``retention_job_files_days``;
+* its log lines in the database (GetLogEvents, ``hybridjobs logs``) after
+  ``retention_logs_days``; the job itself, its events, metrics and results stay;
+
+and the parts of multipart uploads nobody completed or aborted within
+``retention_uploads_days`` (S3's ``AbortIncompleteMultipartUpload`` rule). An age of 0
+keeps that kind of data forever. A dry run reports the same without removing anything.
+:class:`SweeperThread` runs a sweep every ``retention_sweep_seconds`` next to the
+scheduler; ``hybridjobs gc`` runs one on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from hybridjobs.jobs.model import TERMINAL_STATUSES
+from hybridjobs.objects import STAGING_PREFIX, ObjectInfo, ObjectStore, ObjectStoreError
+from hybridjobs.observability.metrics import RETENTION_REMOVED, RETENTION_REMOVED_BYTES
+from hybridjobs.settings import Settings
+from hybridjobs.store import schema
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+_BATCH = 200
+"""Jobs looked up, or whose log lines are deleted, per statement."""
+_TERMINAL = sorted(status.value for status in TERMINAL_STATUSES)
+
+
+@dataclass
+class SweepReport:
+    """What one sweep removed (or, in a dry run, would remove)."""
+
+    dry_run: bool
+    job_dirs: list[str] = field(default_factory=list)
+    job_dir_bytes: int = 0
+    log_jobs: int = 0
+    log_rows: int = 0
+    uploads: list[str] = field(default_factory=list)
+    upload_bytes: int = 0
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (
+            f"{verb} {len(self.job_dirs)} job directories ({self.job_dir_bytes} bytes), "
+            f"{self.log_rows} log lines of {self.log_jobs} jobs, and "
+            f"{len(self.uploads)} abandoned multipart uploads ({self.upload_bytes} bytes)"
+        )
+
+
+class Sweeper:
+    """Applies ``settings``' retention ages to the service's data directory, database
+    (``engine``) and object store. ``clock`` returns seconds since the epoch."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: sa.Engine,
+        objects: ObjectStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.objects = objects
+        self.clock = clock
+
+    def sweep(self, dry_run: bool = False) -> SweepReport:
+        """One pass over everything; each kind of data is swept even if another fails."""
+        report = SweepReport(dry_run)
+        for step in (self._job_dirs, self._log_rows, self._uploads):
+            try:
+                step(report)
+            except Exception:
+                log.exception("retention: %s failed; the next sweep tries again", step.__name__)
+        return report
+
+    def _cutoff(self, days: float) -> float | None:
+        return None if days <= 0 else self.clock() - days * DAY
+
+    # -- job directories --------------------------------------------------------------
+
+    def _job_dirs(self, report: SweepReport) -> None:
+        cutoff = self._cutoff(self.settings.retention_job_files_days)
+        jobs_dir = self.settings.jobs_dir
+        if cutoff is None or not jobs_dir.is_dir():
+            return
+        dirs = {entry.name: entry for entry in jobs_dir.iterdir() if entry.is_dir()}
+        for batch in _batches(sorted(dirs)):
+            for job_id in self._ended_before(schema.jobs.c.job_id, batch, cutoff):
+                path = dirs[job_id]
+                report.job_dirs.append(job_id)
+                report.job_dir_bytes += _size_of(path)
+                if not report.dry_run:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def _ended_before(self, column: sa.Column[str], values: list[str], cutoff: float) -> list[str]:
+        """Of ``values`` (of ``column``), those of jobs that ended before ``cutoff``."""
+        jobs = schema.jobs
+        query = sa.select(column).where(
+            column.in_(values), jobs.c.status.in_(_TERMINAL), jobs.c.ended_at < cutoff
+        )
+        with self.engine.connect() as connection:
+            return [str(value) for (value,) in connection.execute(query)]
+
+    # -- log lines --------------------------------------------------------------------
+
+    def _log_rows(self, report: SweepReport) -> None:
+        cutoff = self._cutoff(self.settings.retention_logs_days)
+        if cutoff is None:
+            return
+        jobs, lines = schema.jobs, schema.log_events
+        with_lines = sa.select(lines.c.job_arn).distinct()
+        old = sa.select(jobs.c.job_arn).where(
+            jobs.c.status.in_(_TERMINAL),
+            jobs.c.ended_at < cutoff,
+            jobs.c.job_arn.in_(with_lines),
+        )
+        with self.engine.connect() as connection:
+            arns = [str(arn) for (arn,) in connection.execute(old)]
+        report.log_jobs += len(arns)
+        for batch in _batches(arns):
+            if report.dry_run:
+                count = sa.select(sa.func.count()).where(lines.c.job_arn.in_(batch))
+                with self.engine.connect() as connection:
+                    report.log_rows += int(connection.execute(count).scalar_one())
+                continue
+            with self.engine.begin() as connection:
+                deleted = connection.execute(sa.delete(lines).where(lines.c.job_arn.in_(batch)))
+                report.log_rows += deleted.rowcount
+
+    # -- abandoned multipart uploads --------------------------------------------------
+
+    def _uploads(self, report: SweepReport) -> None:
+        cutoff = self._cutoff(self.settings.retention_uploads_days)
+        if cutoff is None:
+            return
+        for bucket in self.objects.list_buckets():
+            try:
+                staged = list(self.objects.list(bucket, STAGING_PREFIX))
+            except ObjectStoreError:
+                continue  # the bucket went meanwhile
+            for upload, parts in _by_upload(staged):
+                if max(part.last_modified for part in parts) >= cutoff:
+                    continue  # a part arrived recently: the upload is alive
+                report.uploads.append(f"s3://{bucket}/{STAGING_PREFIX}{upload}")
+                report.upload_bytes += sum(part.size for part in parts)
+                if not report.dry_run:
+                    for part in parts:
+                        self.objects.delete(bucket, part.key)
+
+
+def _by_upload(staged: list[ObjectInfo]) -> Iterator[tuple[str, list[ObjectInfo]]]:
+    """The staged objects grouped by upload id (the first path segment after the prefix)."""
+    groups: dict[str, list[ObjectInfo]] = {}
+    for info in staged:
+        upload = info.key[len(STAGING_PREFIX) :].split("/", 1)[0]
+        groups.setdefault(upload, []).append(info)
+    yield from groups.items()
+
+
+def _batches(values: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _size_of(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (links not followed)."""
+    total = 0
+    for file in path.rglob("*"):
+        try:
+            if file.is_file() and not file.is_symlink():
+                total += file.lstat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _count(report: SweepReport) -> None:
+    """Add what a sweep removed to the retention counters of ``/metrics``."""
+    for kind, items, size in (
+        ("job_dirs", len(report.job_dirs), report.job_dir_bytes),
+        ("log_lines", report.log_rows, 0),
+        ("uploads", len(report.uploads), report.upload_bytes),
+    ):
+        RETENTION_REMOVED.labels(kind).inc(items)
+        RETENTION_REMOVED_BYTES.labels(kind).inc(size)
+
+
+class SweeperThread:
+    """Runs ``sweeper`` every ``interval`` seconds (the first a minute after start) until
+    stopped; a scheduler companion."""
+
+    def __init__(self, sweeper: Sweeper, interval: float, first_after: float = 60.0) -> None:
+        self.sweeper = sweeper
+        self.interval = interval
+        self.first_after = min(first_after, interval)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        wait = self.first_after
+        while not self._stop.wait(wait):
+            report = self.sweeper.sweep()
+            _count(report)
+            if report.job_dirs or report.log_rows or report.uploads:
+                log.info("retention: %s", report.summary())
+            wait = self.interval
