@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from hybridjobs.cli.embedded import fetch_status
+from support.server import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -27,12 +29,17 @@ CLI_SERVER_ENV: dict[str, str] = {
 }
 
 
-def wait_for_warm_pool(server_url: str, timeout: float = 90.0) -> None:
+def wait_for_warm_pool(
+    server_url: str,
+    timeout: float = 90.0,
+    key: tuple[str, str] | None = (DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY),
+) -> None:
     """Block until the service's warm pool is full (``/_hybridjobs/status?wait=``), so the
-    first jobs of a suite fork from a zygote instead of racing its start-up cold."""
-    url = f"{server_url}/_hybridjobs/status?wait={timeout:g}"
-    with urllib.request.urlopen(url, timeout=timeout + 10) as response:
-        status = json.loads(response.read())
+    first jobs of a suite fork from a zygote instead of racing its start-up cold.
+
+    The request is signed with ``key`` (default: the suite's one key), which a service
+    with keys configured requires and one without accepts; ``None`` sends it unsigned."""
+    status = fetch_status(server_url, timeout, key)
     pool = status["warm_pool"]
     assert pool["ready"] >= pool["size"], f"the warm pool did not fill: {status}"
 

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,47 @@ def is_healthy(endpoint: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def first_key(credentials: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first (access key, secret) of a ``HYBRIDJOBS_CREDENTIALS``-shaped mapping
+    (``{key: secret}`` or ``{key: {"secret": ...}}``); ``None`` when it holds none."""
+    for access_key, entry in credentials.items():
+        secret = entry if isinstance(entry, str) else (entry or {}).get("secret")
+        if isinstance(secret, str):
+            return str(access_key), secret
+    return None
+
+
+def fetch_status(
+    endpoint: str,
+    wait: float = 0.0,
+    key: tuple[str, str] | None = None,
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """The service's ``GET /_hybridjobs/status`` document; ``wait`` lets the service first
+    wait (at most that many seconds) for its warm pool to fill.
+
+    A service with keys configured answers its own paths only to signed requests, so with
+    ``key`` (access key, secret) the request is SigV4-signed by botocore's ``SigV4Auth``
+    (service ``braket``, ``region``); without, it goes unsigned (enough for a service
+    without keys). Raises ``urllib.error.HTTPError`` (403) when the service refuses the
+    signature, ``URLError``/``OSError`` when it does not answer.
+    """
+    url = f"{endpoint}{STATUS_PATH}?wait={wait:g}"
+    headers: dict[str, str] = {}
+    if key is not None:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        signed = AWSRequest(method="GET", url=url)
+        SigV4Auth(Credentials(*key), "braket", region).add_auth(signed)
+        headers = dict(signed.headers.items())
+    request = urllib.request.Request(url, headers=headers, method="GET")
+    with urllib.request.urlopen(request, timeout=wait + 30) as response:
+        document: dict[str, Any] = json.loads(response.read())
+    return document
+
+
 class EmbeddedService:
     """The service on ``127.0.0.1:<free port>`` with its data in ``data_dir``."""
 
@@ -53,9 +95,15 @@ class EmbeddedService:
             db_url=None,
             objects=None,
             s3_endpoint_url=None,
-            credentials={},
             run_scheduler=True,
-            **{"task_workers_prestart": False, **settings},
+            # an embedded service's jobs end with it (nothing would re-attach to them);
+            # no keys unless given (then its own status requests are signed)
+            **{
+                "credentials": {},
+                "task_workers_prestart": False,
+                "stop_jobs_on_exit": True,
+                **settings,
+            },
         )
         self.endpoint = self.settings.endpoint_url
         self._thread: threading.Thread | None = None
@@ -93,15 +141,26 @@ class EmbeddedService:
 
     def wait_warm(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until the warm instance pool is full, so the demo's
-        instances fork from a zygote instead of importing the SDKs cold; whether it is."""
-        url = f"{self.endpoint}{STATUS_PATH}?wait={timeout:g}"
+        instances fork from a zygote instead of importing the SDKs cold; whether it is.
+        The request is signed with the service's first operator key when it has keys."""
         try:
-            with urllib.request.urlopen(url, timeout=timeout + 5) as response:
-                status = json.loads(response.read())
+            status = fetch_status(
+                self.endpoint, timeout, self.operator_key(), self.settings.default_region
+            )
         except (urllib.error.URLError, OSError, ValueError):
             return False
         pool = status.get("warm_pool") or {}
         return bool(pool.get("enabled")) and pool.get("ready", 0) >= pool.get("size", 1)
+
+    def operator_key(self) -> tuple[str, str] | None:
+        """The first operator key (access key, secret) the service verifies signatures
+        with (inline or from the credentials file); ``None`` when it has none."""
+        from hybridjobs.accounts.keys import load_credentials
+
+        keys = load_credentials(
+            self.settings.credentials, self.settings.credentials_file, "000000000000"
+        )
+        return next(((key.access_key, key.secret) for key in keys.values()), None)
 
     def stop(self) -> None:
         """Stop serving, then stop the scheduler (and with it every instance process)."""

@@ -10,7 +10,7 @@ from hybridjobs.devices.model import Device
 from hybridjobs.errors import ResourceNotFoundException, ValidationException
 from hybridjobs.jobs.service import Caller
 from hybridjobs.paging import decode_token, encode_token
-from hybridjobs.store.taskbase import QueueSize
+from hybridjobs.tasks.ports import QueueSize
 
 DEFAULT_PAGE_SIZE = 100
 MAX_TASK_QUEUE_SIZE = 4000

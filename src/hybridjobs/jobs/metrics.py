@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from hybridjobs.store.base import MetricPoint
+from hybridjobs.jobs.ports import MetricPoint
 
 MARKER = "Metrics - "
 _PAIR = re.compile(r"(\w+)\s*=\s*([^;]+)\s*;")

@@ -8,18 +8,17 @@ Errors are status 400 (sender fault) or 500 with ``x-amzn-ErrorType: <Code>`` an
 
 :class:`JsonProtocolService` is a complete :class:`~hybridjobs.services.base.AwsService`
 for one botocore model: it routes, parses, validates (``wire/validate.py``), calls the
-handler registered for the operation and serializes what it returns.
+handler registered for the operation and serializes what it returns, through the shared
+envelope (``wire/envelope.py``); bodies are read and written by ``wire/jsonbody.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.model import OperationModel, ServiceModel
 
 from hybridjobs.errors import (
     InternalServiceException,
@@ -27,12 +26,9 @@ from hybridjobs.errors import (
     ServiceError,
     ValidationException,
 )
-from hybridjobs.timestamps import format_timestamp
-from hybridjobs.wire import botomodel
+from hybridjobs.wire import botomodel, jsonbody
+from hybridjobs.wire.envelope import Resolved, WireCodec, serve
 from hybridjobs.wire.messages import WireRequest, WireResponse
-from hybridjobs.wire.validate import validate
-
-log = logging.getLogger(__name__)
 
 # A handler gets the request (for its account, region and id) and the validated input
 # parameters (wire member names); it returns the output members or raises ServiceError.
@@ -76,39 +72,11 @@ def find_operation(model: ServiceModel, request: WireRequest) -> OperationModel:
 
 def parse_body(request: WireRequest) -> dict[str, Any]:
     """The JSON object in the body (``{}`` for an empty body)."""
-    if not request.body.strip():
-        return {}
-    try:
-        document = json.loads(request.body)
-    except ValueError as exc:
-        raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
-    except RecursionError:
-        raise SerializationException(
-            "The request body is not valid JSON: it is nested too deeply."
-        ) from None
-    if not isinstance(document, dict):
-        raise SerializationException("The request body must be a JSON object.")
-    return document
+    return jsonbody.load_object(request.body, SerializationException)
 
 
-def render(shape: Shape, value: Any) -> Any:
-    """``value`` as the JSON the model's ``shape`` calls for (unknown members dropped)."""
-    if isinstance(shape, StructureShape):
-        out: dict[str, Any] = {}
-        for name, member in shape.members.items():
-            member_value = value.get(name) if isinstance(value, dict) else None
-            if member_value is not None:
-                out[name] = render(member, member_value)
-        return out
-    if isinstance(shape, ListShape):
-        return [render(shape.member, item) for item in value]
-    if isinstance(shape, MapShape):
-        return {str(key): render(shape.value, item) for key, item in value.items()}
-    if shape.type_name == "timestamp":
-        return format_timestamp(value, shape.serialization.get("timestampFormat", "unixTimestamp"))
-    if shape.type_name == "blob" and isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return value
+render = jsonbody.render
+"""``value`` as the JSON the model's ``shape`` calls for (unknown members dropped)."""
 
 
 def serialize_response(
@@ -122,22 +90,19 @@ def serialize_response(
 
 def serialize_error(model: ServiceModel, error: ServiceError, request_id: str) -> WireResponse:
     """The json-protocol error response for ``error``: 400 when the sender is at fault."""
-    body: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
-    headers = {
-        "x-amzn-RequestId": request_id,
-        "x-amzn-ErrorType": error.code,
-        "Content-Type": content_type(model),
-    }
     status = 400 if error.sender_fault else 500
-    return WireResponse(status, headers, json.dumps(body).encode())
+    return jsonbody.error_response(error, request_id, status, content_type(model))
 
 
-class JsonProtocolService:
-    """One json-protocol AWS service: a botocore model plus a handler per operation.
+class JsonProtocolService(WireCodec[ServiceError]):
+    """One json-protocol AWS service: a botocore model plus a handler per operation,
+    served through the shared envelope (:func:`hybridjobs.wire.envelope.serve`).
 
     Operations of the model without a handler answer ``NotImplementedException`` (500 is
     wrong for a client that retries, so it is sent as a sender fault: 400).
     """
+
+    error_type = ServiceError
 
     def __init__(
         self,
@@ -154,36 +119,40 @@ class JsonProtocolService:
         self.handlers = dict(handlers)
         self.invalid_parameter = invalid_parameter
 
-    def _enum_values(self, shape: Shape) -> tuple[str, ...]:
-        return botomodel.enum_values(self.service_name, shape)
-
     def handle(self, request: WireRequest) -> WireResponse:
         """Answer ``request``; never raises (errors become the json error shape)."""
-        try:
-            operation = find_operation(self.model, request)
-            handler = self.handlers.get(operation.name)
-            if handler is None:
-                raise _NotImplemented(
-                    f"hybridjobs does not implement the {self.model.service_id} operation "
-                    f"{operation.name}."
-                )
-            params = parse_body(request)
-            problems = validate(operation.input_shape, params, self._enum_values)
-            if problems:
-                raise self.invalid_parameter(
-                    f"{len(problems)} validation error(s) in {operation.name}: "
-                    + "; ".join(problems)
-                )
-            output = handler(request, params)
-            return serialize_response(self.model, operation, output, request.request_id)
-        except ServiceError as error:
-            return serialize_error(self.model, error, request.request_id)
-        except Exception:
-            log.exception("%s request %s failed", self.service_name, request.request_id)
-            internal = InternalServiceException(
-                f"The service hit an internal error; request id {request.request_id}."
-            )
-            return serialize_error(self.model, internal, request.request_id)
+        return serve(self, self.handlers.get, request)
+
+    def resolve(self, request: WireRequest) -> Resolved:
+        return Resolved(find_operation(self.model, request))
+
+    def parse(
+        self, operation: OperationModel, request: WireRequest, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        return parse_body(request)
+
+    def not_implemented(self, operation: OperationModel) -> ServiceError:
+        return _NotImplemented(
+            f"hybridjobs does not implement the {self.model.service_id} operation {operation.name}."
+        )
+
+    def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
+        return self.invalid_parameter(
+            f"{len(problems)} validation error(s) in {operation.name}: " + "; ".join(problems)
+        )
+
+    def internal(self, request: WireRequest) -> ServiceError:
+        return InternalServiceException(
+            f"The service hit an internal error; request id {request.request_id}."
+        )
+
+    def serialize(
+        self, operation: OperationModel, output: Any, request: WireRequest
+    ) -> WireResponse:
+        return serialize_response(self.model, operation, output, request.request_id)
+
+    def error(self, error: ServiceError, request: WireRequest) -> WireResponse:
+        return serialize_error(self.model, error, request.request_id)
 
 
 class _NotImplemented(NotImplementedByServiceError):

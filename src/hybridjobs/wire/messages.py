@@ -25,6 +25,9 @@ class WireRequest:
     access_key: str | None = None
     account_id: str = "000000000000"
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    operation: str = ""
+    """The model's name of the operation, set by the service once it has resolved it
+    (for the access log and the metrics)."""
 
     @staticmethod
     def parse_query(query_string: str) -> dict[str, list[str]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,10 +27,9 @@ from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Sh
 from hybridjobs.errors import InternalServiceException, ServiceError
 from hybridjobs.timestamps import format_timestamp, parse_iso8601, to_datetime
 from hybridjobs.wire import botomodel
+from hybridjobs.wire.envelope import Resolved, WireCodec, serve
 from hybridjobs.wire.messages import WireRequest, WireResponse
-from hybridjobs.wire.validate import validate
-
-log = logging.getLogger(__name__)
+from hybridjobs.wire.shapes import ShapeVisitor, is_flattened, present_members, wire_name
 
 XML_CONTENT_TYPE = "text/xml"
 
@@ -106,42 +104,53 @@ def _has_prefix(fields: Mapping[str, str], prefix: str) -> bool:
     return prefix in fields or any(key.startswith(prefix + ".") for key in fields)
 
 
-def _parse(shape: Shape, prefix: str, fields: Mapping[str, str], problems: list[str]) -> Any:
-    if isinstance(shape, StructureShape):
+class _FormReader(ShapeVisitor[str, Any]):
+    """Reads the value at a form key prefix (``Struct.Member``, ``List.member.N`` …);
+    values that do not convert to their shape's type are collected in ``problems``."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = fields
+        self.problems: list[str] = []
+
+    def on_structure(self, shape: StructureShape, value: str) -> Any:
         out: dict[str, Any] = {}
         for name, member in shape.members.items():
-            key = member.serialization.get("name", name)
-            full = f"{prefix}.{key}" if prefix else key
-            if _has_prefix(fields, full):
-                value = _parse(member, full, fields, problems)
-                if value is not None:
-                    out[name] = value
+            key = wire_name(member, name)
+            full = f"{value}.{key}" if value else key
+            if _has_prefix(self.fields, full):
+                parsed = self.visit(member, full)
+                if parsed is not None:
+                    out[name] = parsed
         return out
-    if isinstance(shape, ListShape):
-        if fields.get(prefix) == "":
+
+    def on_list(self, shape: ListShape, value: str) -> Any:
+        if self.fields.get(value) == "":
             return []  # botocore sends ``Name=`` for an empty list
-        item_name = shape.member.serialization.get("name", "member")
-        base = prefix if shape.serialization.get("flattened") else f"{prefix}.{item_name}"
+        item_name = wire_name(shape.member, "member")
+        base = value if is_flattened(shape) else f"{value}.{item_name}"
         items = []
         index = 1
-        while _has_prefix(fields, f"{base}.{index}"):
-            items.append(_parse(shape.member, f"{base}.{index}", fields, problems))
+        while _has_prefix(self.fields, f"{base}.{index}"):
+            items.append(self.visit(shape.member, f"{base}.{index}"))
             index += 1
         return items
-    if isinstance(shape, MapShape):
-        base = prefix if shape.serialization.get("flattened") else f"{prefix}.entry"
-        key_name = shape.key.serialization.get("name", "key")
-        value_name = shape.value.serialization.get("name", "value")
+
+    def on_map(self, shape: MapShape, value: str) -> Any:
+        base = value if is_flattened(shape) else f"{value}.entry"
+        key_name = wire_name(shape.key, "key")
+        value_name = wire_name(shape.value, "value")
         result: dict[str, Any] = {}
         index = 1
-        while _has_prefix(fields, f"{base}.{index}"):
+        while _has_prefix(self.fields, f"{base}.{index}"):
             entry = f"{base}.{index}"
-            map_key = fields.get(f"{entry}.{key_name}", "")
-            result[map_key] = _parse(shape.value, f"{entry}.{value_name}", fields, problems)
+            map_key = self.fields.get(f"{entry}.{key_name}", "")
+            result[map_key] = self.visit(shape.value, f"{entry}.{value_name}")
             index += 1
         return result
-    text = fields.get(prefix)
-    return None if text is None else _scalar(shape, text, prefix, problems)
+
+    def on_scalar(self, shape: Shape, value: str) -> Any:
+        text = self.fields.get(value)
+        return None if text is None else _scalar(shape, text, value, self.problems)
 
 
 def parse_request(operation: OperationModel, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -149,10 +158,10 @@ def parse_request(operation: OperationModel, fields: Mapping[str, str]) -> dict[
     shape = operation.input_shape
     if shape is None:
         return {}
-    problems: list[str] = []
-    params = _parse(shape, "", fields, problems)
-    if problems:
-        raise ValidationError("; ".join(problems))
+    reader = _FormReader(fields)
+    params = reader.visit(shape, "")
+    if reader.problems:
+        raise ValidationError("; ".join(reader.problems))
     assert isinstance(params, dict)
     return params
 
@@ -160,41 +169,45 @@ def parse_request(operation: OperationModel, fields: Mapping[str, str]) -> dict[
 # -- response serialization --------------------------------------------------------------
 
 
+class _XmlWriter(ShapeVisitor[Any, str]):
+    """The XML content (without the enclosing element) of a value for its shape."""
+
+    def on_structure(self, shape: StructureShape, value: Any) -> str:
+        parts = []
+        for name, member, item in present_members(shape, value):
+            tag = wire_name(member, name)
+            if isinstance(member, ListShape) and is_flattened(member):
+                parts.append(
+                    "".join(f"<{tag}>{self.visit(member.member, i)}</{tag}>" for i in item)
+                )
+            elif isinstance(member, MapShape) and is_flattened(member):
+                parts.append("".join(self._entry(member, k, v, tag) for k, v in item.items()))
+            else:
+                parts.append(f"<{tag}>{self.visit(member, item)}</{tag}>")
+        return "".join(parts)
+
+    def on_list(self, shape: ListShape, value: Any) -> str:
+        tag = wire_name(shape.member, "member")
+        return "".join(f"<{tag}>{self.visit(shape.member, item)}</{tag}>" for item in value)
+
+    def on_map(self, shape: MapShape, value: Any) -> str:
+        return "".join(self._entry(shape, key, item) for key, item in value.items())
+
+    def on_scalar(self, shape: Shape, value: Any) -> str:
+        return escape(_text(shape, value))
+
+    def _entry(self, shape: MapShape, key: Any, item: Any, tag: str = "entry") -> str:
+        key_tag = wire_name(shape.key, "key")
+        value_tag = wire_name(shape.value, "value")
+        return (
+            f"<{tag}><{key_tag}>{escape(str(key))}</{key_tag}>"
+            f"<{value_tag}>{self.visit(shape.value, item)}</{value_tag}></{tag}>"
+        )
+
+
 def _xml(shape: Shape, value: Any) -> str:
     """The XML content (without the enclosing element) of ``value`` for ``shape``."""
-    if isinstance(shape, StructureShape):
-        parts = []
-        for name, member in shape.members.items():
-            member_value = value.get(name) if isinstance(value, dict) else None
-            if member_value is None:
-                continue
-            tag = member.serialization.get("name", name)
-            if isinstance(member, (ListShape, MapShape)) and member.serialization.get("flattened"):
-                parts.append(_flattened(member, tag, member_value))
-            else:
-                parts.append(f"<{tag}>{_xml(member, member_value)}</{tag}>")
-        return "".join(parts)
-    if isinstance(shape, ListShape):
-        tag = shape.member.serialization.get("name", "member")
-        return "".join(f"<{tag}>{_xml(shape.member, item)}</{tag}>" for item in value)
-    if isinstance(shape, MapShape):
-        return "".join(_entry(shape, key, item) for key, item in value.items())
-    return escape(_text(shape, value))
-
-
-def _flattened(shape: ListShape | MapShape, tag: str, value: Any) -> str:
-    if isinstance(shape, ListShape):
-        return "".join(f"<{tag}>{_xml(shape.member, item)}</{tag}>" for item in value)
-    return "".join(_entry(shape, key, item, tag) for key, item in value.items())
-
-
-def _entry(shape: MapShape, key: Any, item: Any, tag: str = "entry") -> str:
-    key_tag = shape.key.serialization.get("name", "key")
-    value_tag = shape.value.serialization.get("name", "value")
-    return (
-        f"<{tag}><{key_tag}>{escape(str(key))}</{key_tag}>"
-        f"<{value_tag}>{_xml(shape.value, item)}</{value_tag}></{tag}>"
-    )
+    return _XmlWriter().visit(shape, value)
 
 
 def _text(shape: Shape, value: Any) -> str:
@@ -262,8 +275,11 @@ def serialize_error(model: ServiceModel, error: ServiceError, request_id: str) -
 # -- the service -------------------------------------------------------------------------
 
 
-class QueryProtocolService:
-    """One query-protocol AWS service: a botocore model plus a handler per action."""
+class QueryProtocolService(WireCodec[ServiceError]):
+    """One query-protocol AWS service: a botocore model plus a handler per action,
+    served through the shared envelope (:func:`hybridjobs.wire.envelope.serve`)."""
+
+    error_type = ServiceError
 
     def __init__(self, service_name: str, handlers: Mapping[str, Handler]) -> None:
         self.service_name = service_name
@@ -274,42 +290,44 @@ class QueryProtocolService:
             raise ValueError(f"{service_name} has no operations {sorted(unknown)}")
         self.handlers = dict(handlers)
 
-    def _enum_values(self, shape: Shape) -> tuple[str, ...]:
-        return botomodel.enum_values(self.service_name, shape)
-
     def handle(self, request: WireRequest) -> WireResponse:
         """Answer ``request``; never raises (errors become ``<ErrorResponse>``)."""
-        try:
-            return self._handle(request)
-        except ServiceError as error:
-            return serialize_error(self.model, error, request.request_id)
-        except Exception:
-            log.exception("%s request %s failed", self.service_name, request.request_id)
-            internal = InternalServiceException(
-                f"The service hit an internal error; request id {request.request_id}."
-            )
-            return serialize_error(self.model, internal, request.request_id)
+        return serve(self, self.handlers.get, request)
 
-    def _handle(self, request: WireRequest) -> WireResponse:
-        fields = form_fields(request)
-        action = fields.get("Action")
+    def resolve(self, request: WireRequest) -> Resolved:
+        action = form_fields(request).get("Action")
         if not action:
             raise MissingAction("The request must contain the parameter Action.")
         if action not in self.model.operation_names:
             raise InvalidAction(
                 f"The action {action} is not valid for this web service ({self.service_name})."
             )
-        operation = self.model.operation_model(action)
-        handler = self.handlers.get(action)
-        if handler is None:
-            raise NotImplementedAction(
-                f"hybridjobs does not implement the {self.model.service_id} action {action}."
-            )
-        params = parse_request(operation, fields)
-        problems = validate(operation.input_shape, params, self._enum_values)
-        if problems:
-            raise ValidationError(
-                f"{len(problems)} validation error(s) detected: " + "; ".join(problems)
-            )
-        output = handler(request, params)
+        return Resolved(self.model.operation_model(action))
+
+    def parse(
+        self, operation: OperationModel, request: WireRequest, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        return parse_request(operation, form_fields(request))
+
+    def not_implemented(self, operation: OperationModel) -> ServiceError:
+        return NotImplementedAction(
+            f"hybridjobs does not implement the {self.model.service_id} action {operation.name}."
+        )
+
+    def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
+        return ValidationError(
+            f"{len(problems)} validation error(s) detected: " + "; ".join(problems)
+        )
+
+    def internal(self, request: WireRequest) -> ServiceError:
+        return InternalServiceException(
+            f"The service hit an internal error; request id {request.request_id}."
+        )
+
+    def serialize(
+        self, operation: OperationModel, output: Any, request: WireRequest
+    ) -> WireResponse:
         return serialize_response(self.model, operation, output, request.request_id)
+
+    def error(self, error: ServiceError, request: WireRequest) -> WireResponse:
+        return serialize_error(self.model, error, request.request_id)

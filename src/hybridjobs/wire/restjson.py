@@ -4,6 +4,7 @@ Parsing maps URI labels, query strings, headers and the JSON body onto the opera
 input members; serialization renders an output dict (wire member names) with the model's
 timestamp formats, response code and header members. Error responses carry
 ``x-amzn-ErrorType`` plus a ``{"__type", "message"}`` body, which botocore's parser reads.
+:class:`RestJsonCodec` gives these steps to the shared envelope (``wire/envelope.py``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
-from hybridjobs.errors import ServiceError, ValidationException
-from hybridjobs.timestamps import format_timestamp
+from hybridjobs.errors import (
+    InternalServiceException,
+    NotImplementedByServiceError,
+    ServiceError,
+    UnknownOperationException,
+    ValidationException,
+)
+from hybridjobs.wire import botomodel, jsonbody
+from hybridjobs.wire.envelope import Resolved, WireCodec
 from hybridjobs.wire.messages import WireRequest, WireResponse
+from hybridjobs.wire.routing import RestRouter
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -77,47 +86,14 @@ def parse_request(
                 params[name] = _scalar_from_text(member, header, name, problems)
         else:
             body_members[wire_name] = member
-    if body_members and request.body.strip():
-        try:
-            document = json.loads(request.body)
-        except ValueError as exc:
-            raise ValidationException(f"The request body is not valid JSON: {exc}") from exc
-        except RecursionError:
-            raise ValidationException(
-                "The request body is not valid JSON: it is nested too deeply."
-            ) from None
-        if not isinstance(document, dict):
-            raise ValidationException("The request body must be a JSON object.")
+    if body_members:
+        document = jsonbody.load_object(request.body, ValidationException)
         for wire_name, value in document.items():
             if wire_name in body_members:
                 params[wire_name] = value
     if problems:
         raise ValidationException("; ".join(problems))
     return params
-
-
-def _render(shape: Shape, value: Any, default_timestamp_format: str) -> Any:
-    if isinstance(shape, StructureShape):
-        out: dict[str, Any] = {}
-        for name, member in shape.members.items():
-            member_value = value.get(name) if isinstance(value, dict) else None
-            if member_value is None or member.serialization.get("location"):
-                continue
-            out[member.serialization.get("name", name)] = _render(
-                member, member_value, default_timestamp_format
-            )
-        return out
-    if isinstance(shape, ListShape):
-        return [_render(shape.member, item, default_timestamp_format) for item in value]
-    if isinstance(shape, MapShape):
-        return {
-            str(key): _render(shape.value, item, default_timestamp_format)
-            for key, item in value.items()
-        }
-    if shape.type_name == "timestamp":
-        fmt = shape.serialization.get("timestampFormat", default_timestamp_format)
-        return format_timestamp(value, fmt)
-    return value
 
 
 def serialize_response(
@@ -129,7 +105,7 @@ def serialize_response(
     body: dict[str, Any] = {}
     if shape is not None:
         assert isinstance(shape, StructureShape)
-        body = _render(shape, output, "unixTimestamp")
+        body = jsonbody.render(shape, output)
         for name, member in shape.members.items():
             if member.serialization.get("location") == "header" and output.get(name) is not None:
                 headers[member.serialization.get("name", name)] = str(output[name])
@@ -138,11 +114,54 @@ def serialize_response(
 
 
 def serialize_error(error: ServiceError, request_id: str) -> WireResponse:
-    """An AWS-shaped JSON error response for ``error``."""
-    body: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
-    headers = {
-        "x-amzn-RequestId": request_id,
-        "x-amzn-ErrorType": error.code,
-        "Content-Type": JSON_CONTENT_TYPE,
-    }
-    return WireResponse(status=error.status, headers=headers, body=json.dumps(body).encode())
+    """An AWS-shaped JSON error response for ``error`` (with its own status)."""
+    return jsonbody.error_response(error, request_id, error.status, JSON_CONTENT_TYPE)
+
+
+class RestJsonCodec(WireCodec[ServiceError]):
+    """rest-json's wire details for one service, for :func:`hybridjobs.wire.envelope.serve`:
+    the operation comes from the method and path (:class:`RestRouter`), errors are the
+    service's modeled shapes (``UnknownOperationException``, ``ValidationException`` …)."""
+
+    error_type = ServiceError
+
+    def __init__(self, service_name: str) -> None:
+        self.service_name = service_name
+        self.model = botomodel.service_model(service_name)
+        self.router = RestRouter(self.model)
+
+    def resolve(self, request: WireRequest) -> Resolved:
+        match = self.router.match(request.method, request.raw_path, request.query)
+        if match is None:
+            raise UnknownOperationException(
+                f"No {self.model.service_id} operation matches {request.method} {request.raw_path}."
+            )
+        return Resolved(match.operation, match.labels)
+
+    def parse(
+        self, operation: OperationModel, request: WireRequest, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        return parse_request(operation, request, labels)
+
+    def not_implemented(self, operation: OperationModel) -> ServiceError:
+        return NotImplementedByServiceError(
+            f"hybridjobs does not implement the {self.model.service_id} operation {operation.name}."
+        )
+
+    def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
+        return ValidationException(
+            f"{len(problems)} validation error(s) in {operation.name}: " + "; ".join(problems)
+        )
+
+    def internal(self, request: WireRequest) -> ServiceError:
+        return InternalServiceException(
+            f"The service hit an internal error; request id {request.request_id}."
+        )
+
+    def serialize(
+        self, operation: OperationModel, output: Any, request: WireRequest
+    ) -> WireResponse:
+        return serialize_response(operation, output, request.request_id)
+
+    def error(self, error: ServiceError, request: WireRequest) -> WireResponse:
+        return serialize_error(error, request.request_id)

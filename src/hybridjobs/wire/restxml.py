@@ -24,12 +24,13 @@ import base64
 import datetime
 import xml.etree.ElementTree as ET
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from hybridjobs.timestamps import format_timestamp, parse_iso8601
 from hybridjobs.wire.messages import WireRequest, WireResponse
+from hybridjobs.wire.shapes import ShapeVisitor, is_flattened, present_members, wire_name
 
 XML_CONTENT_TYPE = "application/xml"
 MAX_XML_BODY_BYTES = 4 * 1024 * 1024
@@ -184,10 +185,12 @@ def _member_xml_name(member: Shape, name: str) -> str:
     return str(member.serialization.get("name", name))
 
 
-def _read(shape: Shape, element: ET.Element) -> Any:
-    if isinstance(shape, StructureShape):
+class _XmlReader(ShapeVisitor[ET.Element, Any]):
+    """The value of an XML element for its shape (botocore's ``RestXMLParser`` rules)."""
+
+    def on_structure(self, shape: StructureShape, value: ET.Element) -> Any:
         children: dict[str, list[ET.Element]] = {}
-        for child in element:
+        for child in value:
             children.setdefault(_tag(child), []).append(child)
         parsed: dict[str, Any] = {}
         for name, member in shape.members.items():
@@ -195,36 +198,46 @@ def _read(shape: Shape, element: ET.Element) -> Any:
                 continue
             xml_name = _member_xml_name(member, name)
             if member.serialization.get("xmlAttribute"):
-                if xml_name in element.attrib:
-                    parsed[name] = element.attrib[xml_name]
+                if xml_name in value.attrib:
+                    parsed[name] = value.attrib[xml_name]
                 continue
             # botocore's serializer names a flattened list's elements after the member,
             # its parser after the list's member shape: accept either.
-            found = children.get(xml_name) or children.get(member.serialization.get("name", name))
+            found = children.get(xml_name) or children.get(wire_name(member, name))
             if not found:
                 continue
-            if isinstance(member, ListShape) and member.serialization.get("flattened"):
-                parsed[name] = [_read(member.member, item) for item in found]
+            if isinstance(member, ListShape) and is_flattened(member):
+                parsed[name] = [self.visit(member.member, item) for item in found]
             else:
-                parsed[name] = _read(member, found[0])
+                parsed[name] = self.visit(member, found[0])
         return parsed
-    if isinstance(shape, ListShape):
-        return [_read(shape.member, item) for item in element]
-    if isinstance(shape, MapShape):
-        key_name = shape.key.serialization.get("name", "key")
-        value_name = shape.value.serialization.get("name", "value")
-        entries = [element] if shape.serialization.get("flattened") else list(element)
+
+    def on_list(self, shape: ListShape, value: ET.Element) -> Any:
+        return [self.visit(shape.member, item) for item in value]
+
+    def on_map(self, shape: MapShape, value: ET.Element) -> Any:
+        key_name = wire_name(shape.key, "key")
+        value_name = wire_name(shape.value, "value")
+        entries = [value] if is_flattened(shape) else list(value)
         result: dict[str, Any] = {}
         for entry in entries:
             parts = {_tag(child): child for child in entry}
             if key_name in parts and value_name in parts:
-                result[parts[key_name].text or ""] = _read(shape.value, parts[value_name])
+                result[parts[key_name].text or ""] = self.visit(shape.value, parts[value_name])
         return result
-    text = element.text or ""
-    try:
-        return _scalar(shape, text.strip() if shape.type_name != "string" else text, _tag(element))
-    except InvalidParameterError as exc:
-        raise MalformedXmlError(str(exc)) from None
+
+    def on_scalar(self, shape: Shape, value: ET.Element) -> Any:
+        text = value.text or ""
+        try:
+            return _scalar(
+                shape, text.strip() if shape.type_name != "string" else text, _tag(value)
+            )
+        except InvalidParameterError as exc:
+            raise MalformedXmlError(str(exc)) from None
+
+
+def _read(shape: Shape, element: ET.Element) -> Any:
+    return _XmlReader().visit(shape, element)
 
 
 # -- serialization ------------------------------------------------------------------------
@@ -340,36 +353,49 @@ def _xml_bytes(root: ET.Element) -> bytes:
     return document
 
 
-def _fill(shape: Shape, value: Any, element: ET.Element) -> None:
-    """Write ``value`` (of ``shape``) as the content of ``element``."""
-    if isinstance(shape, StructureShape):
-        for name, member in shape.members.items():
-            item = value.get(name) if isinstance(value, dict) else None
-            if item is None or not _in_body(member):
-                continue
-            xml_name = str(member.serialization.get("name", name))
+class _Slot(NamedTuple):
+    """A value and the element its XML goes into."""
+
+    value: Any
+    element: ET.Element
+
+
+class _XmlFiller(ShapeVisitor[_Slot, None]):
+    """Writes a value (of its shape) as the content of an element."""
+
+    def on_structure(self, shape: StructureShape, value: _Slot) -> None:
+        element = value.element
+        for name, member, item in present_members(shape, value.value, body_only=True):
+            xml_name = wire_name(member, name)
             if member.serialization.get("xmlAttribute"):
                 element.set(xml_name, _text(member, item))
-            elif isinstance(member, ListShape) and member.serialization.get("flattened"):
+            elif isinstance(member, ListShape) and is_flattened(member):
+                entry_name = _member_xml_name(member, name)
                 for entry in item:
-                    _fill(
-                        member.member, entry, ET.SubElement(element, _member_xml_name(member, name))
-                    )
+                    self.visit(member.member, _Slot(entry, ET.SubElement(element, entry_name)))
             else:
-                _fill(member, item, ET.SubElement(element, xml_name))
-    elif isinstance(shape, ListShape):
-        entry_name = str(shape.member.serialization.get("name", "member"))
-        for entry in value:
-            _fill(shape.member, entry, ET.SubElement(element, entry_name))
-    elif isinstance(shape, MapShape):
-        key_name = str(shape.key.serialization.get("name", "key"))
-        value_name = str(shape.value.serialization.get("name", "value"))
-        for key, item in value.items():
-            entry = ET.SubElement(element, "entry")
+                self.visit(member, _Slot(item, ET.SubElement(element, xml_name)))
+
+    def on_list(self, shape: ListShape, value: _Slot) -> None:
+        entry_name = wire_name(shape.member, "member")
+        for entry in value.value:
+            self.visit(shape.member, _Slot(entry, ET.SubElement(value.element, entry_name)))
+
+    def on_map(self, shape: MapShape, value: _Slot) -> None:
+        key_name = wire_name(shape.key, "key")
+        value_name = wire_name(shape.value, "value")
+        for key, item in value.value.items():
+            entry = ET.SubElement(value.element, "entry")
             ET.SubElement(entry, key_name).text = str(key)
-            _fill(shape.value, item, ET.SubElement(entry, value_name))
-    else:
-        element.text = _text(shape, value)
+            self.visit(shape.value, _Slot(item, ET.SubElement(entry, value_name)))
+
+    def on_scalar(self, shape: Shape, value: _Slot) -> None:
+        value.element.text = _text(shape, value.value)
+
+
+def _fill(shape: Shape, value: Any, element: ET.Element) -> None:
+    """Write ``value`` (of ``shape``) as the content of ``element``."""
+    _XmlFiller().visit(shape, _Slot(value, element))
 
 
 def _text(shape: Shape, value: Any) -> str:
