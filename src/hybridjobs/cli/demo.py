@@ -106,6 +106,7 @@ def _run_demo(connection: Connection, out: Output, args: argparse.Namespace) -> 
         tag=[("hybridjobs", "demo")],
         data_parallel=True,
         role_arn=None,
+        image=None,
     )
     request, _ = build_request(request_args, connection)
     arn = connection.braket.create_job(**request)["jobArn"]

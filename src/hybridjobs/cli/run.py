@@ -79,6 +79,12 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--role-arn", help="roleArn (default: a placeholder role)")
     parser.add_argument(
+        "--image",
+        metavar="URI",
+        help="containerImage.uri: a Braket image (retrieve_image) or one mapped with "
+        "`hybridjobs images add` (default: the service's own interpreter)",
+    )
+    parser.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -250,7 +256,8 @@ def build_request(args: argparse.Namespace, connection: Connection) -> tuple[dic
                 "entryPoint": entry_point,
                 "s3Uri": location.uri("script", "source.tar.gz"),
                 "compressionType": "GZIP",
-            }
+            },
+            **({"containerImage": {"uri": args.image}} if args.image else {}),
         },
         "inputDataConfig": channels,
         "instanceConfig": {

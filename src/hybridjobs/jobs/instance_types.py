@@ -75,6 +75,15 @@ DEFAULT_INSTANCE_TYPES: dict[str, InstanceResources] = {
         [16, 32, 64, 128, 256, 192],
         [1, 1, 1, 1, 1, 4],
     ),
+    # Not in the Braket model's enum today (CreateJob refuses it before this table); here
+    # so that a model that adds it finds its resources.
+    **_family(
+        "ml.g5",
+        ["xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge", "12xlarge", "24xlarge", "48xlarge"],
+        [4, 8, 16, 32, 64, 48, 96, 192],
+        [16, 32, 64, 128, 256, 192, 384, 768],
+        [1, 1, 1, 1, 1, 4, 4, 8],
+    ),
     **_family(
         "ml.g6",
         ["xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge", "12xlarge", "24xlarge", "48xlarge"],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from hybridjobs.errors import ValidationException
-from hybridjobs.store.base import JobFilter
+from hybridjobs.jobs.ports import JobFilter
 from hybridjobs.timestamps import parse_iso8601
 
 _DEVICE_ARN = re.compile(
@@ -77,6 +78,18 @@ def create_job_problems(params: dict[str, Any]) -> list[str]:
     problems.extend(p for field, uri in uris if (p := s3_uri_problem(field, uri)) is not None)
     problems.extend(_definition_problems(params))
     return problems
+
+
+def image_problems(
+    params: dict[str, Any], image_problem: Callable[[str | None], str | None] | None
+) -> list[str]:
+    """Why the job's ``algorithmSpecification.containerImage.uri`` cannot run on this
+    service (an image mapped to no environment: ``image_problem`` says how to map it)."""
+    if image_problem is None:
+        return []
+    image = (params["algorithmSpecification"].get("containerImage") or {}).get("uri")
+    problem = image_problem(image)
+    return [problem] if problem is not None else []
 
 
 MAX_ENTRY_POINT = 1024

@@ -1,0 +1,1 @@
+"""hybridjobs' stand-in for SageMaker's ``smdistributed`` (data parallelism only)."""
