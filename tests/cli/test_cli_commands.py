@@ -43,9 +43,9 @@ def finished(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> It
 def test_jobs_lists_a_table_and_json_with_filters(server: LiveServer, finished: str) -> None:
     table = ok("jobs", endpoint=server.url).stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "STATUS", "DEVICE", "INSTANCES", "CREATED", "DURATION"]
+    assert header == ["NAME", "STATUS", "DEVICE", "INSTANCES", "CREATED", "DURATION", "COST"]
     row = next(line for line in table.splitlines() if line.startswith(finished))
-    assert "COMPLETED" in row and "2 x ml.m5.large" in row
+    assert "COMPLETED" in row and "2 x ml.m5.large" in row and row.split()[-1].startswith("$")
     listed = json.loads(ok("jobs", "--name", finished, "--json", endpoint=server.url).stdout)
     assert [j["jobName"] for j in listed] == [finished]
     assert listed[0]["instanceCount"] == 2 and listed[0]["durationSeconds"] > 0

@@ -27,7 +27,7 @@ from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureSh
 from hybridjobs.services.braket import IMPLEMENTED
 from hybridjobs.wire import botomodel
 
-MODEL_PIN_SHA256 = "b7cbb1e8a49926c8818471e3b20fe1bcdf602f60b7d055469a0df842e3220791"
+MODEL_PIN_SHA256 = "fc1fc082caa2531464959e4528e320615daf4e71f0dcd12e204c45deb5b707f2"
 SNAPSHOT = Path(__file__).with_name("braket_model_pin.json")
 SHAPE_METADATA = ("min", "max", "pattern", "enum", "timestampFormat", "error", "exception")
 MEMBER_SERIALIZATION = ("location", "name", "timestampFormat")

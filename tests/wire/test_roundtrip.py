@@ -32,6 +32,10 @@ BELL_ACTION = (
     '"source": "OPENQASM 3.0;\\nqubit[2] q;\\nh q[0];\\ncnot q[0], q[1];", "inputs": {}}'
 )
 REQUEST_ID = "6f1c5a8e-0000-4000-8000-000000000001"
+GARNET = "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"
+LIMIT_ARN = (
+    "arn:aws:braket:us-west-2:123456789012:spending-limit/0b6f5a3e-0000-4000-8000-00000000beef"
+)
 UTC = datetime.UTC
 
 
@@ -43,6 +47,12 @@ def model() -> ServiceModel:
 @pytest.fixture(scope="module")
 def router(model: ServiceModel) -> RestRouter:
     return RestRouter(model)
+
+
+def ms(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, micro: int
+) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 def full_create_job() -> dict[str, Any]:
@@ -171,6 +181,41 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
         "SearchDevices",
         {"filters": [{"name": "deviceArn", "values": [SV1]}], "maxResults": 3, "nextToken": "t"},
     ),
+    (
+        "CreateSpendingLimit",
+        {
+            "clientToken": "5f2e9a40-0000-4000-8000-000000000001",
+            "deviceArn": GARNET,
+            "spendingLimit": "100.50",
+            "timePeriod": {
+                "startAt": 1704164645,
+                "endAt": 1706745600.5,
+            },
+            "tags": {"team": "qml"},
+        },
+    ),
+    ("CreateSpendingLimit", {"clientToken": "t", "deviceArn": GARNET, "spendingLimit": "5"}),
+    (
+        "UpdateSpendingLimit",
+        {
+            "spendingLimitArn": LIMIT_ARN,
+            "clientToken": "u",
+            "spendingLimit": "7.25",
+            "timePeriod": {
+                "startAt": 1704164645,
+                "endAt": 1709251200,
+            },
+        },
+    ),
+    ("DeleteSpendingLimit", {"spendingLimitArn": LIMIT_ARN}),
+    (
+        "SearchSpendingLimits",
+        {
+            "filters": [{"name": "deviceArn", "values": [GARNET], "operator": "EQUAL"}],
+            "maxResults": 5,
+            "nextToken": "5",
+        },
+    ),
 ]
 
 
@@ -228,12 +273,6 @@ def botocore_parse(
         if error_shape is not None:
             parsed.update(parser.parse(response, error_shape))
     return parsed
-
-
-def ms(
-    year: int, month: int, day: int, hour: int, minute: int, second: int, micro: int
-) -> datetime.datetime:
-    return datetime.datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 GET_JOB_OUTPUT: dict[str, Any] = {
@@ -380,6 +419,31 @@ RESPONSES: list[tuple[str, dict[str, Any]]] = [
                     "deviceStatus": "ONLINE",
                 }
             ]
+        },
+    ),
+    ("CreateSpendingLimit", {"spendingLimitArn": LIMIT_ARN}),
+    ("UpdateSpendingLimit", {}),
+    ("DeleteSpendingLimit", {}),
+    (
+        "SearchSpendingLimits",
+        {
+            "spendingLimits": [
+                {
+                    "spendingLimitArn": LIMIT_ARN,
+                    "deviceArn": GARNET,
+                    "timePeriod": {
+                        "startAt": ms(2024, 1, 2, 3, 4, 5, 0),
+                        "endAt": ms(9999, 12, 31, 23, 59, 59, 0),
+                    },
+                    "spendingLimit": "100.50",
+                    "queuedSpend": "0.45",
+                    "totalSpend": "12.00",
+                    "createdAt": ms(2024, 1, 2, 3, 4, 5, 678000),
+                    "updatedAt": ms(2024, 1, 3, 0, 0, 0, 0),
+                    "tags": {"team": "qml"},
+                }
+            ],
+            "nextToken": "1",
         },
     ),
 ]

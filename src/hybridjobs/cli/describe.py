@@ -11,6 +11,9 @@ from typing import Any
 
 from hybridjobs.cli.render import Style, duration, event_line, job_duration, local_time, to_jsonable
 
+JOB_INSTANCES = "(job instances)"
+"""The usage report's key for a job's own instances when grouped by device."""
+
 _SHOWN = {
     "jobName",
     "jobArn",
@@ -50,8 +53,25 @@ def _mapping_lines(style: Style, title: str, values: dict[str, Any]) -> list[str
     return lines
 
 
-def describe_text(job: dict[str, Any], style: Style) -> str:
-    """A readable, complete description of a GetJob answer."""
+def _cost_line(style: Style, usage: dict[str, Any]) -> str:
+    """The estimated cost of a finished job from its usage report (by device)."""
+    total = usage["total"]
+    instances = sum(float(line["cost"]) for line in usage["lines"] if line["key"] == JOB_INSTANCES)
+    prices = usage.get("prices") or {}
+    tasks = int(total["tasks"])
+    return _field(
+        style,
+        "Estimated cost",
+        f"${float(total['cost']):.4f} (instances ${instances:.4f}, {tasks} quantum "
+        f"task{'' if tasks == 1 else 's'} ${float(total['cost']) - instances:.4f}; USD at "
+        f"{prices.get('source', '?')} "
+        f"prices, snapshot {prices.get('snapshotDate', '?')})",
+    )
+
+
+def describe_text(job: dict[str, Any], style: Style, usage: dict[str, Any] | None = None) -> str:
+    """A readable, complete description of a GetJob answer; with ``usage`` (the job's
+    usage report by device, ``/_hybridjobs/usage``) its estimated cost too."""
     instance = job.get("instanceConfig", {})
     algorithm = job.get("algorithmSpecification", {})
     script = algorithm.get("scriptModeConfig") or {}
@@ -77,6 +97,8 @@ def describe_text(job: dict[str, Any], style: Style) -> str:
     ]
     if job.get("billableDuration") is not None:
         lines.append(_field(style, "Billable", f"{job['billableDuration']} ms"))
+    if usage is not None and usage.get("lines"):
+        lines.append(_cost_line(style, usage))
     if script:
         lines.append(_field(style, "Entry point", str(script.get("entryPoint", "-"))))
         compression = script.get("compressionType", "NONE")

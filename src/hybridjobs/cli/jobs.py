@@ -14,6 +14,7 @@ from hybridjobs.cli.exits import OK
 from hybridjobs.cli.follow import wait_until_done
 from hybridjobs.cli.parsing import add_command, since, status_list
 from hybridjobs.cli.render import Output, duration, job_duration, local_time, table, to_jsonable
+from hybridjobs.cli.usage import job_costs, job_usage, usd
 
 if TYPE_CHECKING:
     from hybridjobs.cli.parsing import Subparsers
@@ -26,7 +27,8 @@ def register(subparsers: Subparsers) -> None:
         subparsers,
         "jobs",
         help="list jobs (newest first)",
-        description="List jobs, newest first: name, status, device, instances, created, duration.",
+        description="List jobs, newest first: name, status, device, instances, created, "
+        "duration and, once finished, estimated cost (instances and quantum tasks, USD).",
         examples=[
             "hybridjobs jobs",
             "hybridjobs jobs --status RUNNING,QUEUED --since 2h",
@@ -95,8 +97,10 @@ def _jobs(args: argparse.Namespace) -> int:
         summaries.append(summary)
     with ThreadPoolExecutor(max_workers=8) as pool:
         details = list(pool.map(lambda s: connection.get_job(s["jobArn"]), summaries))
+    costs = job_costs(connection, details)
     if args.json:
-        print(json.dumps([to_jsonable(_row(job)) for job in details], indent=2))
+        rows = [to_jsonable({**_row(job), "cost": costs.get(job["jobArn"])}) for job in details]
+        print(json.dumps(rows, indent=2))
         return OK
     if not details:
         out.line("no jobs")
@@ -111,10 +115,12 @@ def _jobs(args: argparse.Namespace) -> int:
             f"{job['instanceConfig']['instanceType']}",
             local_time(job["createdAt"]),
             duration(job_duration(job)),
+            usd(costs[job["jobArn"]]) if job["jobArn"] in costs else "-",
         ]
         for job in details
     ]
-    out.line(table(["NAME", "STATUS", "DEVICE", "INSTANCES", "CREATED", "DURATION"], rows))
+    headers = ["NAME", "STATUS", "DEVICE", "INSTANCES", "CREATED", "DURATION", "COST"]
+    out.line(table(headers, rows))
     return OK
 
 
@@ -141,7 +147,7 @@ def _describe(args: argparse.Namespace) -> int:
         print(json.dumps(to_jsonable(job), indent=2, sort_keys=True))
         return OK
     out = Output(colour=args.color)
-    out.line(describe_text(job, out.style))
+    out.line(describe_text(job, out.style, job_usage(connection, job)))
     return OK
 
 

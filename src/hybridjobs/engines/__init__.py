@@ -34,6 +34,10 @@ class EngineConfig:
 _config = EngineConfig()
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_first_use = threading.Lock()
+"""Held by validations of engines that have not validated a task yet (first imports)."""
+_validated: set[str] = set()
+"""Engines that have validated a task in this process (their modules are imported)."""
 
 
 def configure(config: EngineConfig) -> None:
@@ -83,8 +87,21 @@ def run_request(request: EngineRequest) -> EngineResult:
 
 
 def validate_request(request: EngineRequest) -> None:
-    """Validate ``request`` on its engine; TaskValidationError names the problem."""
-    engine_for(request.engine).validate(request)
+    """Validate ``request`` on its engine; TaskValidationError names the problem.
+
+    Until an engine has validated one task successfully, its validations run one at a
+    time under a process-wide lock: they import the simulator's modules on first use, and
+    two threads importing ``braket.default_simulator`` and ``braket.emulation`` at once
+    (e.g. the service's background warm-up and the first CreateQuantumTask) can deadlock
+    in the import system (``_DeadlockError``). Afterwards validation takes no lock.
+    """
+    engine = engine_for(request.engine)
+    if request.engine in _validated:
+        engine.validate(request)
+        return
+    with _first_use:
+        engine.validate(request)
+        _validated.add(request.engine)
 
 
 __all__ = [
