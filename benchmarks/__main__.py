@@ -18,6 +18,11 @@ BENCHMARKS: dict[str, str] = {
     "burst": "benchmarks.burst",
     "tasks": "benchmarks.tasks",
     "ray": "benchmarks.ray_runner",
+    "console": "benchmarks.console",
+    "usage": "benchmarks.usage_overhead",
+    "observability": "benchmarks.observability_overhead",
+    "disk": "benchmarks.disk_retention",
+    "auth": "benchmarks.auth_overhead",
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -31,12 +32,15 @@ from typing import Any
 from botocore.exceptions import UnknownServiceError
 from starlette.concurrency import run_in_threadpool
 
+from hybridjobs.accounts.keys import KeyRing
+from hybridjobs.accounts.throttle import RateLimiter
 from hybridjobs.errors import InternalServiceException, ServiceError, UnknownOperationException
 from hybridjobs.http.authenticate import Admission, Authenticator
 from hybridjobs.http.body import Body, ClientDisconnected, read_body, too_large
 from hybridjobs.http.head import RequestHead
 from hybridjobs.http.limits import RequestLimits
 from hybridjobs.http.refusals import Reason, RequestRefused, refusal_response
+from hybridjobs.observability.accesslog import RequestRecord
 from hybridjobs.services.base import AwsService
 from hybridjobs.services.s3 import bucket_from_host
 from hybridjobs.wire import botomodel, jsonrpc, query, restjson, restxml
@@ -61,22 +65,11 @@ ROUTE_ERRORS = "hybridjobs"
 _CHUNKED_ONLY_HEADERS = ("x-amz-decoded-content-length", "x-amz-content-sha256", "x-amz-trailer")
 
 
-@dataclass
-class Accounts:
-    """Who may call: access keys with their secrets and accounts.
-
-    With no keys configured, any access key is accepted and belongs to ``default_account``
-    (the loopback-only default). With keys configured, signatures are verified and each key
-    maps to its own account.
-    """
-
-    default_account: str
-    secrets: dict[str, str] = field(default_factory=dict)
-    key_accounts: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def verifying(self) -> bool:
-        return bool(self.secrets)
+Accounts = KeyRing
+"""Who may call (:class:`~hybridjobs.accounts.keys.KeyRing`): with no keys configured any
+access key is accepted and belongs to the default account (the loopback-only default);
+with keys, signatures are verified and each key (an operator's, or a running job's own)
+acts in its account."""
 
 
 class HybridJobsApp:
@@ -106,11 +99,20 @@ class HybridJobsApp:
         self.limits = limits or RequestLimits()
         self.regions = regions if regions is not None else known_regions([default_region])
         self._default_router = RestRouter(botomodel.service_model(default_service))
+        self.rate_limiter = RateLimiter(0.0, 1.0)
+        """Request rates per (account, service, operation); off unless configured."""
+        self.public_routes: set[str] = set()
+        """Paths of ``extra_routes`` served unsigned even with keys configured."""
+        self.on_answer: Callable[[RequestRecord], None] | None = None
+        """Told of every answered request (access log, metrics); must not raise."""
+        self.console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        """The web console (an ASGI app): every request under ``/console`` goes to it,
+        before any signature check (it signs its users in itself)."""
 
     @property
     def authenticator(self) -> Authenticator:
         """The signature policy over the keys configured now."""
-        return Authenticator(self.accounts.secrets, self.regions, self.limits.clock_skew)
+        return Authenticator(self.accounts, self.regions, self.limits.clock_skew)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -118,6 +120,10 @@ class HybridJobsApp:
             return
         if scope["type"] != "http":
             return
+        if self.console is not None and _is_console(scope["path"]):
+            await self.console(scope, receive, send)
+            return
+        started = time.perf_counter()
         head = RequestHead.from_scope(scope)
         exchange = _Exchange(head)
         try:
@@ -126,6 +132,8 @@ class HybridJobsApp:
             return
         if not exchange.body_read and _may_have_body(head):
             response.headers["Connection"] = "close"
+        if self.on_answer is not None:  # before the answer: a client that has it sees the line
+            self.on_answer(exchange.record(response.status, time.perf_counter() - started))
         await send(
             {
                 "type": "http.response.start",
@@ -147,6 +155,7 @@ class HybridJobsApp:
     async def _serve(self, exchange: _Exchange, receive: Receive) -> WireResponse:
         head = exchange.head
         if head.raw_path == HEALTH_PATH:
+            exchange.service, exchange.operation = ROUTE_ERRORS, "health"
             return WireResponse(
                 200, {"Content-Type": "application/json"}, json.dumps({"status": "ok"}).encode()
             )
@@ -154,12 +163,17 @@ class HybridJobsApp:
         scope = credential_scope(head.headers, head.query)
         if route is not None:
             service_name = ROUTE_ERRORS
+            exchange.operation = head.raw_path.rsplit("/", 1)[-1]
         elif scope is not None:
             service_name = scope.service
         else:
             service_name = self.unsigned_service(head)
+        exchange.service = self._known(service_name)
         try:
-            admission = self._admit(head, service_name if route is None else "")
+            if route is not None and head.raw_path in self.public_routes:
+                admission = Admission()
+            else:
+                admission = self._admit(head, service_name if route is None else "")
             body = await self._read_body(exchange, receive, service_name, admission)
             admission.check_body(body.sha256)
         except RequestRefused as refused:
@@ -173,10 +187,19 @@ class HybridJobsApp:
             )
             return error_response(service_name, internal, exchange.request_id, head.method)
         request = self._wire_request(exchange, body, admission)
+        exchange.request = request
+        if not self._within_rate(request, service_name):
+            throttled = RequestRefused(
+                Reason.THROTTLED,
+                f"Rate exceeded: account {request.account_id} is sending requests for this "
+                "operation faster than this service allows; retry with back-off.",
+            )
+            return refusal_response(service_name, throttled, exchange.request_id, head.method)
         if route is not None:
             return await run_in_threadpool(route, request)
         if scope is None and not self.accounts.verifying:
             service_name = self.unsigned_service(head, body.data)
+            exchange.service = self._known(service_name)
         service = self.services.get(service_name)
         if service is None:
             error = UnknownOperationException(
@@ -184,6 +207,15 @@ class HybridJobsApp:
             )
             return error_response(service_name, error, request.request_id, request.method)
         return await run_in_threadpool(service.handle, request)
+
+    def _known(self, service_name: str) -> str:
+        """``service_name`` when this app serves it, else ``unknown``: a signature's scope
+        is the client's to choose, and metric labels must stay bounded."""
+        return (
+            service_name
+            if service_name in self.services or service_name == ROUTE_ERRORS
+            else "unknown"
+        )
 
     def _admit(self, head: RequestHead, service_name: str) -> Admission:
         """The authenticated signer of ``head`` (keys configured), or what it claims."""
@@ -226,9 +258,7 @@ class HybridJobsApp:
         headers = head.headers
         if _is_aws_chunked(head):
             headers = _plain_headers(headers, body)
-        account = self.accounts.default_account
-        if self.accounts.verifying and admission.access_key is not None:
-            account = self.accounts.key_accounts.get(admission.access_key, account)
+        account = admission.account_id or self.accounts.default_account
         return WireRequest(
             method=head.method,
             raw_path=head.raw_path,
@@ -240,6 +270,29 @@ class HybridJobsApp:
             account_id=account,
             request_id=exchange.request_id,
         )
+
+    def _within_rate(self, request: WireRequest, service_name: str) -> bool:
+        """Whether the caller's bucket for this operation still has a token."""
+        if not self.rate_limiter.enabled:
+            return True
+        return self.rate_limiter.allow(
+            request.account_id, service_name, self._operation_key(request, service_name)
+        )
+
+    def _operation_key(self, request: WireRequest, service_name: str) -> str:
+        """A bounded name of the operation ``request`` asks for, known before its
+        service parses it: the JSON target, the query action, the Braket route, or for
+        S3 the method on a bucket or on an object."""
+        target = request.headers.get("x-amz-target")
+        if target:
+            return target
+        if service_name == "s3":
+            path = request.raw_path.lstrip("/")
+            return f"{request.method} {'object' if '/' in path.rstrip('/') else 'bucket'}"
+        if service_name == self.default_service:
+            match = self._default_router.match(request.method, request.raw_path, request.query)
+            return match.operation.name if match is not None else "unknown"
+        return query.form_fields(request).get("Action") or request.method
 
     def unsigned_service(self, head: RequestHead, body: bytes | None = None) -> str:
         """The service an unsigned request (no SigV4 scope) is meant for: JSON targets,
@@ -279,6 +332,29 @@ class _Exchange:
     head: RequestHead
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     body_read: bool = False
+    service: str = ""
+    operation: str = ""
+    request: WireRequest | None = None
+
+    def record(self, status: int, seconds: float) -> RequestRecord:
+        """What the access log and the metrics say of this exchange, answered ``status``
+        after ``seconds``; the operation is the one the service resolved, else
+        ``unknown`` (label values stay bounded)."""
+        request = self.request
+        operation = self.operation or (request.operation if request is not None else "")
+        return RequestRecord(
+            request_id=self.request_id,
+            account=request.account_id if request is not None else "-",
+            service=self.service or "unknown",
+            operation=operation or "unknown",
+            method=self.head.method,
+            status=status,
+            latency_ms=round(seconds * 1000, 3),
+        )
+
+
+def _is_console(path: str) -> bool:
+    return path == "/console" or path.startswith("/console/")
 
 
 def _may_have_body(head: RequestHead) -> bool:

@@ -10,13 +10,21 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from hybridjobs.api import Accounts, HybridJobsApp
+from hybridjobs.accounts.quotas import Quotas
+from hybridjobs.accounts.setup import key_ring, quotas, rate_limiter
+from hybridjobs.api import HybridJobsApp
+from hybridjobs.console.mount import console_for
 from hybridjobs.devices.catalog import CatalogError, DeviceCatalog, load_catalog
 from hybridjobs.devices.service import DeviceService
 from hybridjobs.engines.base import EngineRequest
+from hybridjobs.environments.placement import InstancePlacer, gpu_capacity, image_catalog
+from hybridjobs.environments.pools import EnvironmentPools
+from hybridjobs.gpus import host_gpus
 from hybridjobs.http.limits import RequestLimits
 from hybridjobs.http.protocol import guarded_protocol
 from hybridjobs.jobs.admission import Capacity
@@ -24,11 +32,20 @@ from hybridjobs.jobs.instance_types import load_instance_types
 from hybridjobs.jobs.model import JobStatus
 from hybridjobs.jobs.service import JobLimits, JobService
 from hybridjobs.objects import LocalObjectStore, ObjectStore, parse_s3_uri
+from hybridjobs.observability.collector import ServiceCollector
+from hybridjobs.observability.endpoint import METRICS_PATH, answer_observer, metrics_route
+from hybridjobs.observability.metrics import instrument_engine
+from hybridjobs.observability.timedobjects import TimedObjectStore
+from hybridjobs.retention import Sweeper, SweeperThread
+from hybridjobs.runners.boxedzygote import BoxedZygotes
 from hybridjobs.runners.cluster import ClusterRunner
 from hybridjobs.runners.local import ColdLauncher
 from hybridjobs.runners.warmlauncher import WarmLauncher
 from hybridjobs.runners.warmpool import WarmPool
+from hybridjobs.sandbox.select import Confinement, SandboxUnavailable
+from hybridjobs.sandbox.setup import confinement_for
 from hybridjobs.scheduler.context import SchedulerContext
+from hybridjobs.scheduler.launchplan import requirements_cache
 from hybridjobs.scheduler.loop import Scheduler
 from hybridjobs.scheduler.taskworkers import PoolConfig, TaskWorkerPool
 from hybridjobs.services.base import AwsService
@@ -37,8 +54,11 @@ from hybridjobs.services.ecr import EcrService, InterpreterVersions
 from hybridjobs.services.iam import IamService
 from hybridjobs.services.logs import LogsService
 from hybridjobs.services.s3 import S3Service
+from hybridjobs.services.s3_access import BucketOwners
 from hybridjobs.services.sts import StsService
+from hybridjobs.services.usage import budget_stops, install_usage
 from hybridjobs.settings import Settings
+from hybridjobs.shutdown import DrainingServer, bounded
 from hybridjobs.store.notify import JobNotificationListener
 from hybridjobs.store.sql import SqlJobStore
 from hybridjobs.tasks.service import NoTaskRunner, TaskLimits, TaskRunner, TaskService
@@ -59,28 +79,51 @@ class Service:
     app: HybridJobsApp
     scheduler: Scheduler | None = None
     on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_drain: list[Callable[[], None]] = field(default_factory=list)
+    """Stopped first, while the API still answers (the scheduler)."""
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    _drained: threading.Event = field(default_factory=threading.Event)
 
     def start_background(self) -> None:
         for hook in self.on_start:
             hook()
 
-    def stop_background(self) -> None:
-        for hook in reversed(self.on_stop):
+    def drain(self) -> None:
+        """Run the ``on_drain`` hooks (once, however often it is called)."""
+        if self._drained.is_set():
+            return
+        self._drained.set()
+        for hook in reversed(self.on_drain):
             hook()
+
+    def stop_background(self, timeout: float | None = None) -> None:
+        """Drain (if not yet), then run the ``on_stop`` hooks; each step bounded by
+        ``timeout`` seconds when given."""
+        steps = [("scheduler", self.drain)] + [
+            (getattr(hook, "__qualname__", "stop"), hook) for hook in reversed(self.on_stop)
+        ]
+        for name, step in steps:
+            if timeout is None:
+                step()
+            else:
+                bounded(step, timeout, name)
 
 
 def capacity_of(settings: Settings) -> Capacity:
-    return Capacity(settings.capacity_vcpus, settings.capacity_memory_gib, settings.capacity_gpus)
+    """The service's capacity; GPUs: the setting, else the host's (see gpu_capacity)."""
+    gpus = gpu_capacity(settings, host_gpus())
+    return Capacity(settings.capacity_vcpus, settings.capacity_memory_gib, gpus)
 
 
 def build_service(settings: Settings) -> Service:
     """Open the store (migrating it) and wire the AWS surfaces to the domain."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlJobStore(settings.resolved_db_url)
+    if settings.metrics:
+        instrument_engine(store.engine)
     cluster = open_cluster(settings)
     limits = job_limits(settings, cluster)
-    objects = open_objects(settings)
+    objects = timed_objects(settings)
     catalog = device_catalog(settings)
     configure_engines(settings)
     scheduler = None
@@ -88,38 +131,60 @@ def build_service(settings: Settings) -> Service:
     if settings.run_scheduler:
         scheduler, pool = build_scheduler(settings, store, limits, catalog, cluster)
         runner = pool
-    tasks = task_service(settings, store, catalog, runner, objects)
+    keyring = key_ring(settings, store)
+    owners = BucketOwners(store, settings.account_id) if keyring.verifying else None
+    account_quotas = quotas(settings, store)
+    bucket_owner = _bucket_owner(owners, objects)
+    tasks = task_service(settings, store, catalog, runner, objects, account_quotas, bucket_owner)
     jobs = JobService(
         store,
         limits,
         wake_scheduler=scheduler.wake if scheduler else _no_wake,
         device_exists=lambda arn: arn in catalog,
+        quotas=account_quotas,
+        bucket_owner=bucket_owner,
     )
     devices = DeviceService(catalog, store.task_queue_sizes, store.queued_jobs_by_device)
     services: dict[str, AwsService] = {"braket": BraketService(jobs, tasks, devices)}
     services["logs"] = LogsService(store)
-    services["s3"] = S3Service(objects, store)
+    services["s3"] = S3Service(objects, store, owners)
     services["sts"] = StsService()
     services["iam"] = IamService()
     interpreters = InterpreterVersions(settings.python_executable, settings.image_interpreters)
     services["ecr"] = EcrService(interpreters.for_image)
-    accounts = Accounts(
-        default_account=settings.account_id,
-        secrets=dict(settings.credentials),
-        key_accounts={key: settings.account_id for key in settings.credentials},
-    )
     app = HybridJobsApp(
         services,
-        accounts,
+        keyring,
         default_region=settings.default_region,
         limits=RequestLimits.from_settings(settings),
     )
+    app.rate_limiter = rate_limiter(settings)
     app.extra_routes[STATUS_PATH] = _status_route(scheduler)
+    usage = install_usage(settings, store, catalog, limits.instance_types, services["braket"], app)
+    if settings.metrics:
+        app.extra_routes[METRICS_PATH] = metrics_route(
+            _collector(store, scheduler, settings.data_dir), usage.collector()
+        )
+        if settings.metrics_unsigned:
+            app.public_routes.add(METRICS_PATH)
+    app.on_answer = answer_observer(settings.metrics, settings.access_log)
+    app.console = console_for(
+        jobs=jobs,
+        tasks=tasks,
+        devices=devices,
+        store=store,
+        objects=objects,
+        accounts=lambda: app.accounts,
+        default_region=settings.default_region,
+        data_dir=settings.data_dir,
+        on_answer=lambda: app.on_answer,
+        rate_limiter=lambda: app.rate_limiter,
+    )
     service = Service(settings=settings, store=store, jobs=jobs, app=app, scheduler=scheduler)
     service.on_stop.append(store.close)
     if scheduler is not None:
         service.on_start.append(scheduler.start)
-        service.on_stop.append(scheduler.stop)
+        service.on_drain.append(lambda: scheduler.stop(settings.shutdown_timeout_seconds))
     if settings.task_workers_prestart:
         service.on_start.append(lambda: _warm_task_validation(catalog))
     return service
@@ -159,6 +224,7 @@ def job_limits(settings: Settings, cluster: ClusterRunner | None = None) -> JobL
         instance_types=load_instance_types(settings.instance_types_file),
         capacity=cluster.capacity() if cluster is not None else capacity_of(settings),
         largest_machine=cluster.largest_machine() if cluster is not None else None,
+        image_problem=image_catalog(settings).problem,
     )
 
 
@@ -173,7 +239,11 @@ def open_cluster(settings: Settings) -> ClusterRunner | None:
         raise SystemExit(
             f"--runner ray needs Ray ({error}); install it with: pip install 'hybridjobs[ray]'"
         ) from None
-    return RayRunner(settings.ray_address)
+    return RayRunner(
+        settings.ray_address,
+        warm_pool_size=settings.warm_pool_size if settings.warm_pool else 0,
+        preload=settings.warm_pool_preload,
+    )
 
 
 class _ClusterConnection:
@@ -213,6 +283,8 @@ def task_service(
     catalog: DeviceCatalog,
     runner: TaskRunner,
     objects: ObjectStore,
+    account_quotas: Quotas | None = None,
+    bucket_owner: Callable[[str], str | None] | None = None,
 ) -> TaskService:
     return TaskService(
         store,
@@ -221,7 +293,23 @@ def task_service(
         objects.bucket_exists,
         _validate_task,
         TaskLimits(settle_seconds=settings.task_settle_seconds),
+        quotas=account_quotas,
+        bucket_owner=bucket_owner,
     )
+
+
+def _bucket_owner(
+    owners: BucketOwners | None, objects: ObjectStore
+) -> Callable[[str], str | None] | None:
+    """The owning account of an existing bucket (``None`` when it does not exist), or
+    nothing when there is one account (no keys configured)."""
+    if owners is None:
+        return None
+
+    def owner(bucket: str) -> str | None:
+        return owners.owner(bucket) if objects.bucket_exists(bucket) else None
+
+    return owner
 
 
 def _validate_task(request: EngineRequest) -> None:
@@ -233,6 +321,13 @@ def _validate_task(request: EngineRequest) -> None:
 
 def _no_wake() -> None:
     """Without an in-process scheduler, a separate one polls the database."""
+
+
+def timed_objects(settings: Settings) -> ObjectStore:
+    """The service's object store, with every call timed for ``/metrics`` (unless metrics
+    are off): the one seam where object-store latency is measured."""
+    objects = open_objects(settings)
+    return TimedObjectStore(objects) if settings.metrics else objects
 
 
 def open_objects(settings: Settings) -> ObjectStore:
@@ -267,22 +362,38 @@ def build_scheduler(
     """A scheduler over ``store`` with this service's capacity and launcher, and the pool
     that runs quantum tasks next to it (a companion of the scheduler). A job that ends
     FAILED or CANCELLED has its unfinished tasks cancelled."""
-    objects = open_objects(settings)
-    cold = ColdLauncher(settings.python_executable)
-    pool = _warm_pool(settings) if cluster is None else None
+    objects = timed_objects(settings)
+    confinement = confinement_for(settings) if cluster is None else None
+    cold = ColdLauncher(settings.python_executable, confinement=confinement)
+    pool = _warm_pool(settings, confinement) if cluster is None else None
+    # One zygote per image environment in use (the first instance starts it, cold).
+    env_pools = (
+        EnvironmentPools(1, settings.warm_pool_preload, settings.data_dir / "warm-pool" / "env")
+        if pool is not None
+        else None
+    )
     context = SchedulerContext(
         settings=settings,
         store=store,
         objects=objects,
         instance_types=limits.instance_types,
-        launcher=WarmLauncher(pool, cold) if pool is not None else cold,
+        launcher=WarmLauncher(pool, cold, env_pools) if pool is not None else cold,
+        detach_on_stop=not settings.stop_jobs_on_exit,
     )
+    context.stop_checks.append(budget_stops(settings, store, limits.instance_types))
+    if cluster is None:
+        placer = InstancePlacer(settings, image_catalog(settings), host_gpus())
+        context.placer = placer
+        context.job_ended.append(lambda job_arn, _status: placer.release(job_arn))
     scheduler = Scheduler(context, limits.capacity, cluster)
     if cluster is not None:
         scheduler.companions.append(_ClusterConnection(cluster))
     if pool is not None:
         pool.on_exit = scheduler.instance_exited  # its supervisor looks at once
         scheduler.companions.append(pool)
+    if env_pools is not None:
+        env_pools.on_exit = scheduler.instance_exited
+        scheduler.companions.append(env_pools)
     task_pool = TaskWorkerPool(
         PoolConfig(
             workers=settings.task_workers,
@@ -298,6 +409,8 @@ def build_scheduler(
         owner=context.owner,
     )
     scheduler.companions.append(task_pool)
+    sweeper = Sweeper(settings, store.engine, objects)
+    scheduler.companions.append(SweeperThread(sweeper, settings.retention_sweep_seconds))
     if store.dialect == "postgresql":
 
         def wake_all() -> None:
@@ -315,15 +428,36 @@ def build_scheduler(
     return scheduler, task_pool
 
 
-def _warm_pool(settings: Settings) -> WarmPool | None:
-    """The warm pool of zygotes of the service's interpreter, unless disabled."""
+def _warm_pool(settings: Settings, confinement: Confinement | None) -> WarmPool | None:
+    """The warm pool of zygotes of the service's interpreter, unless disabled; sandboxed
+    one-shot zygotes when instances run in an isolating sandbox."""
     if not settings.warm_pool or settings.warm_pool_size <= 0:
         return None
+    boxed = None
+    if confinement is not None and confinement.sandbox.isolates:
+        cache = requirements_cache(settings.data_dir, settings.python_executable)
+        boxed = BoxedZygotes(confinement, settings.data_dir / "warm-pool" / "slots", cache)
     return WarmPool(
         settings.python_executable,
         settings.warm_pool_size,
         settings.warm_pool_preload,
         settings.data_dir / "warm-pool",
+        boxed=boxed,
+    )
+
+
+def _collector(store: SqlJobStore, scheduler: Scheduler | None, data_dir: Path) -> ServiceCollector:
+    """What ``/metrics`` reads of this service's state at each scrape."""
+
+    def warm_status() -> dict[str, Any] | None:
+        launcher = scheduler.context.launcher if scheduler is not None else None
+        return launcher.status() if isinstance(launcher, WarmLauncher) else None
+
+    return ServiceCollector(
+        store.engine,
+        scheduler.running_instances if scheduler is not None else lambda: 0,
+        warm_status,
+        data_dir,
     )
 
 
@@ -338,12 +472,18 @@ def _status_route(scheduler: Scheduler | None) -> Callable[[WireRequest], WireRe
         if pool is not None and wait:
             with contextlib.suppress(ValueError):
                 pool.wait_ready(min(max(float(wait), 0.0), 300.0))
+        # The Ray runner's node pools (runners/raypool.py) stand for the warm pool there.
+        cluster_warm = getattr(scheduler.cluster if scheduler else None, "warm_status", None)
+        warm_pool: dict[str, Any] = {"enabled": False}
+        if isinstance(launcher, WarmLauncher):
+            warm_pool = launcher.status()
+        elif cluster_warm is not None:
+            with contextlib.suppress(ValueError):
+                warm_pool = cluster_warm(min(max(float(wait), 0.0), 300.0))
         body = {
             "scheduler": scheduler is not None,
             "running_jobs": len(scheduler.running_jobs()) if scheduler is not None else 0,
-            "warm_pool": launcher.status()
-            if isinstance(launcher, WarmLauncher)
-            else {"enabled": False},
+            "warm_pool": warm_pool,
         }
         return WireResponse(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
 
@@ -376,27 +516,35 @@ def is_loopback(host: str) -> bool:
 
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     """Run the service until SIGINT or SIGTERM, then stop everything it started."""
-    if not is_loopback(settings.host) and not settings.credentials:
+    if not is_loopback(settings.host) and not (settings.credentials or settings.credentials_file):
         raise SystemExit(
             f"Refusing to listen on {settings.host}: the service runs the code it is given, so "
-            "listening beyond loopback needs access keys (set HYBRIDJOBS_CREDENTIALS to a JSON "
-            'object such as {"AKID": "secret"}).'
+            "listening beyond loopback needs access keys (--credentials-file FILE, or "
+            'HYBRIDJOBS_CREDENTIALS set to a JSON object such as {"AKID": "secret"}).'
         )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SystemExit("TLS needs both --tls-cert and --tls-key.")
     try:
         service = build_service(settings)
     except CatalogError as error:
         raise SystemExit(f"hybridjobs cannot serve the device catalog: {error}") from None
+    except SandboxUnavailable as error:
+        raise SystemExit(f"hybridjobs will not start: {error}") from None
     config = uvicorn.Config(
         service.app,
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through the service log (text or JSON)
         lifespan="off",
         timeout_graceful_shutdown=5,
         http=guarded_protocol(service.app.limits),
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, service.drain, settings.shutdown_timeout_seconds)
     announce(f"hybridjobs listening on {settings.endpoint_url}")
+    announce(f"web console: {settings.endpoint_url.rstrip('/')}/console/")
     announce(f"data directory: {settings.data_dir}")
     announce(f"database: {_redact(settings.resolved_db_url)}")
     if settings.objects:
@@ -409,7 +557,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     try:
         server.run()
     finally:
-        service.stop_background()
+        service.stop_background(settings.shutdown_timeout_seconds)
         announce("hybridjobs stopped")
 
 

@@ -64,7 +64,17 @@ class Settings(BaseSettings):
     # and twice the physical memory (enough for a 5 x ml.m5.large job on a 2-core machine).
     capacity_vcpus: float = Field(default_factory=lambda: 5.0 * (os.cpu_count() or 1))
     capacity_memory_gib: float = Field(default_factory=lambda: 2.0 * _total_memory_gib())
-    capacity_gpus: int = 0
+    capacity_gpus: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs instances may use (default: the GPUs found with NVML or nvidia-smi).",
+    )
+    gpu_cpu_twins: bool = Field(
+        default=False,
+        description="Run GPU instance types without GPUs: lightning.gpu becomes "
+        "lightning.qubit and CUDA-Q's nvidia target qpp-cpu, announced in the job's events "
+        "and log (for development machines).",
+    )
     instance_types_file: Path | None = Field(
         default=None,
         description="JSON file overriding the instance-type table: {type: {vcpus, memory_gib, gpus}}.",
@@ -89,6 +99,14 @@ class Settings(BaseSettings):
     # Interpreters: the service's own by default; containerImage.uri -> python executable.
     python_executable: str = Field(default_factory=lambda: sys.executable)
     image_interpreters: dict[str, str] = Field(default_factory=dict)
+    environments_dir: Path | None = Field(
+        default=None,
+        description="Where image environments are built and mapped (default: "
+        "DATA_DIR/environments; see `hybridjobs images`).",
+    )
+    uv_cache_dir: Path | None = Field(
+        default=None, description="uv's cache for environment builds (default: uv's own)."
+    )
 
     # Warm instance pool (zygotes).
     warm_pool: bool = True
@@ -126,8 +144,52 @@ class Settings(BaseSettings):
         description="Directory of device-properties JSON files (emulated QPUs) to serve.",
     )
 
-    # Access keys; when set, SigV4 signatures are verified. Format: {access_key: secret}.
-    credentials: dict[str, str] = Field(default_factory=dict)
+    # Usage accounting (docs/accounting.md): prices and per-account job budgets.
+    prices_file: Path | None = Field(
+        default=None,
+        description="JSON price table replacing or extending the default reference prices.",
+    )
+    job_budgets: dict[str, float] = Field(
+        default_factory=dict,
+        description='USD a month per account ("*": every other account); new jobs are '
+        "refused once an account's jobs have cost that much this month.",
+    )
+    job_budgets_stop_running: bool = Field(
+        default=False,
+        description="Also stop an account's running jobs (FAILED, JobBudgetExceeded) once "
+        "its job budget is spent.",
+    )
+
+    # Access keys; when set, SigV4 signatures are verified. Format (docs/security.md):
+    # {access_key: secret} (default account) or {access_key: {"secret": .., "account": ..}}.
+    credentials: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    credentials_file: Path | None = Field(
+        default=None,
+        description="JSON file of access keys, in the form of HYBRIDJOBS_CREDENTIALS "
+        "(its keys are added to those).",
+    )
+    # Per-account quotas and request rates (docs/security.md); 0 means no limit.
+    max_concurrent_jobs_per_account: int = Field(
+        default=0, ge=0, description="Unfinished jobs one account may have (0: no limit)."
+    )
+    max_concurrent_instances_per_account: int = Field(
+        default=0, ge=0, description="Instances of one account's unfinished jobs (0: no limit)."
+    )
+    max_queued_tasks_per_account: int = Field(
+        default=0, ge=0, description="Queued quantum tasks of one account (0: no limit)."
+    )
+    request_rate_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests per second per account and operation, refilled into a bucket "
+        "of request_burst (0: no throttling).",
+    )
+    request_burst: float = Field(
+        default=100.0, ge=1, description="Requests one account may make at once per operation."
+    )
+    # TLS: serve HTTPS with this certificate chain and key (PEM).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     # Request bounds (docs/security.md): bodies larger than these are refused before they
     # are read; slow clients are disconnected; signatures older or newer than the skew fail.
@@ -162,6 +224,65 @@ class Settings(BaseSettings):
         description="How far a signed request's x-amz-date may be from the server's clock.",
     )
 
+    # Operations (docs/operations.md): the service log, /metrics, shutdown.
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Format of the service log's lines: text or json."
+    )
+    access_log: bool = Field(default=True, description="Write one log line per API request.")
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics and time requests, database "
+        "statements and object-store calls for them.",
+    )
+    metrics_unsigned: bool = Field(
+        default=False,
+        description="Serve /metrics without a signature even when access keys are "
+        "configured (for scrapers that cannot sign; restrict who reaches the port).",
+    )
+    # The sandbox each local instance runs in (docs/security.md, "Sandbox").
+    sandbox: Literal["auto", "bwrap", "none"] = Field(
+        default="auto",
+        description="Where instances run: bwrap (bubblewrap sandbox), none, or auto: bwrap "
+        "when access keys are configured or the service listens beyond loopback, else none.",
+    )
+    allow_unsandboxed: bool | None = Field(
+        default=None,
+        description="Run jobs unsandboxed when the sandbox cannot run here (default: only "
+        "on loopback without access keys).",
+    )
+    sandbox_pids_max: int = Field(
+        default=4096, ge=16, description="Most processes and threads one instance may run."
+    )
+    stop_jobs_on_exit: bool = Field(
+        default=False,
+        description="On SIGTERM stop running jobs (they end FAILED, ServiceStopped) "
+        "instead of leaving their instances running for the next start to re-attach.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The longest each shutdown step (scheduler, API, store) may take.",
+    )
+
+    # Disk (docs/operations.md): retention ages (0 keeps forever) and the free-space floor.
+    retention_job_files_days: float = Field(
+        default=7.0, ge=0, description="Days a finished job's local files are kept."
+    )
+    retention_logs_days: float = Field(
+        default=30.0, ge=0, description="Days a finished job's log lines are kept."
+    )
+    retention_uploads_days: float = Field(
+        default=7.0, ge=0, description="Days an abandoned multipart upload's parts are kept."
+    )
+    retention_sweep_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the retention sweeper runs."
+    )
+    min_free_disk_gib: float = Field(
+        default=1.0,
+        ge=0,
+        description="Jobs wait in the queue while the data directory has less free space.",
+    )
+
     @field_validator("objects")
     @classmethod
     def _objects_location(cls, value: str | None) -> str | None:
@@ -186,6 +307,11 @@ class Settings(BaseSettings):
         return self.data_dir / "objects"
 
     @property
+    def resolved_environments_dir(self) -> Path:
+        """Where image environments live: ``environments_dir`` or DATA_DIR/environments."""
+        return self.environments_dir or self.data_dir / "environments"
+
+    @property
     def jobs_dir(self) -> Path:
         """Where each job's instance directories and logs live."""
         return self.data_dir / "jobs"
@@ -194,4 +320,5 @@ class Settings(BaseSettings):
     def endpoint_url(self) -> str:
         """The URL jobs and clients use to reach this service."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert is not None else "http"
+        return f"{scheme}://{host}:{self.port}"

@@ -86,28 +86,29 @@ def test_unknown_paths_answer_with_an_aws_error(server: LiveServer, method: str,
     assert path in document["message"]
 
 
-@pytest.mark.parametrize(
-    ("operation", "params"),
-    [
-        ("search_spending_limits", {}),
-        (
-            "delete_spending_limit",
-            {"spendingLimitArn": "arn:aws:braket:us-west-2:000000000000:spending-limit/x"},
-        ),
-    ],
-)
-def test_unimplemented_operations_answer_with_an_aws_error(
-    braket: Any, operation: str, params: dict[str, Any]
-) -> None:
+def test_every_modeled_braket_operation_is_implemented() -> None:
+    """Braket's whole model is served (the spending limits were the last); a botocore upgrade
+    that adds an operation fails here, and until it is built that operation answers
+    NotImplementedException (tested below on the Logs surface, which keeps the same path)."""
+    import botocore.session
+
+    from hybridjobs.services.braket import IMPLEMENTED
+
+    model = botocore.session.get_session().get_service_model("braket")
+    assert sorted(set(model.operation_names) - set(IMPLEMENTED)) == []
+
+
+def test_unimplemented_operations_answer_with_an_aws_error(server: LiveServer) -> None:
+    logs = server.client("logs", region="us-west-2")
     with pytest.raises(ClientError) as raised:
-        getattr(braket, operation)(**params)
+        logs.describe_destinations()
 
     response = raised.value.response
     assert response["Error"]["Code"] == "NotImplementedException"
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
-    assert (
-        response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "NotImplementedException"
+    # A sender fault, so that clients do not retry it as they would a 5xx.
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"].startswith(
+        "NotImplementedException"
     )
     assert "hybridjobs does not implement" in response["Error"]["Message"]
 

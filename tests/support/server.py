@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -87,10 +88,15 @@ def server_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     developer may have exported (tests must not pick those up), plus ``overrides``.
 
     Task workers start at the first task rather than with every test server (most never
-    run a task); the task tests start theirs with the server, as the default does."""
+    run a task); the task tests start theirs with the server, as the default does.
+
+    A test server stops its running jobs when it stops (``--stop-jobs-on-exit``), so no
+    test leaves instances running on the machine; the default (jobs detach and the next
+    start re-attaches) is tested in ``tests/ops/test_shutdown.py``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDJOBS_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["HYBRIDJOBS_TASK_WORKERS_PRESTART"] = "false"
+    env["HYBRIDJOBS_STOP_JOBS_ON_EXIT"] = "true"
     env.update(overrides or {})
     return env
 
@@ -188,9 +194,10 @@ def _wait_group_gone(pgid: int, deadline_seconds: float) -> list[int]:
         time.sleep(0.05)  # no event to await: the processes belong to nobody we can wait on
 
 
-def _health_status(url: str) -> int | None:
+def _health_status(url: str, tls_ca: Path | None = None) -> int | None:
+    context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None
     try:
-        with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as response:
+        with urllib.request.urlopen(url + HEALTH_PATH, timeout=2, context=context) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as error:
@@ -204,17 +211,20 @@ def start_server(
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     deadline_seconds: float = START_DEADLINE_SECONDS,
+    tls_ca: Path | None = None,
 ) -> LiveServer:
     """Start ``hybridjobs serve`` on a free loopback port and wait until it is healthy.
 
     ``env`` adds to (and overrides) the inherited environment, which is stripped of any
     ``HYBRIDJOBS_*`` variables first. Raises RuntimeError with the log tail when the
-    process exits early or is not healthy within ``deadline_seconds``.
+    process exits early or is not healthy within ``deadline_seconds``. With ``tls_ca``
+    the server speaks HTTPS (its ``extra_args`` name the certificate), checked with
+    that CA file.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls_ca is not None else 'http'}://127.0.0.1:{port}"
     log_path = data_dir / "server.log"
     command = [
         sys.executable,
@@ -239,7 +249,7 @@ def start_server(
     server = LiveServer(url=url, port=port, data_dir=data_dir, process=process, log_path=log_path)
     deadline = time.monotonic() + deadline_seconds
     while True:
-        if _health_status(url) == 200:
+        if _health_status(url, tls_ca) == 200:
             return server
         try:
             code = process.wait(timeout=0.1)

@@ -213,7 +213,7 @@ def test_environment_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert env["PATH"] == "/opt/venv/bin:/usr/bin:/bin"
     ours = ("AMZN_BRAKET_", "SM_", "AWS_", "SAGEMAKER_", "PYTHON")
     foreign = {k for k in env if not k.startswith(ours) and k not in HOST_VARIABLES}
-    assert foreign <= {"CURRENT_HOST", "BRAKET_ENDPOINT"}
+    assert foreign <= {"CURRENT_HOST", "BRAKET_ENDPOINT", "BRAKET_PRICE_OFFERS_URL"}
     assert all(isinstance(v, str) for v in env.values())
 
 

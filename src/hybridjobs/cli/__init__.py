@@ -12,11 +12,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hybridjobs.cli import demo, devices, jobs, logs, metrics, results, run, serve, tasks
+from hybridjobs.cli import (
+    demo,
+    devices,
+    doctor,
+    gc,
+    images,
+    jobs,
+    logs,
+    metrics,
+    results,
+    run,
+    serve,
+    tasks,
+)
+from hybridjobs.cli import usage as usage_command
 from hybridjobs.cli.client import endpoint_from
 from hybridjobs.cli.exits import EXIT_CODES_HELP, run_handler
 
-COMMAND_MODULES = (serve, run, jobs, logs, results, metrics, devices, tasks, demo)
+COMMAND_MODULES = (serve, run, jobs, logs, results, metrics, devices, tasks, demo, images)
+COMMAND_MODULES_WITH_USAGE = (*COMMAND_MODULES, usage_command, doctor, gc)
 
 EPILOG = f"""\
 quick start:
@@ -41,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    for module in COMMAND_MODULES_WITH_USAGE:
         module.register(subparsers)
     return parser
 

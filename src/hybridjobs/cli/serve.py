@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -37,6 +36,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "env HYBRIDJOBS_WARM_POOL=false)",
     )
     parser.add_argument(
+        "--gpu-cpu-twins",
+        action="store_true",
+        help="on a host without GPUs, run GPU instance types on CPU: lightning.gpu as "
+        "lightning.qubit, CUDA-Q nvidia as qpp-cpu, announced in each job's events and log "
+        "(env HYBRIDJOBS_GPU_CPU_TWINS=true)",
+    )
+    parser.add_argument(
         "--devices-dir",
         type=Path,
         help="directory of device-properties JSON files (e.g. saved with `aws braket "
@@ -65,6 +71,32 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="memory all running tasks' simulator state may use together; it also sets the "
         "simulators' qubit limits (default: half the machine's; env HYBRIDJOBS_TASK_MEMORY_GIB)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="format of the service log's lines (default text; env HYBRIDJOBS_LOG_FORMAT)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "none"),
+        help="where job instances run: a bubblewrap sandbox that shows them only their "
+        "/opt/ml, or none; auto (default): bwrap when access keys are configured or the "
+        "service listens beyond loopback (env HYBRIDJOBS_SANDBOX)",
+    )
+    parser.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        default=None,
+        help="run jobs without a sandbox when it cannot run here (the default only on "
+        "loopback without access keys; env HYBRIDJOBS_ALLOW_UNSANDBOXED)",
+    )
+    parser.add_argument(
+        "--stop-jobs-on-exit",
+        action="store_true",
+        help="on SIGTERM stop running jobs (they end FAILED, ServiceStopped) instead of "
+        "leaving them running for the next start to re-attach (env "
+        "HYBRIDJOBS_STOP_JOBS_ON_EXIT=true)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +115,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8750)")
+    serve.add_argument(
+        "--credentials-file",
+        type=Path,
+        metavar="FILE",
+        help='access keys as JSON: {"AKID": {"secret": "...", "account": "111111111111"}} '
+        '(or {"AKID": "secret"}: the default account); signatures are then verified '
+        "(env HYBRIDJOBS_CREDENTIALS_FILE, or the JSON itself in HYBRIDJOBS_CREDENTIALS)",
+    )
+    serve.add_argument(
+        "--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this PEM certificate chain"
+    )
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="the PEM key of --tls-cert")
     _add_common(serve)
+    serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no log line per API request (env HYBRIDJOBS_ACCESS_LOG=false)",
+    )
+    serve.add_argument(
+        "--metrics-unsigned",
+        action="store_true",
+        help="serve /metrics without a signature even with access keys configured, for "
+        "scrapers that cannot sign; firewall the port (env HYBRIDJOBS_METRICS_UNSIGNED=true)",
+    )
     serve.add_argument(
         "--no-scheduler",
         action="store_true",
@@ -133,27 +188,42 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         "task_memory_gib": args.task_memory_gib,
         "runner": args.runner,
         "ray_address": args.ray_address,
+        "log_format": args.log_format,
+        "sandbox": args.sandbox,
+        "allow_unsandboxed": args.allow_unsandboxed,
         **extra,
     }
     if getattr(args, "no_warm_pool", False):
         values["warm_pool"] = False
+    for flag, setting, value in (
+        ("stop_jobs_on_exit", "stop_jobs_on_exit", True),
+        ("no_access_log", "access_log", False),
+        ("metrics_unsigned", "metrics_unsigned", True),
+        ("gpu_cpu_twins", "gpu_cpu_twins", True),
+    ):
+        if getattr(args, flag, False):
+            values[setting] = value
     return Settings(**{k: v for k, v in values.items() if v is not None})
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings) -> None:
+    from hybridjobs.observability.accesslog import configure_logging
+
+    configure_logging(settings.log_format, settings.access_log)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from hybridjobs.server import serve
 
-    _configure_logging()
     extra: dict[str, Any] = {"host": args.host, "port": args.port}
+    extra.update(
+        credentials_file=args.credentials_file, tls_cert=args.tls_cert, tls_key=args.tls_key
+    )
     if args.no_scheduler:
         extra["run_scheduler"] = False
-    serve(_settings(args, **extra))
+    settings = _settings(args, **extra)
+    _configure_logging(settings)
+    serve(settings)
     return 0
 
 
@@ -203,8 +273,8 @@ def _scheduler(args: argparse.Namespace) -> int:
     from hybridjobs.server import build_scheduler_only
 
     endpoint, origin = scheduler_endpoint(args)
-    _configure_logging()
     settings = _settings(args, **endpoint)
+    _configure_logging(settings)
     if not _api_answers(settings.endpoint_url):
         print(
             f"warning: no hybridjobs API answers at {settings.endpoint_url} (from {origin}); "
@@ -213,7 +283,12 @@ def _scheduler(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    scheduler, close = build_scheduler_only(settings)
+    from hybridjobs.sandbox.select import SandboxUnavailable
+
+    try:
+        scheduler, close = build_scheduler_only(settings)
+    except SandboxUnavailable as error:
+        raise SystemExit(f"hybridjobs will not start: {error}") from None
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
@@ -224,7 +299,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     )
     scheduler.start()
     done.wait()
-    scheduler.stop()
+    scheduler.stop(settings.shutdown_timeout_seconds)
     close()
     print("hybridjobs scheduler stopped", flush=True)
     return 0

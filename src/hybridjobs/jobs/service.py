@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hybridjobs.accounts.quotas import Quotas
 from hybridjobs.arns import new_job_arn, parse_job_arn
 from hybridjobs.errors import (
+    AccessDeniedException,
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
@@ -33,8 +35,8 @@ from hybridjobs.jobs.model import (
     JobStatus,
     utcnow,
 )
+from hybridjobs.jobs.ports import IdempotencyConflict, IdempotencyKey, JobStore
 from hybridjobs.paging import decode_token, encode_token
-from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobStore
 
 DEFAULT_MAX_RUNTIME_SECONDS = 432000
 DEFAULT_CHECKPOINT_LOCAL_PATH = "/opt/braket/checkpoints/"
@@ -59,6 +61,8 @@ class JobLimits:
     capacity: Capacity
     largest_machine: Capacity | None = None
     """On a cluster, the largest machine: one instance must fit on one machine."""
+    image_problem: Callable[[str | None], str | None] | None = None
+    """Why a job's ``containerImage.uri`` cannot run here (``None``: every image can)."""
 
 
 def request_hash(params: dict[str, Any]) -> str:
@@ -149,11 +153,18 @@ class JobService:
         limits: JobLimits,
         wake_scheduler: Callable[[], None] = lambda: None,
         device_exists: Callable[[str], bool] = lambda arn: True,
+        quotas: Quotas | None = None,
+        bucket_owner: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``quotas`` bounds each account's unfinished jobs and instances;
+        ``bucket_owner`` (the owning account of an existing bucket, ``None`` for a bucket
+        that does not exist) keeps a job to its own account's buckets."""
         self.store = store
         self.limits = limits
         self.wake_scheduler = wake_scheduler
         self.device_exists = device_exists
+        self.quotas = quotas
+        self.bucket_owner = bucket_owner
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -200,10 +211,24 @@ class JobService:
                 f"the job needs {reason}, so it could never start."
             )
 
+    def _check_buckets(self, caller: Caller, params: dict[str, Any]) -> None:
+        """AccessDeniedException for an S3 location in another account's bucket."""
+        if self.bucket_owner is None:
+            return
+        for field, uri in job_s3_uris(params):
+            bucket = uri[len("s3://") :].split("/", 1)[0]
+            owner = self.bucket_owner(bucket)
+            if owner is not None and owner != caller.account_id:
+                raise AccessDeniedException(
+                    f"{field}: the bucket {bucket!r} belongs to another account; a job may "
+                    "only use its own account's buckets."
+                )
+
     # -- operations -----------------------------------------------------------------------
 
     def create_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         problems = rules.create_job_problems(params)
+        problems += rules.image_problems(params, self.limits.image_problem)
         problems += reserved_tag_problems(params.get("tags"))
         device = params["deviceConfig"]["device"]
         if not problems and device.startswith("arn:") and not self.device_exists(device):
@@ -215,6 +240,11 @@ class JobService:
         if problems:
             raise ValidationException("; ".join(problems))
         self._check_limits(params)
+        self._check_buckets(caller, params)
+        if self.quotas is not None:
+            self.quotas.check_job(
+                caller.account_id, int(params["instanceConfig"].get("instanceCount", 1))
+            )
         definition = _definition(params)
         arn = new_job_arn(caller.region, caller.account_id)
         now = utcnow()
@@ -345,3 +375,22 @@ class JobService:
     def list_tags_for_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         job = self._resource_job(caller, params["resourceArn"])
         return {"tags": self.store.get_tags(job.job_arn)}
+
+
+def job_s3_uris(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every S3 location of a CreateJob request, with the field that names it."""
+    uris: list[tuple[str, str]] = []
+    script = params["algorithmSpecification"].get("scriptModeConfig")
+    if script is not None:
+        uris.append(("algorithmSpecification.scriptModeConfig.s3Uri", script["s3Uri"]))
+    uris.append(("outputDataConfig.s3Path", params["outputDataConfig"]["s3Path"]))
+    if params.get("checkpointConfig"):
+        uris.append(("checkpointConfig.s3Uri", params["checkpointConfig"]["s3Uri"]))
+    for index, channel in enumerate(params.get("inputDataConfig") or []):
+        uris.append(
+            (
+                f"inputDataConfig[{index}].dataSource.s3DataSource.s3Uri",
+                channel["dataSource"]["s3DataSource"]["s3Uri"],
+            )
+        )
+    return [(field, uri) for field, uri in uris if uri.startswith("s3://")]

@@ -6,15 +6,17 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from hybridjobs.environments.placement import InstancePlacer
 from hybridjobs.jobs.instance_types import InstanceResources
-from hybridjobs.jobs.model import JobStatus
+from hybridjobs.jobs.model import Job, JobStatus
 from hybridjobs.objects import ObjectStore
 from hybridjobs.runners.local import InstanceHandle
+from hybridjobs.sandbox.box import InstanceBox
 from hybridjobs.settings import Settings
 from hybridjobs.store.base import JobStore
 
@@ -57,7 +59,26 @@ class Launcher(Protocol):
         log_path: Path,
         exit_file: Path,
         python: str,
+        box: InstanceBox | None = None,
     ) -> InstanceHandle: ...
+
+    def launch_argv(
+        self,
+        host: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+        exit_file: Path,
+        box: InstanceBox | None = None,
+    ) -> InstanceHandle:
+        """Start ``argv`` itself as the instance (``mpirun ...``), confined with ``box``."""
+        ...
+
+    @property
+    def isolates(self) -> bool:
+        """Whether instances see only their sandbox, at container paths."""
+        ...
 
 
 @dataclass
@@ -70,6 +91,14 @@ class SchedulerContext:
     instance_types: dict[str, InstanceResources]
     launcher: Launcher
     owner: str = field(default_factory=new_owner_id)
+    placer: InstancePlacer | None = None
+    """Image environments and GPUs of jobs' instances (``None``: configured interpreters)."""
     stopping: threading.Event = field(default_factory=threading.Event)
+    detach_on_stop: bool = False
+    """Whether a stopping service leaves running jobs' instances running (the next start
+    re-attaches to them) instead of stopping them (``--stop-jobs-on-exit``)."""
     job_ended: list[Callable[[str, JobStatus], None]] = field(default_factory=list)
     """Called with a job's ARN and final status once a supervisor has recorded it."""
+    stop_checks: list[Callable[[Job], str | None]] = field(default_factory=list)
+    """Asked about a running job (as stored now) by its supervisor about once a second: a
+    failure reason stops the job (FAILED with that reason), e.g. a spent budget."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridjobs import jobdata
 from hybridjobs.jobs.model import MAX_FAILURE_REASON, JobEvent, JobEventType, JobStatus, utcnow
+from hybridjobs.observability.accesslog import log_job
 from hybridjobs.store.base import ClaimLost
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class Outcome(enum.Enum):
     TIMED_OUT = "timed out"
     CANCELLED = "cancelled"
     SERVICE_STOPPED = "service stopped"
+    STOPPED = "stopped"
+    """A stop check of the scheduler context stopped the job (``supervisor.stop_reason``)."""
 
 
 class JobFinisher:
@@ -112,6 +115,12 @@ class JobFinisher:
             )
         elif outcome is Outcome.CANCELLED:
             self.end(JobStatus.CANCELLED, None, detail="Job cancelled; its instances were stopped.")
+        elif outcome is Outcome.STOPPED:
+            self.end(
+                JobStatus.FAILED,
+                sup.stop_reason or "Stopped: the service stopped the job.",
+                detail="The job was stopped; its instances were stopped.",
+            )
         else:
             self.end(
                 JobStatus.FAILED,
@@ -242,6 +251,7 @@ class JobFinisher:
                 )
             )
         if moved is not None:
+            log_job(moved.job_arn, moved.status.value, reason)
             for listener in self.context.job_ended:
                 try:
                     listener(moved.job_arn, moved.status)

@@ -29,26 +29,23 @@ versioned is an empty ``<VersioningConfiguration/>``.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
-from botocore.model import OperationModel
+from botocore.model import OperationModel, Shape
 
 from hybridjobs.objects import ObjectStore, ObjectStoreError
 from hybridjobs.services import s3_buckets, s3_multipart, s3_objects
+from hybridjobs.services.s3_access import BucketOwners
 from hybridjobs.services.s3_backend import S3Backend
 from hybridjobs.services.s3_core import S3_NAMESPACE, Caller, Reply, S3Error, s3_error_from_store
 from hybridjobs.services.s3_http import decode_aws_chunked, strip_aws_chunked
 from hybridjobs.store.objectmetabase import ObjectMetaStore
-from hybridjobs.wire import botomodel, restxml
+from hybridjobs.wire import botomodel, envelope, restxml
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.routing import RestRouter
-from hybridjobs.wire.validate import validate
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[S3Backend, dict[str, Any], Caller], Reply]
 
@@ -146,45 +143,65 @@ def resolve_operation(name: str, request: WireRequest) -> str:
     return name
 
 
-class S3Service:
+class S3Service(envelope.WireCodec[S3Error]):
     """Parses, validates and dispatches S3 requests to the handlers over one backend."""
 
     signing_name = "s3"
+    service_name = "s3"
+    error_type = S3Error
 
-    def __init__(self, objects: ObjectStore, records: ObjectMetaStore) -> None:
-        """Serve ``objects``; S3-only records (attributes, tags, bucket regions) live in
-        ``records`` (the service's database) and multipart uploads are staged in
-        ``objects`` itself."""
+    def __init__(
+        self, objects: ObjectStore, records: ObjectMetaStore, owners: BucketOwners | None = None
+    ) -> None:
+        """Serve ``objects``; S3-only records (attributes, tags, bucket regions and
+        owners) live in ``records`` (the service's database) and multipart uploads are
+        staged in ``objects`` itself. With ``owners``, each account sees and touches only
+        its own buckets (:mod:`hybridjobs.services.s3_access`); without, every caller is
+        the one user of a single-account service."""
         self.model = botomodel.service_model("s3")
         self.router = RestRouter(self.model)
         self.backend = S3Backend.open(objects, records)
+        self.owners = owners
 
     def handle(self, request: WireRequest) -> WireResponse:
-        """Answer one S3 request; never raises. Errors become S3's XML error document
-        (status only for HEAD); unexpected ones are logged and answered ``InternalError``."""
-        with_body = request.method != "HEAD"
-        params: dict[str, Any] = {}
-        try:
-            operation, params = self._parse(request)
+        """Answer one S3 request through the shared envelope; never raises. Errors become
+        S3's XML error document (status only for HEAD); unexpected ones are logged and
+        answered ``InternalError``."""
+        return envelope.serve(self, self._handler, request)
+
+    def _handler(self, name: str) -> envelope.Handler | None:
+        """The S3 operation ``name`` as the envelope calls it: access checked first,
+        object-store errors turned into S3's."""
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return None
+
+        def run(request: WireRequest, params: dict[str, Any]) -> Reply:
             caller = Caller(request.region, request.account_id)
             try:
-                reply = HANDLERS[operation.name](self.backend, params, caller)
+                self._check_access(name, params, caller)
+                reply = handler(self.backend, params, caller)
+                if self.owners is not None and name == "ListBuckets":
+                    reply.output["Buckets"] = self.owners.visible(reply.output["Buckets"], caller)
             except ObjectStoreError as error:
                 raise s3_error_from_store(
                     error, params.get("Bucket", ""), params.get("Key")
                 ) from error
-            return _serialize(operation, reply, request.request_id)
-        except S3Error as error:
-            return _error_response(error, request, with_body)
-        except Exception:
-            log.exception("S3 request %s failed", request.request_id)
-            internal = S3Error(
-                "InternalError",
-                f"We encountered an internal error; request id {request.request_id}.",
-            )
-            return _error_response(internal, request, with_body)
+            return reply
 
-    def _parse(self, request: WireRequest) -> tuple[OperationModel, dict[str, Any]]:
+        return run
+
+    def _check_access(self, operation: str, params: dict[str, Any], caller: Caller) -> None:
+        """S3's ``AccessDenied`` for another account's bucket (see ``s3_access``)."""
+        if self.owners is None:
+            return
+        bucket = params.get("Bucket")
+        exists = bucket is not None and self.backend.objects.bucket_exists(bucket)
+        self.owners.check(operation, params, caller, exists)
+
+    # -- the envelope's steps (hybridjobs.wire.envelope.WireCodec) -----------------------
+
+    def resolve(self, request: WireRequest) -> envelope.Resolved:
         match = self.router.match(request.method, route_path(request), request.query)
         if match is None:
             raise S3Error(
@@ -195,30 +212,49 @@ class S3Service:
                 ResourceType="OBJECT" if request.raw_path.count("/") > 1 else "BUCKET",
             )
         name = resolve_operation(match.operation.name, request)
-        if name not in HANDLERS:
-            raise S3Error(
-                "NotImplemented", f"hybridjobs does not implement the S3 operation {name}."
-            )
-        operation = self.model.operation_model(name)
-        request = _decoded(request)
+        return envelope.Resolved(self.model.operation_model(name), match.labels)
+
+    def parse(
+        self, operation: OperationModel, request: WireRequest, labels: dict[str, str]
+    ) -> dict[str, Any]:
         try:
-            params = restxml.parse_request(operation, request, match.labels)
+            params = restxml.parse_request(operation, _decoded(request), labels)
         except restxml.MalformedXmlError as error:
             raise S3Error("MalformedXML", str(error)) from None
         except restxml.InvalidParameterError as error:
             raise S3Error("InvalidArgument", str(error)) from None
-        problems = validate(operation.input_shape, params, lambda shape: ())
-        if problems:
-            # S3 calls a request document that misses required elements malformed.
-            payload = operation.input_shape.serialization.get("payload", "\0")
-            in_document = all(problem.startswith(f"{payload}.") for problem in problems)
-            code = "MalformedXML" if in_document else "InvalidArgument"
-            raise S3Error(code, "; ".join(problems))
         if "ContentEncoding" in params:
             encoding = strip_aws_chunked(params.pop("ContentEncoding"))
             if encoding:
                 params["ContentEncoding"] = encoding
-        return operation, params
+        return params
+
+    def enum_values(self, shape: Shape) -> tuple[str, ...]:
+        return ()  # S3 stores values outside its enums (storage classes, ACLs) as given
+
+    def not_implemented(self, operation: OperationModel) -> S3Error:
+        return S3Error(
+            "NotImplemented", f"hybridjobs does not implement the S3 operation {operation.name}."
+        )
+
+    def invalid(self, operation: OperationModel, problems: list[str]) -> S3Error:
+        # S3 calls a request document that misses required elements malformed.
+        payload = operation.input_shape.serialization.get("payload", "\0")
+        in_document = all(problem.startswith(f"{payload}.") for problem in problems)
+        return S3Error("MalformedXML" if in_document else "InvalidArgument", "; ".join(problems))
+
+    def internal(self, request: WireRequest) -> S3Error:
+        return S3Error(
+            "InternalError", f"We encountered an internal error; request id {request.request_id}."
+        )
+
+    def serialize(
+        self, operation: OperationModel, output: Any, request: WireRequest
+    ) -> WireResponse:
+        return _serialize(operation, output, request.request_id)
+
+    def error(self, error: S3Error, request: WireRequest) -> WireResponse:
+        return _error_response(error, request, request.method != "HEAD")
 
 
 def _serialize(operation: OperationModel, reply: Reply, request_id: str) -> WireResponse:

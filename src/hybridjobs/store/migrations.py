@@ -81,6 +81,35 @@ def _log_file_offsets(connection: sa.Connection) -> None:
     schema.log_file_offsets.create(connection, checkfirst=True)
 
 
+def _usage(connection: sa.Connection) -> None:
+    """Usage records of finished jobs and tasks, and spending limits. Idempotent (tables
+    already there are left as they are). Jobs and tasks that finished before are not
+    back-filled: accounting starts with the upgrade."""
+    schema.usage_records.create(connection, checkfirst=True)
+    schema.spending_limits.create(connection, checkfirst=True)
+
+
+def _accounts(connection: sa.Connection) -> None:
+    """The account owning each S3 bucket, and the service's own secrets (the key job
+    credentials are derived from). Idempotent."""
+    inspector = sa.inspect(connection)
+    if "account_id" not in {column["name"] for column in inspector.get_columns("s3_buckets")}:
+        connection.execute(sa.text("ALTER TABLE s3_buckets ADD COLUMN account_id VARCHAR(12)"))
+    schema.service_secrets.create(connection, checkfirst=True)
+
+
+_SORT_INDEXES = ("ix_jobs_account_name_seq", "ix_jobs_account_status_seq")
+
+
+def _job_sort_indexes(connection: sa.Connection) -> None:
+    """Indexes of sorted job searches (account, name or status, seq). Idempotent:
+    indexes already there (a database made from today's schema) are left alone."""
+    present = {index["name"] for index in sa.inspect(connection).get_indexes("jobs")}
+    for index in schema.jobs.indexes:
+        if index.name in _SORT_INDEXES and index.name not in present:
+            index.create(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, events, tags, idempotency, log events, metrics", _initial),
     Migration(2, "job tokens, quantum tasks and their idempotency records", _quantum_tasks),
@@ -89,6 +118,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "scheduler leases: one active scheduler", _scheduler_leases),
     Migration(6, "S3 surface records: buckets, object attributes and tags", _s3_records),
     Migration(7, "log file offsets, stored with the lines they follow", _log_file_offsets),
+    Migration(8, "accounts: bucket owners, service secrets (job credentials)", _accounts),
+    Migration(9, "usage records of finished jobs and tasks; spending limits", _usage),
+    Migration(10, "indexes of job lists sorted by name or status", _job_sort_indexes),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 _ADVISORY_LOCK_ID = 0x4A0B5

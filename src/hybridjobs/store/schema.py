@@ -35,6 +35,9 @@ jobs = sa.Table(
     sa.Index("ix_jobs_account_seq", "account_id", "seq"),
     sa.Index("ix_jobs_job_token", "job_token"),
     sa.Index("ix_jobs_status_seq", "status", "seq"),
+    # Sorted job lists (the console's): keyset pages by name or status per account.
+    sa.Index("ix_jobs_account_name_seq", "account_id", "job_name", "seq"),
+    sa.Index("ix_jobs_account_status_seq", "account_id", "status", "seq"),
 )
 
 job_events = sa.Table(
@@ -169,6 +172,8 @@ s3_buckets = sa.Table(
     sa.Column("bucket", sa.String(255), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("region", sa.String(64), nullable=False),
+    # The account that created the bucket (NULL: made before accounts, or outside S3).
+    sa.Column("account_id", sa.String(12)),
 )
 
 s3_objects = sa.Table(
@@ -183,6 +188,60 @@ s3_objects = sa.Table(
     sa.Column("headers", sa.JSON, nullable=False),
     sa.Column("s3_etag", sa.String(128)),
     sa.Column("tags", sa.JSON, nullable=False),
+)
+
+# Usage records (hybridjobs.usage): one per finished job or quantum task, written in the
+# same transaction as its terminal status and keyed uniquely by it ("job:<arn>",
+# "task:<arn>"), so a restart neither loses nor doubles one. For a job, ``resource_type`` is
+# its instance type and ``duration_ms`` its billableDuration (all instances together); for a
+# task, ``resource_type`` is its device ARN and ``duration_ms`` the time it ran.
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_key", sa.String(300), nullable=False, unique=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("resource_arn", sa.String(256), nullable=False),
+    sa.Column("job_arn", sa.String(256)),
+    sa.Column("resource_type", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("instance_count", sa.Integer, nullable=False),
+    sa.Column("duration_ms", sa.BigInteger, nullable=False),
+    sa.Column("shots", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float, nullable=False),
+    sa.Index("ix_usage_records_account_ended", "account_id", "ended_at"),
+)
+
+# Spending limits (CreateSpendingLimit …): per account and QPU device, an amount in USD
+# over a time period (epoch seconds); the client token makes a create idempotent.
+spending_limits = sa.Table(
+    "spending_limits",
+    metadata,
+    sa.Column("spending_limit_arn", sa.String(256), primary_key=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("device_arn", sa.String(256), nullable=False),
+    sa.Column("amount", sa.String(32), nullable=False),
+    sa.Column("start_at", sa.Float, nullable=False),
+    sa.Column("end_at", sa.Float, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("client_token", sa.String(64), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("account_id", "client_token", name="uq_spending_limits_token"),
+    sa.Index("ix_spending_limits_account_device", "account_id", "device_arn"),
+)
+
+# Secrets the service makes for itself once (the job-credentials key), shared by every
+# process that opens the database and kept across restarts.
+service_secrets = sa.Table(
+    "service_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 schema_version = sa.Table(

@@ -13,8 +13,15 @@ from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobFilter
 from hybridjobs.store.filters import filter_condition
 from hybridjobs.store.notify import notify_in
 from hybridjobs.store.sqlengine import SqlConnections, epoch, moment
+from hybridjobs.store.sqlusage import record_task_usage
 from hybridjobs.store.taskbase import QueueSize
-from hybridjobs.tasks.model import QuantumTask, QueuePriority, TaskStatus, task_sources_of
+from hybridjobs.tasks.model import (
+    TASK_TERMINAL_STATUSES,
+    QuantumTask,
+    QueuePriority,
+    TaskStatus,
+    task_sources_of,
+)
 
 _TASKS = schema.quantum_tasks
 _TIME_FIELDS = ("started_at", "ended_at")
@@ -179,6 +186,8 @@ class SqlTaskRecords(SqlConnections):
             if result.rowcount != 1:
                 return None
             row = connection.execute(_SELECT_TASK, {"arn": task_arn}).one()
+            if to in TASK_TERMINAL_STATUSES:
+                record_task_usage(connection, row)  # commits with the status (usage records)
         return _task_from_row(row)
 
     def queued_tasks(self, limit: int) -> list[QuantumTask]:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hybridjobs.accounts.quotas import Quotas
 from hybridjobs.arns import new_task_arn, parse_task_arn
 from hybridjobs.devices.catalog import DeviceCatalog
 from hybridjobs.devices.model import Device, DeviceStatus
-from hybridjobs.engines.base import EngineRequest, TaskValidationError
 from hybridjobs.errors import (
+    AccessDeniedException,
     ConflictException,
     DeviceOfflineException,
     DeviceRetiredException,
@@ -27,11 +28,12 @@ from hybridjobs.errors import (
 )
 from hybridjobs.jobs import rules
 from hybridjobs.jobs.model import TERMINAL_STATUSES, utcnow
+from hybridjobs.jobs.ports import IdempotencyConflict, IdempotencyKey, JobStore
 from hybridjobs.jobs.service import Caller, check_tags, reserved_tag_problems
 from hybridjobs.paging import decode_token, encode_token
-from hybridjobs.store.base import IdempotencyConflict, IdempotencyKey, JobStore
-from hybridjobs.store.taskbase import TaskStore
+from hybridjobs.tasks.engineport import EngineRequest, TaskValidationError
 from hybridjobs.tasks.model import QuantumTask, QueuePriority, TaskStatus
+from hybridjobs.tasks.ports import TaskStore
 
 DEFAULT_PAGE_SIZE = 20
 MAX_QUEUE_POSITION = 2000
@@ -153,13 +155,20 @@ class TaskService:
         bucket_exists: Callable[[str], bool],
         validate: Callable[[EngineRequest], None],
         limits: TaskLimits = TaskLimits(),
+        quotas: Quotas | None = None,
+        bucket_owner: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``quotas`` bounds each account's queued tasks; ``bucket_owner`` (the owning
+        account of an existing bucket, else ``None``) keeps results to the caller's
+        buckets."""
         self.store = store
         self.catalog = catalog
         self.runner = runner
         self.bucket_exists = bucket_exists
         self.validate = validate
         self.limits = limits
+        self.quotas = quotas
+        self.bucket_owner = bucket_owner
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -231,7 +240,15 @@ class TaskService:
     def create_quantum_task(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         device = self._device(params["deviceArn"])
         self._check_request(device, params)
+        owner = self.bucket_owner(params["outputS3Bucket"]) if self.bucket_owner else None
+        if owner is not None and owner != caller.account_id:
+            raise AccessDeniedException(
+                f"outputS3Bucket: the bucket {params['outputS3Bucket']!r} belongs to another "
+                "account; results go only to the caller's own buckets."
+            )
         job_arn = self._job_of_token(caller, params.get("jobToken"))
+        if self.quotas is not None:
+            self.quotas.check_task(caller.account_id)
         arn = new_task_arn(caller.region, caller.account_id)
         request = EngineRequest(
             task_arn=str(arn),
