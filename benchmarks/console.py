@@ -6,8 +6,9 @@ Three figures, each against a real ``hybridjobs serve`` and Debian's Chromium (P
    SQLite store before the service starts; no scheduler): time to first byte of
    ``GET /console/jobs`` (urllib, a fresh connection each round; the very first request
    also builds the console), and time until the browser shows a fully drawn list (25 rows
-   rendered, ``load`` fired) — for the first page, a filtered page (name contains), and a
-   page 40 pages deep (keyset token).
+   rendered, ``load`` fired) — for the first page, a filtered page (name contains), a
+   tag-filtered page (one job in 100 tagged), a page 40 pages deep (keyset token), and the
+   list sorted by name (server-side), first page and 40 pages deep.
 2. **Log latency**: a running job prints ``MARK <time.time()>`` lines; a page following
    its logs records when each line appears (a MutationObserver, the same clock); the
    difference per line. It includes the agent's batching (at most 4 PutLogEvents a second
@@ -75,8 +76,8 @@ new MutationObserver((mutations) => {
 
 
 def fill_store(data_dir: Path, count: int) -> float:
-    """``count`` jobs (the newest named ``needle-…`` every 100th) written into the store;
-    the seconds it took."""
+    """``count`` jobs (every 100th named ``needle-…`` and tagged ``team=needle``) written
+    into the store; the seconds it took."""
     from hybridjobs.arns import new_job_arn
     from hybridjobs.jobs.model import Job, JobEvent, JobEventType, JobStatus
     from hybridjobs.store.sql import SqlJobStore
@@ -118,7 +119,9 @@ def fill_store(data_dir: Path, count: int) -> float:
                 definition=definition,
                 created_at=created,
             )
-            store.create_job(job, JobEvent(JobEventType.QUEUED_FOR_EXECUTION, created), {}, None)
+            tags = {"team": "needle"} if n % 100 == 0 else {}
+            event = JobEvent(JobEventType.QUEUED_FOR_EXECUTION, created)
+            store.create_job(job, event, tags, None)
             ended = created + datetime.timedelta(seconds=42)
             store.transition(
                 job.job_arn,
@@ -153,6 +156,15 @@ def drawn(page: Any, url: str) -> float:
     return time.perf_counter() - started
 
 
+def deeper(server: Server, url: str, depth: int) -> str:
+    """The list page ``depth`` pages after ``url`` (following its "next" links)."""
+    for _ in range(depth):
+        html = urllib.request.urlopen(url, timeout=60).read().decode()
+        link = html.split('rel="next" href="')[1].split('"')[0]
+        url = server.url + link.replace("&amp;", "&")
+    return url
+
+
 def list_figures(workdir: Path, jobs: int, rounds: int, browser: Any) -> list[list[str]]:
     data_dir = workdir / "list"
     data_dir.mkdir()
@@ -166,15 +178,14 @@ def list_figures(workdir: Path, jobs: int, rounds: int, browser: Any) -> list[li
         for _ in range(rounds):
             ttfb.add(time_to_first_byte(base))
         page = browser.new_page()
-        deep, depth = base, max(min(40, jobs // 25 - 2), 1)
-        for _ in range(depth):
-            html = urllib.request.urlopen(deep, timeout=60).read().decode()
-            link = html.split('rel="next" href="')[1].split('"')[0]
-            deep = server.url + link.replace("&amp;", "&")
+        depth = max(min(40, jobs // 25 - 2), 1)
         cases = {
             "first page": base,
             "name contains 'needle-'": f"{base}?name=needle-",
-            f"page {depth + 1} (keyset token)": deep,
+            "tag team=needle": f"{base}?tag=team%3Dneedle",
+            f"page {depth + 1} (keyset token)": deeper(server, base, depth),
+            "sorted by name": f"{base}?sort=name",
+            f"sorted by name, page {depth + 1}": deeper(server, f"{base}?sort=name", depth),
         }
         stats = {label: Stat() for label in cases}
         for _ in range(rounds):
@@ -281,6 +292,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lines", type=int, default=40, help="log lines timed")
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--window", type=float, default=20.0, help="CPU window, seconds")
+    parser.add_argument(
+        "--list-only", action="store_true", help="only the jobs list figures (no jobs run)"
+    )
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -289,14 +303,19 @@ def main(argv: list[str]) -> int:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             rows = list_figures(workdir, args.jobs, args.rounds, browser)
-            latency = log_latency(workdir, browser, args.lines)
-            idle, busy, rate = follow_cpu(workdir, browser, args.pages, args.window)
+            if not args.list_only:
+                latency = log_latency(workdir, browser, args.lines)
+                idle, busy, rate = follow_cpu(workdir, browser, args.pages, args.window)
         finally:
             browser.close()
     header = ["figure", "median", "min", "max", "n"]
-    rows.append(stat_row(["log line printed → shown in a following page"], latency))
+    if not args.list_only:
+        rows.append(stat_row(["log line printed → shown in a following page"], latency))
     print(f"\n### The console with {args.jobs} jobs in the store\n")
     print(table(header, rows))
+    if args.list_only:
+        print("\nmachine: " + json.dumps(machine()))
+        return 0
     print(f"\n### Service CPU with {args.pages} job pages following live logs\n")
     print(
         table(

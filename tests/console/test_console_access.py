@@ -151,3 +151,28 @@ def test_console_requests_share_the_api_rate_limit(server: LiveServer, page: Pag
     throttled = page.request.get(f"{server.url}/console/devices")
     assert throttled.status == 429 and "Rate exceeded" in throttled.text()
     assert console_requests(server)[("devices_page", "429")] >= 2
+
+
+def test_list_sorts_by_name_on_the_server_across_pages(server: LiveServer, page: Page) -> None:
+    braket = braket_of(server, KEY_A, SECRET_A)
+    prefix = unique_name("pager")
+    names = [f"{prefix}-{n:02d}" for n in (7, 25, 0, 13, 3, 21, 9, 16, 1, 24, 11, 5, 19)]
+    names += [f"{prefix}-{n:02d}" for n in (2, 14, 23, 6, 10, 18, 4, 12, 20, 8, 15, 17, 22)]
+    for name in names:
+        braket.create_job(**create_job_request(jobName=name))
+    sign_in(page, server, KEY_A, SECRET_A)
+    page.goto(f"{server.url}/console/jobs?name={prefix}")
+    page.locator("#sort-name").click()
+    expect(page.locator("th", has=page.locator("#sort-name"))).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    rows = page.locator("tr[data-arn]")
+    expect(rows).to_have_count(25)
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == sorted(names)[:25]
+    page.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_have_attribute("data-name", sorted(names)[25])
+    page.locator("#sort-name").click()  # descending, from the first page
+    expect(rows).to_have_count(25)
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == sorted(names)[::-1][:25]
+    assert page.request.get(f"{server.url}/console/jobs?sort=billable").status == 400

@@ -209,6 +209,20 @@ def test_task_page_shows_program_and_histogram_and_devices_their_queues(
     expect(page.locator("pre.json").first).to_contain_text("cnot q[0], q[1];")
     screenshots(page, "task")
 
+    page.goto(f"{server.url}/console/tasks")
+    page.get_by_label("Device").select_option(SV1)
+    page.get_by_label("Created after (UTC)").fill("2020-01-01T00:00")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name=arn.rsplit("/", 1)[-1])).to_be_visible()
+    screenshots(page, "tasks")
+    page.goto(f"{server.url}/console/tasks?device={SV1}&created_after=2099-01-01T00:00")
+    expect(page.locator("td.empty")).to_have_text("No quantum tasks.")
+    page.goto(f"{server.url}/console/tasks?created_before=2020-01-01T00:00")
+    expect(page.locator("td.empty")).to_have_text("No quantum tasks.")
+    bad = page.goto(f"{server.url}/console/tasks?created_after=yesterday")
+    assert bad is not None and bad.status == 400
+    expect(page.locator(".failure")).to_contain_text("created_after")
+
     page.goto(f"{server.url}/console/devices")
     expect(page.locator("#devices")).to_contain_text("SV1")
     expect(page.locator("#devices tr", has_text="SV1")).to_contain_text("0 / 0")

@@ -17,6 +17,8 @@ from hybridjobs.console.joblist import ListQuery
 from hybridjobs.console.jobpages import _cursors
 from hybridjobs.console.taskpages import histogram, program_of
 from hybridjobs.errors import ValidationException
+from hybridjobs.jobs.listorder import SearchOrder
+from hybridjobs.jobs.ports import TagMatch
 
 
 class Keys:
@@ -126,8 +128,16 @@ def test_list_filters_are_search_jobs_filters() -> None:
         {"name": "jobName", "operator": "CONTAINS", "values": ["qaoa"]},
         {"name": "createdAt", "operator": "GTE", "values": ["2026-12-01T10:30:00+00:00"]},
     ]
-    assert query.tag_pair() == ("a", "b")
-    assert ListQuery(tag="team").tag_pair() == ("team", None)
+    assert query.tag_matches() == [TagMatch("a", "b")]
+    assert ListQuery(tag="team").tag_matches() == [TagMatch("team", None)]
+    assert ListQuery().order() is None  # newest first: the API's own search
+    assert ListQuery(sort="name").order() == SearchOrder("name", descending=False)
+    assert ListQuery(sort="-status").order() == SearchOrder("status", descending=True)
+    assert ListQuery(sort="name").sort_link("name") == "-name"
+    assert ListQuery().sort_link("created") == "created"
+    assert ListQuery(sort="-name").sort_state("name") == "descending"
+    with pytest.raises(ValidationException, match="sort"):
+        ListQuery(sort="billable").order()
     assert query.params(token="T")["token"] == "T"
     with pytest.raises(ValidationException, match="status"):
         ListQuery(status="SLEEPING").filters()

@@ -1,10 +1,12 @@
 """The jobs list: the console's filters as a SearchJobs request, and its rows.
 
-Everything comes from :meth:`JobService.search_jobs` (keyset pages, newest first, the
-same ``nextToken`` the API hands out) and :meth:`JobService.get_job` for the columns a
-search summary lacks (instances, billable time). Tags are not a SearchJobs filter: a tag
-filter keeps the matching jobs of up to ``TAG_SCAN_PAGES`` search pages, and says when it
-stopped looking.
+Everything comes from :meth:`JobService.search_jobs` (keyset pages in the store: newest
+first with the API's own ``nextToken``, or sorted by ``sort`` and filtered by a tag through
+the same domain search, with tokens bound to that search) and :meth:`JobService.get_job`
+for the columns a search summary lacks (instances, billable time).
+
+``sort`` is ``created``, ``name`` or ``status``, with a leading ``-`` for descending;
+``-created`` (newest first) is the default.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridjobs.errors import ResourceNotFoundException, ValidationException
+from hybridjobs.jobs.listorder import SearchOrder
 from hybridjobs.jobs.model import JobStatus
+from hybridjobs.jobs.ports import ORDER_KEYS, TagMatch
 from hybridjobs.jobs.service import Caller, JobService
 
 PAGE_SIZE = 25
-TAG_SCAN_PAGES = 40
+DEFAULT_SORT = "-created"
+SORTS = [f"{sign}{key}" for key in ORDER_KEYS for sign in ("", "-")]
 STATUSES = [status.value for status in JobStatus]
 
 
@@ -33,6 +38,7 @@ class ListQuery:
     created_after: str = ""
     created_before: str = ""
     tag: str = ""
+    sort: str = ""
     token: str = ""
 
     @classmethod
@@ -55,20 +61,44 @@ class ListQuery:
             filters.append({"name": "deviceArn", "operator": "EQUAL", "values": [self.device]})
         if self.created_after:
             filters.append(
-                {"name": "createdAt", "operator": "GTE", "values": [_rfc3339(self.created_after)]}
+                {"name": "createdAt", "operator": "GTE", "values": [rfc3339(self.created_after)]}
             )
         if self.created_before:
             filters.append(
-                {"name": "createdAt", "operator": "LTE", "values": [_rfc3339(self.created_before)]}
+                {"name": "createdAt", "operator": "LTE", "values": [rfc3339(self.created_before)]}
             )
         return filters
 
-    def tag_pair(self) -> tuple[str, str | None] | None:
-        """``key`` or ``key=value`` of the tag filter; None without one."""
+    def tag_matches(self) -> list[TagMatch]:
+        """The tag filter (``key`` or ``key=value``) as a search condition; none without."""
         if not self.tag:
-            return None
+            return []
         key, equals, value = self.tag.partition("=")
-        return key.strip(), value.strip() if equals else None
+        return [TagMatch(key.strip(), value.strip() if equals else None)]
+
+    def order(self) -> SearchOrder | None:
+        """The list's order; None for the default (the API's own newest-first search)."""
+        sort = self.sort or DEFAULT_SORT
+        if sort not in SORTS:
+            raise ValidationException(f"sort: {sort!r} is not one of: {', '.join(SORTS)}")
+        if sort == DEFAULT_SORT:
+            return None
+        return SearchOrder(sort.lstrip("-"), descending=sort.startswith("-"))
+
+    def sort_state(self, key: str) -> str:
+        """``aria-sort`` of the column of ``key``: ascending, descending or none."""
+        current = self.sort or DEFAULT_SORT
+        if current.lstrip("-") != key:
+            return "none"
+        return "descending" if current.startswith("-") else "ascending"
+
+    def sort_link(self, key: str) -> str:
+        """The ``sort`` a column header links to: ``key`` ascending, or descending when
+        the list is sorted by ``key`` ascending now (newest first for ``created``)."""
+        current = self.sort or DEFAULT_SORT
+        if key == "created":
+            return "created" if current == "-created" else "-created"
+        return f"-{key}" if current == key else key
 
     def params(self, **changes: str) -> dict[str, str]:
         """This query's non-empty fields (with ``changes``), for links."""
@@ -77,12 +107,17 @@ class ListQuery:
         return {k: v for k, v in merged.items() if v}
 
 
-def _rfc3339(value: str) -> str:
+def rfc3339(value: str, field: str = "") -> str:
     """A ``datetime-local`` input (``2026-12-02T10:30``, taken as UTC) or an RFC 3339
-    date-time as RFC 3339; anything else unchanged (SearchJobs names it)."""
+    date-time as RFC 3339; anything else unchanged (SearchJobs names it), or with
+    ``field`` a ValidationException naming that field."""
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
+        if field:
+            raise ValidationException(
+                f"{field}: {value!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+            ) from None
         return value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
@@ -118,38 +153,15 @@ class JobRow:
 class JobPage:
     rows: list[JobRow]
     next_token: str | None
-    scanned_out: bool = False
-    """A tag filter stopped after ``TAG_SCAN_PAGES`` pages with more jobs left."""
 
 
 def job_page(jobs: JobService, caller: Caller, query: ListQuery) -> JobPage:
-    """One page of the list (ValidationException for a bad filter or token)."""
-    filters = query.filters()
-    tag = query.tag_pair()
-    token = query.token or None
-    summaries: list[dict[str, Any]] = []
-    scans = 0
-    while True:
-        params: dict[str, Any] = {"filters": filters, "maxResults": PAGE_SIZE}
-        if token:
-            params["nextToken"] = token
-        answer = jobs.search_jobs(caller, params)
-        scans += 1
-        found = answer["jobs"]
-        if tag is not None:
-            found = [job for job in found if _has_tag(job["tags"], tag)]
-        summaries.extend(found)
-        token = answer.get("nextToken")
-        if tag is None or token is None or len(summaries) >= PAGE_SIZE:
-            break
-        if scans >= TAG_SCAN_PAGES:
-            return JobPage(_rows(jobs, caller, summaries), token, scanned_out=True)
-    return JobPage(_rows(jobs, caller, summaries), token)
-
-
-def _has_tag(tags: dict[str, str], pair: tuple[str, str | None]) -> bool:
-    key, value = pair
-    return key in tags and (value is None or tags[key] == value)
+    """One page of the list (ValidationException for a bad filter, sort or token)."""
+    params: dict[str, Any] = {"filters": query.filters(), "maxResults": PAGE_SIZE}
+    if query.token:
+        params["nextToken"] = query.token
+    answer = jobs.search_jobs(caller, params, order=query.order(), tags=query.tag_matches())
+    return JobPage(_rows(jobs, caller, answer["jobs"]), answer.get("nextToken"))
 
 
 def _rows(jobs: JobService, caller: Caller, summaries: list[dict[str, Any]]) -> list[JobRow]:

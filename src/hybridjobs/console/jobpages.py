@@ -63,7 +63,7 @@ async def _list(visit: Visit, template: str) -> Response:
         problem = None
     except ValidationException as error:
         page, problem = None, error.message
-    devices = await run_in_threadpool(_device_arns, visit) if template == "jobs.html" else []
+    devices = await run_in_threadpool(device_arns, visit) if template == "jobs.html" else []
     return render(
         visit,
         template,
@@ -78,7 +78,7 @@ async def _list(visit: Visit, template: str) -> Response:
     )
 
 
-def _device_arns(visit: Visit) -> list[str]:
+def device_arns(visit: Visit) -> list[str]:
     answer = visit.deps.devices.search_devices(visit.caller(), {"filters": []})
     return [device["deviceArn"] for device in answer["devices"]]
 

@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hybridjobs.arns import TaskArn
-from hybridjobs.console.jobpages import job_path
+from hybridjobs.console.jobpages import device_arns, job_path
+from hybridjobs.console.tasklist import TASK_STATUSES, TaskQuery
 from hybridjobs.console.web import ConsoleDeps, Visit, render, signed_in
 from hybridjobs.errors import ValidationException
 from hybridjobs.objects import ObjectStoreError
@@ -33,20 +34,16 @@ def task_path(arn: str) -> str:
 
 
 async def tasks_list(visit: Visit) -> Response:
-    params: dict[str, Any] = {"filters": [], "maxResults": PAGE_SIZE}
-    status = visit.request.query_params.get("status", "")
-    if status:
-        params["filters"].append({"name": "status", "operator": "EQUAL", "values": [status]})
-    token = visit.request.query_params.get("token", "")
-    if token:
-        params["nextToken"] = token
+    query = TaskQuery.from_params(visit.request.query_params)
     try:
+        params = query.search(PAGE_SIZE)
         answer = await run_in_threadpool(
             visit.deps.tasks.search_quantum_tasks, visit.caller(), params
         )
         problem = None
     except ValidationException as error:
         answer, problem = {"quantumTasks": []}, error.message
+    devices = await run_in_threadpool(device_arns, visit)
     return render(
         visit,
         "tasks.html",
@@ -54,7 +51,9 @@ async def tasks_list(visit: Visit) -> Response:
         tasks=answer["quantumTasks"],
         next_token=answer.get("nextToken"),
         problem=problem,
-        chosen_status=status,
+        query=query,
+        statuses=TASK_STATUSES,
+        devices=devices,
         task_path=task_path,
     )
 

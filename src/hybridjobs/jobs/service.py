@@ -10,7 +10,7 @@ import copy
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from hybridjobs.errors import (
 from hybridjobs.jobs import rules
 from hybridjobs.jobs.admission import Capacity, job_needs, why_never_fits
 from hybridjobs.jobs.instance_types import InstanceResources
+from hybridjobs.jobs.listorder import SearchOrder, decode_page_token, encode_page_token
 from hybridjobs.jobs.model import (
     MAX_FAILURE_REASON,
     TERMINAL_STATUSES,
@@ -35,7 +36,7 @@ from hybridjobs.jobs.model import (
     JobStatus,
     utcnow,
 )
-from hybridjobs.jobs.ports import IdempotencyConflict, IdempotencyKey, JobStore
+from hybridjobs.jobs.ports import IdempotencyConflict, IdempotencyKey, JobStore, TagMatch
 from hybridjobs.paging import decode_token, encode_token
 
 DEFAULT_MAX_RUNTIME_SECONDS = 432000
@@ -332,16 +333,32 @@ class JobService:
                 return {"jobArn": moved.job_arn, "cancellationStatus": moved.status.value}
             job = self._owned_job(caller, job.job_arn)  # it moved meanwhile: look again
 
-    def search_jobs(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    def search_jobs(
+        self,
+        caller: Caller,
+        params: dict[str, Any],
+        *,
+        order: SearchOrder | None = None,
+        tags: Sequence[TagMatch] = (),
+    ) -> dict[str, Any]:
+        """SearchJobs: newest first, the API's ``nextToken``. With ``order`` or ``tags``
+        (the console's sorted, tag-filtered lists; not on the wire) the jobs come in
+        ``order`` and match every tag, and tokens are bound to that search too."""
         raw_filters: list[dict[str, Any]] = params["filters"]
         filters = rules.search_filters(raw_filters)
         limit = int(params.get("maxResults") or DEFAULT_PAGE_SIZE)
-        before = None
-        if params.get("nextToken"):
-            before = decode_token(params["nextToken"], raw_filters)
-        jobs = self.store.search_jobs(caller.account_id, filters, limit + 1, before)
+        token = params.get("nextToken")
+        if order is None and not tags:
+            before = decode_token(token, raw_filters) if token else None
+            jobs = self.store.search_jobs(caller.account_id, filters, limit + 1, before)
+        else:
+            order = order or SearchOrder()
+            after = decode_page_token(token, raw_filters, order, tags) if token else None
+            jobs = self.store.search_jobs(
+                caller.account_id, filters, limit + 1, order=order.store_order(after), tags=tags
+            )
         page, more = jobs[:limit], len(jobs) > limit
-        tags = self.store.get_tags_for([job.job_arn for job in page])
+        tags_of = self.store.get_tags_for([job.job_arn for job in page])
         response: dict[str, Any] = {
             "jobs": [
                 {
@@ -352,13 +369,15 @@ class JobService:
                     "createdAt": job.created_at,
                     "startedAt": job.started_at,
                     "endedAt": job.ended_at,
-                    "tags": tags[job.job_arn],
+                    "tags": tags_of[job.job_arn],
                 }
                 for job in page
             ]
         }
-        if more:
+        if more and order is None:
             response["nextToken"] = encode_token(page[-1].seq, raw_filters)
+        elif more and order is not None:
+            response["nextToken"] = encode_page_token(page[-1], raw_filters, order, tags)
         return response
 
     def tag_resource(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:

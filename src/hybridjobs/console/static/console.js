@@ -27,7 +27,8 @@
     tick();
   }
 
-  // ---- the jobs list: sort the shown rows by a column, kept across live refreshes
+  // ---- the jobs list: name, status and created sort on the server (links); device,
+  // duration and billable sort the shown rows, kept across live refreshes
   function setupList() {
     const table = document.getElementById("jobs");
     if (!table) return;
