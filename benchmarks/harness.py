@@ -138,6 +138,10 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        from hybridjobs.cli.embedded import first_key
+
+        self.key = first_key(json.loads(env.get("HYBRIDJOBS_CREDENTIALS") or "{}"))
+        """The key this server verifies signatures with (``None``: it has no keys)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / log_name  # its own name when servers share a data dir
         command = [sys.executable, "-m", "hybridjobs.cli", "serve", "--port", str(self.port)]
@@ -173,11 +177,11 @@ class Server:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def status(self, wait: float = 0.0) -> dict[str, Any]:
-        """``GET /_hybridjobs/status`` (``wait``: until the warm pool is full, at most)."""
-        url = f"{self.url}/_hybridjobs/status?wait={wait}"
-        with urllib.request.urlopen(url, timeout=wait + 30) as response:
-            status: dict[str, Any] = json.load(response)
-        return status
+        """``GET /_hybridjobs/status`` (``wait``: until the warm pool is full, at most),
+        signed with the server's first operator key when it has keys configured."""
+        from hybridjobs.cli.embedded import fetch_status
+
+        return fetch_status(self.url, wait, self.key, REGION)
 
     def wait_pool(self) -> dict[str, Any]:
         """Block until the warm pool is full; its status. Raises if it never fills."""
@@ -267,6 +271,15 @@ class Server:
 
     def job_dir(self, arn: str) -> Path:
         return self.data_dir / "jobs" / arn.rsplit("/", 1)[1]
+
+    def instance_env(self, arn: str, host: str = "algo-1") -> dict[str, str]:
+        """The whole environment the service gave the job's instance ``host`` (the ``env``
+        of its ``spec.json``, built by ``runners.contract.build_environment``): what a
+        baseline process must run with to compare like with like."""
+        from hybridjobs.runners.spec import load_instance_spec
+
+        spec = self.job_dir(arn) / "instances" / host / "spec.json"
+        return load_instance_spec(spec).env
 
     def first_mark(self, arn: str, host: str = "algo-1") -> float:
         """The time the job's script printed on its ``MARK`` line (its first line)."""
@@ -376,6 +389,25 @@ PACKAGES = (
     "uvicorn",
     "ray",
 )
+
+
+BUSY_LOAD = 2.0
+"""A 1-minute load average above this (on the 2-core project machine) means other work
+shared the machine while the figures were taken."""
+
+
+def load_note(before: float, after: float) -> str:
+    """One sentence on the 1-minute load average at the start and end of a run (from
+    ``os.getloadavg()``), saying the machine was shared when either exceeds ``BUSY_LOAD``."""
+    text = f"1-minute load average {before:.1f} at the start, {after:.1f} at the end"
+    if max(before, after) > BUSY_LOAD:
+        return (
+            f"{text}, on {os.cpu_count()} CPUs: the machine was shared with other work "
+            "while these figures were taken, so absolute times and rates are slower, and "
+            "spreads wider, than on a quiet machine; ratios taken in the same rounds hold up "
+            "better."
+        )
+    return f"{text}: the machine was otherwise quiet."
 
 
 def machine() -> dict[str, str]:

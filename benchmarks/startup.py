@@ -2,8 +2,8 @@
 
 Each round runs, one after the other, the Bell job (:data:`~benchmarks.harness.BELL_SCRIPT`)
 on the warm-pool server, on the cold server (no pool), and as ``python bell.py`` in a fresh
-process with an instance's clean environment (the floor of any design that starts a new
-interpreter per job). Measured from the client's moment of CreateJob (or of spawning the
+process with the environment the service gave a cold instance of the same job (read from
+its ``spec.json``: the floor of any design that starts a new interpreter per job). Measured from the client's moment of CreateJob (or of spawning the
 process): the RUNNING event, the script's first output line (printed after its imports and
 the circuit, with the time it was printed), and the COMPLETED event (for the fresh process:
 its exit). Then create -> COMPLETED of the same script as a 4-instance job, warm and cold.
@@ -11,7 +11,6 @@ its exit). Then create -> COMPLETED of the same script as a 4-instance job, warm
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -22,14 +21,11 @@ from benchmarks.harness import BELL_SCRIPT, event_time, mark, stat_row, table
 if TYPE_CHECKING:
     from benchmarks.suite import Context
 
-HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "LOGNAME")
 
-
-def fresh_process(script: str, cwd: str) -> tuple[float, float, float]:
-    """Run ``python script`` as an instance would be (clean environment, unbuffered);
-    (spawn -> first line, spawn -> exit, CPU seconds until the first line)."""
-    env = {k: os.environ[k] for k in HOST_VARIABLES if k in os.environ}
-    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+def fresh_process(script: str, cwd: str, env: dict[str, str]) -> tuple[float, float, float]:
+    """Run ``python script`` with ``env`` (an instance's whole environment, see
+    :meth:`~benchmarks.harness.Server.instance_env`); (spawn -> first line, spawn -> exit,
+    CPU seconds until the first line)."""
     started = time.time()
     done = subprocess.run(
         [sys.executable, script], cwd=cwd, env=env, capture_output=True, text=True, check=True
@@ -47,8 +43,10 @@ def run_startup(context: Context) -> str:
     servers = {"warm": warm, "cold": cold}
     for name, server in servers.items():  # warm-up: caches, first connections
         for _ in range(2 if name == "warm" else 1):
-            server.wait(server.create(uris[name])[0])
-    fresh_process(str(bell), str(context.work))
+            arn = server.create(uris[name])[0]
+            server.wait(arn)
+    env = cold.instance_env(arn)  # the last warm-up job ran on the cold server
+    fresh_process(str(bell), str(context.work), env)
 
     rounds = context.repeats(20, 5)
     for _ in range(rounds):
@@ -60,7 +58,7 @@ def run_startup(context: Context) -> str:
             context.figure(f"{name}.first_line").add(moment - created)
             context.figure(f"{name}.first_line_cpu").add(cpu)
             context.figure(f"{name}.completed").add(event_time(job, "COMPLETED") - created)
-        first_line, whole, cpu = fresh_process(str(bell), str(context.work))
+        first_line, whole, cpu = fresh_process(str(bell), str(context.work), env)
         context.figure("fresh.first_line").add(first_line)
         context.figure("fresh.completed").add(whole)
         context.figure("fresh.first_line_cpu").add(cpu)
@@ -120,7 +118,9 @@ def run_startup(context: Context) -> str:
             "",
             f"Bell job (imports `braket.circuits` and `braket.devices`, runs a Bell circuit "
             f"on `LocalSimulator`, 100 shots, then prints its first line); {rounds} "
-            f"interleaved rounds (warm, cold, fresh), {rounds4} for 4 instances.",
+            f"interleaved rounds (warm, cold, fresh), {rounds4} for 4 instances. The fresh "
+            "`python` runs with the whole environment the service gave a cold instance of "
+            "the same job (its `spec.json`), so both interpreters start alike.",
             "",
             table(header, rows, right_from=2),
             "",

@@ -7,10 +7,12 @@ Sections, in the order they run (each a module with ``run(context) -> str``, mar
 2. ``startup``: create -> RUNNING, create -> first user line and create -> COMPLETED of a
    1-instance Bell job on the warm pool, on the cold path and as a fresh ``python``
    process (interleaved round by round), and create -> COMPLETED of a 4-instance job;
+   ``sandbox``: the same Bell job warm and cold with and without ``--sandbox bwrap``;
 3. ``throughput``: 200 trivial jobs queued at once, jobs completed per second;
 4. ``api``: CreateJob / GetJob / SearchJobs from 8 client processes;
 5. ``ray``: the same Bell job on Ray Jobs (a local head the benchmark starts and stops),
-   interleaved with the warm pool;
+   interleaved with the warm pool and the cold path, with what each side preloads
+   (:mod:`benchmarks.peer`);
 6. ``targets``: the issue's targets, each as a ratio measured in this run.
 
 Prints the report and writes it, with the machine's description, to
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import os
 import shutil
 import sys
 import tempfile
@@ -32,17 +35,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.harness import Server, Stat, machine
+from benchmarks.harness import Server, Stat, load_note, machine
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
-SECTIONS = ("memory", "startup", "throughput", "api", "ray", "targets")
+SECTIONS = ("memory", "startup", "sandbox", "throughput", "api", "ray", "targets")
 MODULES = {
     "memory": "benchmarks.memory",
     "startup": "benchmarks.startup",
+    "sandbox": "benchmarks.sandbox_startup",
     "throughput": "benchmarks.load",
     "api": "benchmarks.load",
-    "ray": "benchmarks.ray_jobs",
+    "ray": "benchmarks.peer",
     "targets": "benchmarks.targets",
 }
 
@@ -56,6 +60,8 @@ class Context:
 
     work: Path
     quick: bool
+    load_before: float = 0.0
+    """The 1-minute load average when the suite started."""
     figures: dict[str, Stat] = field(default_factory=dict)
     """Named figures later sections (and the targets) use, e.g. ``warm.first_line``."""
     notes: list[str] = field(default_factory=list)
@@ -123,13 +129,17 @@ def render(context: Context, bodies: dict[str, str], seconds: float) -> str:
         f"- machine: {about['nproc']} CPUs ({about['cpu']}), {about['memory']} memory, "
         f"Linux {about['kernel']}, Python {about['python']}",
         f"- packages: {about['packages']}",
+        f"- load: {load_note(context.load_before, os.getloadavg()[0])}",
         "",
         "Paths compared: **warm pool**: the instance is forked from a pre-started zygote that",
         "imported the SDK (default settings: 2 zygotes preloading numpy, boto3,",
-        "braket.circuits, braket.devices, braket.jobs and pennylane); **cold path**: each",
-        "instance is a fresh `python -m hybridjobs.bootstrap` (`--no-warm-pool`); **fresh",
-        "`python`**: the job's script run as `python script.py` with an instance's clean",
-        "environment, the floor of any design that starts an interpreter per job. Times run",
+        "braket.circuits, braket.devices, braket.jobs and pennylane, and parsing two neutral",
+        "circuits, not the benchmark's Bell circuit: `WARM_UP_CIRCUITS` in",
+        "runners/zygote.py); **cold path**: each instance is a fresh",
+        "`python -m hybridjobs.bootstrap` (`--no-warm-pool`), nothing preloaded; **fresh",
+        "`python`**: the job's script run as `python script.py` with the whole environment",
+        "the service gave a cold instance (its `spec.json`), the floor of any design that",
+        "starts an interpreter per job. Times run",
         "from the client's CreateJob call (or the spawn) to the service's event timestamps",
         "and to the time the script printed on its first line.",
         "",
@@ -149,7 +159,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     chosen = [s for s in SECTIONS if not args.only or s in args.only.split(",")]
     work = Path(tempfile.mkdtemp(prefix="hj-bench-"))
-    context = Context(work=work, quick=args.quick)
+    context = Context(work=work, quick=args.quick, load_before=os.getloadavg()[0])
     if byte_compile_hybridjobs():
         context.notes.append(
             "hybridjobs' own modules were byte-compiled first (as a wheel install does): "

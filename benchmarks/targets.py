@@ -45,6 +45,17 @@ def run_targets(context: Context) -> str:
                 _met(ratio >= 20),
             ]
         )
+        if have("ray_round.cold_completed", "ratio.ray_over_cold_completed"):
+            cold, pairs = f["ray_round.cold_completed"], f["ratio.ray_over_cold_completed"]
+            rows.append(
+                [
+                    "like for like, no target: cold path (nothing preloaded) vs Ray Jobs",
+                    f"cold {ms(cold.median)}, Ray {ms(ray.median)}",
+                    f"{ray.median / cold.median:.2f}x (per round: {pairs.median:.2f}x, "
+                    f"worst {pairs.low:.2f}x)",
+                    "n/a",
+                ]
+            )
     elif have("warm.completed"):
         rows.append(
             [
