@@ -39,7 +39,7 @@ from hybridjobs.observability.timedobjects import TimedObjectStore
 from hybridjobs.retention import Sweeper, SweeperThread
 from hybridjobs.runners.boxedzygote import BoxedZygotes
 from hybridjobs.runners.cluster import ClusterRunner
-from hybridjobs.runners.local import ColdLauncher
+from hybridjobs.runners.local import ColdLauncher, use_package_path
 from hybridjobs.runners.warmlauncher import WarmLauncher
 from hybridjobs.runners.warmpool import WarmPool
 from hybridjobs.sandbox.select import Confinement, SandboxUnavailable
@@ -364,6 +364,7 @@ def build_scheduler(
     FAILED or CANCELLED has its unfinished tasks cancelled."""
     objects = timed_objects(settings)
     confinement = confinement_for(settings) if cluster is None else None
+    use_package_path(settings.data_dir)  # what image environments find hybridjobs in
     cold = ColdLauncher(settings.python_executable, confinement=confinement)
     pool = _warm_pool(settings, confinement) if cluster is None else None
     # One zygote per image environment in use (the first instance starts it, cold).

@@ -121,7 +121,7 @@ def test_a_slot_becomes_the_instance_directory(tmp_path: Path) -> None:
     )
     confinement = choose_sandbox("bwrap", False, [sys.executable], [tmp_path])
     boxed = BoxedZygotes(confinement, tmp_path / "slots", launch.requirements_cache_dir)
-    slot = boxed.new_slot(1)
+    slot = boxed.new_slot(1, "algo-1")
     try:
         paths = contract.prepare_instance_dirs(launch)
         (paths.checkpoint_dir / "restored.json").write_text("{}")
@@ -137,3 +137,32 @@ def test_a_slot_becomes_the_instance_directory(tmp_path: Path) -> None:
         slot.close_log()
         if slot.cgroup is not None:
             slot.cgroup.remove()
+
+
+def test_slots_left_by_a_crashed_service_are_swept(tmp_path: Path) -> None:
+    confinement = choose_sandbox("bwrap", False, [sys.executable], [tmp_path])
+    boxed = BoxedZygotes(confinement, tmp_path / "slots", tmp_path / "cache")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = BoxedZygotes(confinement, tmp_path / "slots", tmp_path / "cache")
+    made = []
+    for owner in (dead.pid, 1):  # a service that is gone; one still running (pid 1)
+        slot = stale.new_slot(1, "algo-1")
+        slot.close_log()
+        name = f"slot-{owner}-1"
+        slot.directory.rename(slot.directory.with_name(name))
+        slot.log.rename(slot.log.with_name(f"{name}.log"))
+        if slot.cgroup is not None:
+            slot.cgroup.remove()
+            assert confinement.cgroups is not None
+            made.append(confinement.cgroups.create(name, None, None))
+    try:
+        assert boxed.sweep() == 1
+        left = sorted(p.name for p in (tmp_path / "slots").iterdir())
+        assert left == ["slot-1-1", "slot-1-1.log"], left
+        if made:
+            assert not any(path.exists() for path in made[0].dirs)
+            assert all(path.exists() for path in made[1].dirs)
+    finally:
+        for group in made:
+            group.remove()

@@ -340,3 +340,29 @@ def test_requirements_run_in_a_fresh_interpreter(path_kit: JobKit, path: str) ->
     after = pool_status(path_kit)
     if path == "warm":
         assert after["launches"]["warm"] == before["launches"]["warm"] + 1
+
+
+RAISES_WITH_CONTEXT = """
+import sys
+print("exc_info at start:", sys.exc_info(), flush=True)
+def inner():
+    raise KeyError("inner")
+def main():
+    try:
+        inner()
+    except KeyError as exc:
+        raise ValueError("outer") from exc
+main()
+"""
+
+
+def test_a_failing_job_sees_a_clean_traceback(path_kit: JobKit) -> None:
+    """The zygote's way out of its loop (``EmbryoBorn``) is no part of the job's traceback."""
+    job = path_kit.run(RAISES_WITH_CONTEXT, timeout=120)
+    assert job["failureReason"] == "AlgorithmError: ValueError: outer, exit code: 1", job
+    logs = path_kit.logs(job["jobArn"])
+    assert "exc_info at start: (None, None, None)" in logs
+    assert "KeyError: 'inner'" in logs and "ValueError: outer" in logs
+    assert "direct cause" in logs  # the job's own chain is kept ...
+    assert "EmbryoBorn" not in logs and "During handling" not in logs  # ... and only it
+    assert logs.count("Traceback (most recent call last)") == 2, logs

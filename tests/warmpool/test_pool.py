@@ -126,6 +126,14 @@ def test_forked_instance_runs_and_its_exit_is_reported(
     assert warm.status()["spawned"] == 1
 
 
+def test_zygotes_fork_single_threaded(pool: tuple[WarmPool, Exits]) -> None:
+    """numpy's OpenBLAS starts worker threads at import; the zygote ends them before forking."""
+    warm, _ = pool
+    [zygote] = warm.status()["zygotes"]
+    assert zygote["threads"] == 1 and zygote["os_threads"] == 1, zygote
+    assert len(os.listdir(f"/proc/{zygote['pid']}/task")) == 1
+
+
 def test_instance_killed_by_a_signal_reports_128_plus_the_signal(
     pool: tuple[WarmPool, Exits], tmp_path: Path
 ) -> None:

@@ -10,9 +10,17 @@ directory: a bind mount follows the directory, not its name, so the zygote's ``/
 file opened for the zygote beforehand (its ``--log-fd``) is renamed to the instance's log.
 
 Each such zygote forks exactly one instance (``--once``) in its own PID namespace; its
-sandbox, process group and cgroup are the instance's, and end with it. Slots are made for
-``algo-1`` (the sandbox's host name) with the SDK's default checkpoint directory
-``/opt/jobs/checkpoints`` bound in; an instance that needs anything else starts cold.
+sandbox, process group and cgroup are the instance's, and end with it.
+
+A sandbox's host name is fixed when it starts too, so every slot is made for one host
+name: a pool of ``size`` sandboxed zygotes keeps one slot for each of ``algo-1`` …
+``algo-<size>`` (:func:`slot_hosts`), and an instance forks only from a zygote whose slot
+has its host, so every instance of a job of up to ``size`` instances can start warm.
+Every slot has the SDK's default checkpoint directory ``/opt/jobs/checkpoints`` bound in
+(checkpoint directories under ``/opt/ml`` or ``/opt/braket`` need no bind). Another
+checkpoint directory outside ``/opt/ml`` lives, like the default one, in the instance
+directory (``_root/<its path>``); for a warm start the zygote makes its path, in the
+sandbox's own root, a symlink to that directory under ``/opt/ml`` (:meth:`BoxedZygotes.links`).
 """
 
 from __future__ import annotations
@@ -23,13 +31,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybridjobs.sandbox.box import REQUIREMENTS_CACHE, Bind, InstanceBox
+from hybridjobs.sandbox.box import CONTAINER_ROOT, REQUIREMENTS_CACHE, Bind, InstanceBox
 from hybridjobs.sandbox.cgroups import InstanceCgroup
 from hybridjobs.sandbox.select import Confinement
 
-SLOT_HOST = "algo-1"
 SLOT_CHECKPOINTS = "/opt/jobs/checkpoints"
 """The checkpoint directory the Braket SDK gives jobs (``checkpointConfig.localPath``)."""
+
+
+def slot_hosts(size: int) -> list[str]:
+    """The host names the slots of a pool of ``size`` sandboxed zygotes are made for."""
+    return [f"algo-{number}" for number in range(1, size + 1)]
 
 
 class SlotUnusable(Exception):
@@ -38,8 +50,9 @@ class SlotUnusable(Exception):
 
 @dataclass
 class Slot:
-    """A sandboxed zygote's future instance directory, log file and cgroup."""
+    """A sandboxed zygote's future instance directory, log file and cgroup, for ``host``."""
 
+    host: str
     directory: Path
     log: Path
     log_fd: int
@@ -67,8 +80,8 @@ class BoxedZygotes:
         self.slots_dir = slots_dir
         self.cache_dir = cache_dir
 
-    def new_slot(self, number: int) -> Slot:
-        """An empty slot (``OSError`` when it cannot be made)."""
+    def new_slot(self, number: int, host: str) -> Slot:
+        """An empty slot for an instance named ``host`` (``OSError`` when it cannot be made)."""
         directory = self.slots_dir / f"slot-{os.getpid()}-{number}"
         shutil.rmtree(directory, ignore_errors=True)
         (directory / "_root" / SLOT_CHECKPOINTS.strip("/")).mkdir(parents=True)
@@ -78,7 +91,33 @@ class BoxedZygotes:
         cgroup = None
         if self.confinement.cgroups is not None:
             cgroup = self.confinement.cgroups.create(directory.name, None, None)
-        return Slot(directory, log, log_fd, cgroup)
+        return Slot(host, directory, log, log_fd, cgroup)
+
+    def sweep(self) -> int:
+        """Remove what services that are gone left of their slots: directories, logs and
+        (empty) cgroups named ``slot-PID-N`` whose PID is not a live process, or is this
+        one's (call before the pool starts). A slot that became an instance was renamed,
+        and the cgroup of an instance still running is not empty: neither is touched.
+        Returns how many slots were swept."""
+        swept: set[str] = set()
+        if self.slots_dir.is_dir():
+            for entry in self.slots_dir.iterdir():
+                name = entry.name.removesuffix(".log")
+                if _left_behind(name):
+                    swept.add(name)
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        root = self.confinement.cgroups
+        if root is not None:
+            names = {d.name for base in root.dirs if base.is_dir() for d in base.iterdir()}
+            for name in sorted(n for n in names if _left_behind(n)):
+                group = InstanceCgroup(root.version, tuple(base / name for base in root.dirs))
+                group.remove()
+                if not any(path.exists() for path in group.dirs):
+                    swept.add(name)
+        return len(swept)
 
     def _binds(self, slot_dir: Path) -> tuple[Bind, ...]:
         checkpoints = slot_dir / "_root" / SLOT_CHECKPOINTS.strip("/")
@@ -88,28 +127,41 @@ class BoxedZygotes:
         """The command that starts a zygote inside ``slot``'s sandbox."""
         box = InstanceBox(
             name=slot.directory.name,
-            host=SLOT_HOST,
+            host=slot.host,
             instance_dir=slot.directory,
             binds=self._binds(slot.directory),
         )
         return self.confinement.sandbox.wrap(command, box)
 
     def accepts(self, box: InstanceBox) -> bool:
-        """Whether an instance of ``box`` sees exactly what a slot's sandbox shows."""
-        allowed = {
-            SLOT_CHECKPOINTS: box.instance_dir / "_root" / SLOT_CHECKPOINTS.strip("/"),
-            REQUIREMENTS_CACHE: self.cache_dir,
+        """Whether an instance of ``box`` sees what a slot's sandbox shows (given a slot of
+        its host name), its :meth:`links` made: the requirements cache, and directories
+        of its own instance directory at ``_root/<container path>``."""
+        for bind in box.binds:
+            if bind.container == REQUIREMENTS_CACHE:
+                if bind.host != self.cache_dir:
+                    return False
+            elif not bind.writable or bind.host != _in_root(box.instance_dir, bind.container):
+                return False
+        return True
+
+    def links(self, box: InstanceBox) -> dict[str, str]:
+        """The symlinks (container path -> its directory under ``/opt/ml``) the zygote
+        makes in its sandbox's root for ``box``'s binds that a slot lacks."""
+        return {
+            bind.container: str(_in_root(Path(CONTAINER_ROOT), bind.container))
+            for bind in box.binds
+            if bind.container not in (REQUIREMENTS_CACHE, SLOT_CHECKPOINTS)
         }
-        return box.host == SLOT_HOST and all(
-            allowed.get(b.container) == b.host and b.writable for b in box.binds
-        )
 
     def install(self, slot: Slot, box: InstanceBox, log_path: Path) -> None:
         """Make ``slot`` the instance directory of ``box`` and its log file ``log_path``
         (see the module docstring); sets the instance's limits on the slot's cgroup.
-        :class:`SlotUnusable` (nothing moved) when the slot is on another file system or
-        the log already has lines."""
+        :class:`SlotUnusable` (nothing moved) when the slot is for another host, on another
+        file system, or the log already has lines."""
         instance_dir = box.instance_dir
+        if slot.host != box.host:
+            raise SlotUnusable(f"the slot is for {slot.host}, not {box.host}")
         if os.stat(slot.directory).st_dev != os.stat(instance_dir).st_dev:
             raise SlotUnusable("the pool's slots are on another file system")
         if log_path.exists() and log_path.stat().st_size > 0:
@@ -120,6 +172,21 @@ class BoxedZygotes:
         instance_dir.rmdir()
         os.rename(slot.directory, instance_dir)
         os.rename(slot.log, log_path)
+
+
+def _in_root(instance_dir: Path, container: str) -> Path:
+    """Where a directory the container sees at ``container`` lives in ``instance_dir``."""
+    return instance_dir / "_root" / container.strip("/")
+
+
+def _left_behind(name: str) -> bool:
+    """Whether ``name`` is a slot's (``slot-PID-N``) made by a process that is gone (or by
+    a process of this pid before it: a slot is never this process's before its pool starts)."""
+    parts = name.split("-")
+    if len(parts) != 3 or parts[0] != "slot" or not (parts[1] + parts[2]).isdigit():
+        return False
+    pid = int(parts[1])
+    return pid == os.getpid() or not Path(f"/proc/{pid}").exists()
 
 
 def _merge_into(source: Path, target: Path) -> None:

@@ -16,10 +16,15 @@ children included.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,18 +235,75 @@ def stop_all(handles: Sequence[InstanceHandle], grace_seconds: float) -> None:
         time.sleep(0.02)
 
 
-def _hybridjobs_source_root() -> str:
+PACKAGE_PATH_DIR = "python-path"
+"""The directory (under the data directory) that holds only ``hybridjobs``."""
+_package_path: Path | None = None
+_package_lock = threading.Lock()
+
+
+def make_package_path(base: Path, package_dir: Path) -> Path:
+    """Make ``base/python-path`` hold exactly one entry, a symlink ``hybridjobs ->
+    package_dir`` (replaced atomically when it points elsewhere); return that directory.
+
+    This, not the directory above the package, is what another interpreter (an image's
+    environment) gets on ``PYTHONPATH`` to run the bootstrap: in a ``pip install`` the
+    directory above is the service's whole site-packages, which would shadow the image
+    environment's own packages."""
+    directory = base / PACKAGE_PATH_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in directory.iterdir():
+        if entry.name != "hybridjobs":
+            _remove(entry)
+    link = directory / "hybridjobs"
+    if not (link.is_symlink() and os.readlink(link) == str(package_dir)):
+        temporary = directory / f".hybridjobs-{os.getpid()}-{threading.get_ident()}"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(package_dir, target_is_directory=True)
+        os.replace(temporary, link)
+    return directory
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
+
+
+def use_package_path(data_dir: Path) -> Path:
+    """Make (at start-up) and use this service's package path under ``data_dir``."""
+    global _package_path
     import hybridjobs
 
-    return str(Path(hybridjobs.__file__).resolve().parent.parent)
+    made = make_package_path(data_dir, Path(hybridjobs.__file__).resolve().parent)
+    with _package_lock:
+        _package_path = made
+    return made
+
+
+def package_path() -> Path:
+    """The directory other interpreters find ``hybridjobs`` in, and nothing else (see
+    :func:`make_package_path`): the data directory's, or, in a process that never called
+    :func:`use_package_path` (an agent, a test), one in a private temporary directory."""
+    global _package_path
+    with _package_lock:
+        if _package_path is None:
+            import hybridjobs
+
+            private = Path(tempfile.mkdtemp(prefix="hybridjobs-path-"))
+            atexit.register(shutil.rmtree, private, True)
+            package = Path(hybridjobs.__file__).resolve().parent
+            _package_path = make_package_path(private, package)
+        return _package_path
 
 
 class ColdLauncher:
     """Starts each instance as a fresh ``python -m hybridjobs.bootstrap SPEC`` process.
 
     An interpreter other than the service's own (a BYOC image mapped to a virtualenv)
-    gets hybridjobs' source directory appended to ``PYTHONPATH`` so it can run the
-    bootstrap, which needs only the standard library.
+    gets :func:`package_path` (a directory holding only ``hybridjobs``) appended to
+    ``PYTHONPATH`` so it can run the bootstrap, which needs only the standard library;
+    in a sandbox, that directory is bound read-only.
     """
 
     def __init__(
@@ -275,8 +337,10 @@ class ColdLauncher:
         ``spec_path`` is the path the instance sees)."""
         if python != self.service_python:
             env = dict(env)
-            extra = _hybridjobs_source_root()
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), extra]))
+            extra = package_path()
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(extra)]))
+            if box is not None:
+                box = dataclasses.replace(box, runtime=(*box.runtime, extra))
         argv = [python, "-m", "hybridjobs.bootstrap", str(spec_path)]
         return self.launch_argv(host, argv, env, cwd, log_path, exit_file, box)
 

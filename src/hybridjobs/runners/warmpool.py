@@ -14,8 +14,9 @@ Contracts:
   service's variables or secrets, its file descriptors, threads or signal handlers, so
   neither can their children.
 * A zygote is reusable: it forks one child per command and never runs job code itself.
-  The pool only starts zygotes, one at a time, on its own daemon thread; a launch never
-  waits for one to start. A zygote that dies (end of file on its channel) is noticed at
+  The pool only starts zygotes, one at a time, on its own daemon thread (sandboxed
+  one-shot zygotes: one per missing host name side by side, see
+  :mod:`hybridjobs.runners.boxedzygote`); a launch never waits for one to start. A zygote that dies (end of file on its channel) is noticed at
   once by its reader thread, dropped and replaced.
 * A launch takes the warm path when the instance uses the service's own interpreter and
   a live zygote is idle or becomes idle within :data:`IDLE_WAIT_SECONDS`; otherwise (pool
@@ -47,10 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridjobs.runners.boxedzygote import BoxedZygotes, Slot, SlotUnusable
+from hybridjobs.runners.boxedzygote import BoxedZygotes, Slot, SlotUnusable, slot_hosts
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.contract import HOST_VARIABLES
-from hybridjobs.runners.local import InstanceHandle, process_start_time
+from hybridjobs.runners.local import InstanceHandle, package_path, process_start_time
+from hybridjobs.runners.zygote import END_OF_FILE
 from hybridjobs.sandbox.box import CONTAINER_ROOT, InstanceBox
 
 log = logging.getLogger(__name__)
@@ -75,8 +77,8 @@ def zygote_environment(python: str) -> dict[str, str]:
         env["PATH"] = os.pathsep.join([python_bin, path])
     env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
     if os.path.abspath(python) != os.path.abspath(sys.executable):  # not realpath: venvs
-        # Another interpreter (an image's environment) finds hybridjobs' source here.
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        # Another interpreter (an image's environment) finds hybridjobs, and only it, here.
+        env["PYTHONPATH"] = str(package_path())
     return env
 
 
@@ -183,10 +185,16 @@ class WarmPool:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the refill thread (it starts zygotes one at a time until ``size`` live)."""
+        """Start the refill thread (it starts zygotes until ``size`` live, see
+        :meth:`_start_batch`);
+        a pool of sandboxed zygotes first sweeps the slots a crashed service left."""
         if self._thread is not None or self.size <= 0:
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.boxed is not None:
+            swept = self.boxed.sweep()
+            if swept:
+                log.info("swept %d sandbox slots left by a service that is gone", swept)
         self._thread = threading.Thread(target=self._refill, name="warm-pool", daemon=True)
         self._thread.start()
 
@@ -283,7 +291,7 @@ class WarmPool:
         if self.boxed is not None and (box is None or not self.boxed.accepts(box)):
             self._count_fallback()
             return None
-        zygote = self._acquire()
+        zygote = self._acquire(host if self.boxed is not None else None)
         if zygote is None:
             self._count_fallback()
             return None
@@ -308,6 +316,8 @@ class WarmPool:
                 "python": self.python,
                 "die_with_zygote": self.die_with_zygote,
             }
+            if self.boxed is not None and box is not None:
+                command["links"] = self.boxed.links(box)
             try:
                 send_message(zygote.channel, command)
                 reply = zygote.replies.get(timeout=SPAWN_REPLY_TIMEOUT_SECONDS)
@@ -324,6 +334,8 @@ class WarmPool:
                 return reply
             if reply is not None:
                 log.warning("zygote %d could not fork %s: %s", zygote.pid, host, reply)
+            if zygote.used:
+                _kill_group(zygote.process)  # a one-shot zygote that forked nothing: end it
             self._count_fallback()
             return None
         finally:
@@ -346,12 +358,17 @@ class WarmPool:
         with self._cond:
             self.fallbacks += 1
 
-    def _acquire(self) -> _Zygote | None:
+    def _acquire(self, host: str | None) -> _Zygote | None:
+        """An idle zygote (with a slot for ``host`` when given), marked busy."""
         deadline = time.monotonic() + IDLE_WAIT_SECONDS
+
+        def fits(zygote: _Zygote) -> bool:
+            return host is None or (zygote.slot is not None and zygote.slot.host == host)
+
         with self._cond:
             while not self._stopping:
-                live = [z for z in self._zygotes if z.alive]
-                idle = self._idle()
+                live = [z for z in self._zygotes if z.alive and fits(z)]
+                idle = [z for z in self._idle() if fits(z)]
                 if idle:
                     chosen = min(idle, key=lambda z: z.spawned)
                     chosen.busy = True
@@ -372,8 +389,7 @@ class WarmPool:
                     self._cond.wait()
                 if self._stopping:
                     return
-            zygote = self._start_zygote()
-            if zygote is not None:
+            if self._start_batch():
                 failures = 0
                 continue
             failures += 1
@@ -381,7 +397,31 @@ class WarmPool:
             if self._stop_event.wait(delay):
                 return
 
-    def _start_zygote(self) -> _Zygote | None:
+    def _start_batch(self) -> bool:
+        """Start the zygotes the pool lacks: one (reusable zygotes), or one per missing
+        host name at once, up to one per CPU (sandboxed: a multi-instance job uses up
+        several, and each takes seconds to import); whether all started."""
+        if self.boxed is None:
+            return self._start_zygote(None) is not None
+        hosts = self._missing_hosts()[: max(1, os.cpu_count() or 1)]
+        if len(hosts) <= 1:
+            return self._start_zygote(hosts[0] if hosts else None) is not None
+        started: list[_Zygote | None] = []
+
+        def start(host: str) -> None:
+            started.append(self._start_zygote(host))
+
+        threads = [
+            threading.Thread(target=start, args=(h,), name=f"warm-pool-{h}", daemon=True)
+            for h in hosts
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return all(z is not None for z in started)
+
+    def _start_zygote(self, host: str | None) -> _Zygote | None:
         number = next(self._numbers)
         ours, theirs = socket.socketpair()
         log_file = self.log_dir / f"zygote-{number}.log"
@@ -400,7 +440,7 @@ class WarmPool:
         pass_fds = [theirs.fileno()]
         try:
             if self.boxed is not None:
-                slot = self.boxed.new_slot(number)
+                slot = self.boxed.new_slot(number, host or self._missing_hosts()[0])
                 command += ["--once", "--log-fd", str(slot.log_fd)]
                 command = self.boxed.wrap(command, slot)
                 pass_fds.append(slot.log_fd)
@@ -489,6 +529,14 @@ class WarmPool:
         reader.start()
         return zygote
 
+    def _missing_hosts(self) -> list[str]:
+        """The host names of :func:`slot_hosts` no live zygote's slot is for (in order;
+        never empty: a pool with a slot for every host name starts another ``algo-1``)."""
+        with self._cond:
+            taken = {z.slot.host for z in self._zygotes if z.alive and z.slot is not None}
+        hosts = slot_hosts(self.size)
+        return [h for h in hosts if h not in taken] or hosts[:1]
+
     # -- one reader thread per zygote -----------------------------------------------------
 
     def _read(self, zygote: _Zygote) -> None:
@@ -502,8 +550,16 @@ class WarmPool:
                     zygote.replies.put(str(message.get("message", "unknown error")))
                 elif op == "exit":
                     self._exited(zygote, int(message["pid"]), int(message["code"]))
-        except (ChannelClosed, OSError, ValueError, KeyError, TypeError):
-            pass
+                else:
+                    log.error("zygote %d sent a message of unknown op: %.200r", zygote.pid, message)
+        except ChannelClosed as exc:
+            if str(exc) != END_OF_FILE:
+                log.error("zygote %d broke its channel: %s", zygote.pid, exc)
+        except OSError as exc:
+            if not self._stopping:
+                log.error("zygote %d: its channel failed: %s", zygote.pid, exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("zygote %d sent a malformed message (%r); dropping it", zygote.pid, exc)
         finally:
             self._lost(zygote)
 

@@ -13,7 +13,13 @@ anything (:func:`warm_up`), freezes the garbage collector's view of it all
 (``gc.freeze``: forked children never scan those objects) and says ``ready``. It never
 runs a circuit, a simulator or any OpenMP code: a parent that has entered an OpenMP region
 makes every forked child that uses OpenMP hang (libgomp's thread pool is not fork-safe),
-while an import-only parent forks safely.
+while an import-only parent forks safely. Every fork is made single-threaded: imports
+that leave worker threads running (OpenBLAS, in numpy and scipy) have them ended first
+(:func:`quiesce_threads`), and a thread that cannot be ended is named in the zygote's log.
+
+A message the zygote cannot use (unknown, malformed, or a channel that breaks other than
+by an orderly end of file) is named in its log (``warm-pool/zygote-N.log``); the pool
+logs what it cannot use of a zygote's messages in the service log.
 
 To keep ``fork`` (10-20 ms for a few hundred MiB of parent) off the job's critical path,
 the zygote keeps one *embryo*: a child forked in advance that has become a session leader,
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import gc
 import importlib
@@ -62,6 +69,9 @@ from typing import Any
 
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.embryo import Handler, Order, await_order
+
+END_OF_FILE = "end of file on the zygote channel"
+"""What :class:`ChannelClosed` says when the other end closed the channel in order."""
 
 
 def raw_start_time(pid: int) -> int:
@@ -136,6 +146,45 @@ def warm_up() -> list[str]:
             LocalSimulator().properties  # noqa: B018 - builds (and caches) the models
             warmed.append("local-simulator-properties")
     return warmed
+
+
+BLAS_SHUTDOWN = "blas_thread_shutdown_"
+"""OpenBLAS's own fork preparation: ends its worker threads (they start again on the next
+BLAS call). numpy and scipy each load a copy, whose workers start at import."""
+
+
+def os_threads() -> list[str]:
+    """The names (``/proc/self/task/*/comm``) of this process's OS threads, main first."""
+    names: list[str] = []
+    for task in sorted(os.listdir("/proc/self/task"), key=lambda t: (t != str(os.getpid()), t)):
+        with contextlib.suppress(OSError):
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
+    return names
+
+
+def quiesce_threads() -> list[str]:
+    """End the worker threads imports left running, so that every fork is made by a
+    single-threaded process; returns the threads still alive besides the main one (each
+    as ``name`` or, for a Python thread, ``python:name``). Only OpenBLAS's pools are known
+    to start at import; they are stopped through their :data:`BLAS_SHUTDOWN`."""
+    if len(os.listdir("/proc/self/task")) > 1:
+        for library in _loaded_libraries("openblas"):
+            with contextlib.suppress(OSError, AttributeError):
+                getattr(ctypes.CDLL(library), BLAS_SHUTDOWN)()
+    others = os_threads()[1:]
+    python = [f"python:{t.name}" for t in threading.enumerate() if t is not threading.main_thread()]
+    return python + others[len(python) :]
+
+
+def _loaded_libraries(fragment: str) -> list[str]:
+    """The shared objects mapped into this process whose file name contains ``fragment``."""
+    found: list[str] = []
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split(maxsplit=5)[-1].strip() if line.count(" ") >= 5 else ""
+            if fragment in os.path.basename(path).lower() and path not in found:
+                found.append(path)
+    return found
 
 
 def _signal_dispositions() -> dict[int, Handler]:
@@ -221,11 +270,15 @@ class Zygote:
             if self.channel.fileno() in readable:
                 try:
                     message = recv_message(self.channel)
-                except (ChannelClosed, OSError):
+                except (ChannelClosed, OSError, ValueError) as exc:
+                    if not _is_end_of_file(exc):
+                        _complain(f"leaving: the pool's channel broke: {exc!r}")
                     self._outlive_instance()
                     return
                 if message.get("op") == "spawn":
                     self._spawn(message)
+                else:
+                    _complain(f"ignoring a message of unknown op: {message!r:.200}")
 
     def _outlive_instance(self) -> None:
         """A one-shot zygote whose pool went away stays until its instance ends: its
@@ -259,6 +312,9 @@ class Zygote:
                 return
             self.embryo.order_socket.close()
             self.embryo = None
+        threads = quiesce_threads()
+        if threads:
+            _complain(f"forking an embryo while other threads run: {threads}")
         sys.stdout.flush()
         sys.stderr.flush()
         ours, theirs = socket.socketpair()
@@ -296,8 +352,16 @@ class Zygote:
         try:
             order = Order.from_message(message)
         except (KeyError, TypeError, ValueError) as exc:
+            _complain(f"refusing a bad spawn command: {exc!r}")
             send_message(self.channel, {"op": "error", "message": f"bad spawn command: {exc!r}"})
             return
+        if self.once:
+            try:
+                make_links(dict(message.get("links") or {}))
+            except (OSError, TypeError, ValueError) as exc:
+                _complain(f"cannot lay out the instance's paths: {exc!r}")
+                send_message(self.channel, {"op": "error", "message": f"links: {exc!r}"})
+                return
         self._ensure_embryo()
         embryo, self.embryo = self.embryo, None
         if embryo is None:
@@ -315,6 +379,27 @@ class Zygote:
                 send_message(embryo.order_socket, order.to_message())
         if not self.once:
             self._ensure_embryo()
+
+
+def _is_end_of_file(exc: BaseException) -> bool:
+    """Whether ``exc`` is the channel's orderly end (the pool closed it), not an error."""
+    return isinstance(exc, ChannelClosed) and str(exc) == END_OF_FILE
+
+
+def make_links(links: Mapping[str, str]) -> None:
+    """In a one-shot zygote's sandbox: make each absolute path of ``links`` a symlink to
+    its value (the sandbox's root is its own tmpfs; ``OSError`` where it cannot be made)."""
+    for path, target in links.items():
+        if not (os.path.isabs(path) and os.path.isabs(target)):
+            raise ValueError(f"not absolute: {path!r} -> {target!r}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+
+
+def _complain(message: str) -> None:
+    """Say ``message`` in the zygote's log (its stderr: ``warm-pool/zygote-N.log``)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"zygote {os.getpid()}: {message}", file=sys.stderr, flush=True)
 
 
 def _ignore_signal(signum: int, frame: Any) -> None:
@@ -346,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warmed = warm_up()
     gc.collect()
     gc.freeze()
+    quiesce_threads()
     ready = {
         "op": "ready",
         "pid": os.getpid(),
