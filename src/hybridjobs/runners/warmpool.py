@@ -28,6 +28,10 @@ Contracts:
 * Zygotes report each child's exit; :class:`ForkedInstanceHandle` then knows the exact
   exit code (``128 + N`` when killed by signal ``N``, as for a cold instance) and
   ``on_exit(pid)`` is called so the scheduler wakes that instance's supervisor at once.
+
+The refill thread (starting zygotes) is :mod:`hybridjobs.runners.warmrefill`; the zygote
+records, their environment and :class:`ForkedInstanceHandle` are
+:mod:`hybridjobs.runners.warmparts` (re-exported here).
 """
 
 from __future__ import annotations
@@ -35,108 +39,39 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import queue
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridjobs.runners.boxedzygote import BoxedZygotes, Slot, SlotUnusable, slot_hosts
+from hybridjobs.runners.boxedzygote import BoxedZygotes, SlotUnusable
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
-from hybridjobs.runners.contract import HOST_VARIABLES
-from hybridjobs.runners.local import InstanceHandle, package_path, process_start_time
+from hybridjobs.runners.local import process_start_time
+from hybridjobs.runners.warmparts import ForkedInstanceHandle as ForkedInstanceHandle
+from hybridjobs.runners.warmparts import _kill_group
+from hybridjobs.runners.warmparts import _Zygote as _Zygote
+from hybridjobs.runners.warmparts import zygote_environment as zygote_environment
+from hybridjobs.runners.warmrefill import (
+    ZYGOTE_READY_TIMEOUT_SECONDS as ZYGOTE_READY_TIMEOUT_SECONDS,
+)
+from hybridjobs.runners.warmrefill import ZygoteStarter
 from hybridjobs.runners.zygote import END_OF_FILE
 from hybridjobs.sandbox.box import CONTAINER_ROOT, InstanceBox
 
 log = logging.getLogger(__name__)
 
-ZYGOTE_READY_TIMEOUT_SECONDS = 300.0
-"""How long a zygote may take to import its preload list before it is given up."""
 SPAWN_REPLY_TIMEOUT_SECONDS = 30.0
 """How long a zygote may take to answer a spawn; one that does not is killed (and replaced)."""
 IDLE_WAIT_SECONDS = 5.0
 """How long a launch waits for a busy zygote (a fork takes milliseconds) before going cold."""
 ZYGOTE_STOP_SECONDS = 5.0
-_RETRY_SECONDS = (1.0, 5.0, 30.0, 120.0)
 
 
-def zygote_environment(python: str) -> dict[str, str]:
-    """The environment zygotes start with: what every instance's environment starts from
-    (see :func:`hybridjobs.runners.contract.build_environment`) and nothing else."""
-    env = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
-    python_bin = os.path.dirname(python)
-    path = env.get("PATH", os.defpath)
-    if python_bin and path.split(os.pathsep)[0] != python_bin:
-        env["PATH"] = os.pathsep.join([python_bin, path])
-    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
-    if os.path.abspath(python) != os.path.abspath(sys.executable):  # not realpath: venvs
-        # Another interpreter (an image's environment) finds hybridjobs, and only it, here.
-        env["PYTHONPATH"] = str(package_path())
-    return env
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a zygote's process group (a sandboxed zygote's includes the sandbox's PID 1,
-    whose death ends the sandbox; killing the outer ``bwrap`` alone would not)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-
-
-@dataclass
-class ForkedInstanceHandle(InstanceHandle):
-    """An instance forked from a zygote: the zygote (its parent) reports its exit code.
-
-    Until (or unless: the zygote may die first) the report arrives, liveness comes from
-    ``/proc`` and the exit code from the exit file, as for a re-attached instance.
-    """
-
-    reported_code: int | None = field(default=None, repr=False, compare=False)
-
-    def is_alive(self) -> bool:
-        if self.reported_code is not None:
-            return False
-        return super().is_alive()
-
-    def exit_code(self) -> int | None:
-        code = self.reported_code
-        if code is not None:
-            return 128 - code if code < 0 else code
-        return super().exit_code()
-
-
-@dataclass(eq=False)
-class _Zygote:
-    """The pool's side of one zygote."""
-
-    number: int
-    process: subprocess.Popen[bytes]
-    channel: socket.socket
-    pid: int
-    loaded: list[str]
-    failed: dict[str, str]
-    threads: int
-    os_threads: int
-    warmed: list[str]
-    alive: bool = True
-    busy: bool = False
-    slot: Slot | None = None  # a sandboxed zygote's (see hybridjobs.runners.boxedzygote)
-    used: bool = False  # a sandboxed zygote that has forked its one instance
-    pending: tuple[str, str] | None = None  # (host, exit file) of the spawn in flight
-    replies: queue.Queue[ForkedInstanceHandle | str | None] = field(default_factory=queue.Queue)
-    children: dict[int, ForkedInstanceHandle] = field(default_factory=dict)
-    spawned: int = 0
-
-
-class WarmPool:
+class WarmPool(ZygoteStarter):
     """Keeps ``size`` zygotes of ``python`` that imported ``preload``; forks instances.
 
     Thread-safe. ``start`` returns at once (zygotes start in the background); ``stop``
@@ -378,164 +313,6 @@ class WarmPool:
                     return None
                 self._cond.wait(remaining)
         return None
-
-    # -- the refill thread ----------------------------------------------------------------
-
-    def _refill(self) -> None:
-        failures = 0
-        while True:
-            with self._cond:
-                while not self._stopping and len(self._zygotes) >= self.size:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-            if self._start_batch():
-                failures = 0
-                continue
-            failures += 1
-            delay = _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS)) - 1]
-            if self._stop_event.wait(delay):
-                return
-
-    def _start_batch(self) -> bool:
-        """Start the zygotes the pool lacks: one (reusable zygotes), or one per missing
-        host name at once, up to one per CPU (sandboxed: a multi-instance job uses up
-        several, and each takes seconds to import); whether all started."""
-        if self.boxed is None:
-            return self._start_zygote(None) is not None
-        hosts = self._missing_hosts()[: max(1, os.cpu_count() or 1)]
-        if len(hosts) <= 1:
-            return self._start_zygote(hosts[0] if hosts else None) is not None
-        started: list[_Zygote | None] = []
-
-        def start(host: str) -> None:
-            started.append(self._start_zygote(host))
-
-        threads = [
-            threading.Thread(target=start, args=(h,), name=f"warm-pool-{h}", daemon=True)
-            for h in hosts
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return all(z is not None for z in started)
-
-    def _start_zygote(self, host: str | None) -> _Zygote | None:
-        number = next(self._numbers)
-        ours, theirs = socket.socketpair()
-        log_file = self.log_dir / f"zygote-{number}.log"
-        command = [
-            self.python,
-            "-m",
-            "hybridjobs.runners.zygote",
-            "--fd",
-            str(theirs.fileno()),
-            "--pool",
-            str(self.log_dir.resolve()),
-            "--preload",
-            *self.preload,
-        ]
-        slot: Slot | None = None
-        pass_fds = [theirs.fileno()]
-        try:
-            if self.boxed is not None:
-                slot = self.boxed.new_slot(number, host or self._missing_hosts()[0])
-                command += ["--once", "--log-fd", str(slot.log_fd)]
-                command = self.boxed.wrap(command, slot)
-                pass_fds.append(slot.log_fd)
-            with open(log_file, "ab") as out:
-                process = subprocess.Popen(
-                    command,
-                    env=zygote_environment(self.python),
-                    cwd="/",
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    pass_fds=pass_fds,
-                    preexec_fn=slot.cgroup.join if slot and slot.cgroup else None,
-                )
-        except OSError as exc:
-            log.error("could not start a zygote (%s): %s", self.python, exc)
-            ours.close()
-            theirs.close()
-            if slot is not None:
-                slot.close_log()
-                slot.discard()
-            with self._cond:
-                self.failed_starts += 1
-            return None
-        finally:
-            theirs.close()
-        if slot is not None:
-            slot.close_log()  # the zygote holds it now
-        with self._cond:
-            self._processes.add(process)
-            stopping = self._stopping
-        if stopping:
-            _kill_group(process)
-        try:
-            ours.settimeout(ZYGOTE_READY_TIMEOUT_SECONDS)
-            ready = recv_message(ours)
-            ours.settimeout(None)
-            if ready.get("op") != "ready":
-                raise ChannelClosed(f"unexpected first message {ready!r}")
-        except (ChannelClosed, OSError, ValueError) as exc:
-            ours.close()
-            _kill_group(process)
-            process.wait()
-            if slot is not None:
-                slot.discard()
-            with self._cond:
-                self._processes.discard(process)
-                self.failed_starts += 1
-            if not self._stopping:
-                log.error("zygote %d failed to start (%s); see %s", number, exc, log_file)
-            return None
-        zygote = _Zygote(
-            number=number,
-            process=process,
-            channel=ours,
-            pid=process.pid,
-            loaded=[str(m) for m in ready.get("loaded", [])],
-            failed={str(k): str(v) for k, v in dict(ready.get("failed", {})).items()},
-            threads=int(ready.get("threads", 0)),
-            os_threads=int(ready.get("os_threads", 0)),
-            warmed=[str(w) for w in ready.get("warmed", [])],
-            slot=slot,
-        )
-        if zygote.failed:
-            log.info("zygote %d could not preload: %s", zygote.pid, zygote.failed)
-        reader = threading.Thread(
-            target=self._read, args=(zygote,), name=f"zygote-{number}", daemon=True
-        )
-        with self._cond:
-            if self._stopping:
-                ours.close()
-                if slot is not None:
-                    _kill_group(process)
-                    slot.discard()
-                return None
-            self._zygotes.append(zygote)
-            self._readers.append(reader)
-            self.started_zygotes += 1
-            self.last_ready = {
-                "loaded": zygote.loaded,
-                "failed": zygote.failed,
-                "warmed": zygote.warmed,
-            }
-            self._cond.notify_all()
-        reader.start()
-        return zygote
-
-    def _missing_hosts(self) -> list[str]:
-        """The host names of :func:`slot_hosts` no live zygote's slot is for (in order;
-        never empty: a pool with a slot for every host name starts another ``algo-1``)."""
-        with self._cond:
-            taken = {z.slot.host for z in self._zygotes if z.alive and z.slot is not None}
-        hosts = slot_hosts(self.size)
-        return [h for h in hosts if h not in taken] or hosts[:1]
 
     # -- one reader thread per zygote -----------------------------------------------------
 

@@ -4,7 +4,9 @@ A :class:`JobSupervisor` is a thread. It records every step as an event, keeps t
 runner's record (pids, start times) in ``Job.runner_state`` and how far each instance's
 log file is stored with the lines themselves (``JobStore.ship_log_file``), so a restarted
 service re-attaches and ships every line once, and always ends the job in a terminal status with a readable
-``failureReason`` when it did not complete (the end itself is in ``finisher.py``).
+``failureReason`` when it did not complete (the end itself is in ``finisher.py``; the
+set-up step in ``instancesetup.py``; the checkpoint sync while it runs in
+``checkpointsync.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 
 from hybridjobs import jobdata
 from hybridjobs.environments.build import EnvironmentBuildError
-from hybridjobs.environments.placement import Placement
 from hybridjobs.instanceend import last_error_line
 from hybridjobs.jobs.model import (
     Job,
@@ -34,17 +35,12 @@ from hybridjobs.observability.accesslog import log_job
 from hybridjobs.runners import contract
 from hybridjobs.runners.local import InstanceHandle, stop_all
 from hybridjobs.runners.mpi import mpi_requested
+from hybridjobs.scheduler.checkpointsync import CheckpointSync
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import FinalWriteFailed, JobFinisher, Outcome
-from hybridjobs.scheduler.launchplan import (
-    free_port,
-    interpreter,
-    job_credentials,
-    requirements_cache,
-)
-from hybridjobs.scheduler.limitwatch import LimitWatch
+from hybridjobs.scheduler.instancesetup import InstanceSetup
 from hybridjobs.scheduler.locallaunch import prefetch_script, prepare_instance, start_instance
-from hybridjobs.store.base import Claim, ClaimLost, LogEvent
+from hybridjobs.store.base import Claim, ClaimLost
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +49,7 @@ _STATUS_CHECK_SECONDS = 1.0
 _STATE_SAVE_SECONDS = 2.0
 
 
-class JobSupervisor(threading.Thread):
+class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
     """Runs one claimed job to a terminal status."""
 
     def __init__(
@@ -195,95 +191,6 @@ class JobSupervisor(threading.Thread):
 
     def _hosts(self) -> list[str]:
         return [f"algo-{i}" for i in range(1, self.job.instance_count + 1)]
-
-    def _launches(self) -> list[contract.InstanceLaunch]:
-        settings = self.context.settings
-        resources = self.context.instance_types[self.job.instance_type]
-        state = self.job.runner_state
-        master_port = int(state.get("master_port") or free_port())
-        state["master_port"] = master_port
-        image = (self.job.definition["algorithmSpecification"].get("containerImage") or {}).get(
-            "uri"
-        )
-        placement = self._placement(image, resources.gpus)
-        python = (
-            placement.python
-            if placement is not None
-            else interpreter(settings.image_interpreters.get(image or ""), settings)
-        )
-        credentials = job_credentials(self.context.store, self.job)
-        return [
-            contract.InstanceLaunch(
-                job_arn=self.job.job_arn,
-                job_name=self.job.job_name,
-                job_id=self.job.job_id,
-                request=self.job.definition,
-                host_index=index,
-                hosts=self._hosts(),
-                job_dir=settings.jobs_dir / self.job.job_id,
-                region=self.job.region,
-                endpoint_url=settings.endpoint_url,
-                access_key_id=credentials.access_key_id,
-                secret_access_key=credentials.secret_access_key,
-                session_token=credentials.session_token,
-                ca_bundle=str(settings.tls_cert or ""),
-                master_port=master_port,
-                python=python,
-                instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
-                job_token=self.job.job_token or self.job.job_id,
-                objects=self._objects_for_jobs(),
-                requirements_cache_dir=requirements_cache(settings.data_dir, python),
-                visible_gpus=placement.visible_gpus[index - 1] if placement else None,
-                gpu_twins=placement is not None and placement.twins,
-            )
-            for index in range(1, self.job.instance_count + 1)
-        ]
-
-    def _placement(self, image: str | None, gpus: int) -> Placement | None:
-        """The image's environment (built on first use) and the instances' GPUs, from the
-        context's placer (``None`` without one: the configured interpreters, no GPUs)."""
-        placer = self.context.placer
-        if placer is None:
-            return None
-
-        def say(message: str) -> None:
-            self._event(JobEventType.STARTING_INSTANCE, message)
-
-        placement = placer.place(
-            self.job.job_arn, image, self._hosts(), gpus, self.job.instance_type, say
-        )
-        if not self.attach:
-            for note in placement.notes:
-                say(note)
-        return placement
-
-    def _objects_for_jobs(self) -> dict[str, str]:
-        """How an instance fetches its script: the local directory directly, or else
-        through this service's S3 surface with the job's own credentials."""
-        config = self.context.objects.config()
-        if config.get("kind") == "local" and not self.context.launcher.isolates:
-            return config  # a sandboxed instance sees no object directory
-        return {
-            "kind": "s3",
-            "endpoint_url": self.context.settings.endpoint_url,
-            "region": self.job.region,
-        }
-
-    def _layout(self) -> None:
-        self.launches = self._launches()
-        self.paths = [contract.instance_paths(launch) for launch in self.launches]
-        volume = (self.job.definition.get("instanceConfig") or {}).get("volumeSizeInGb")
-        self.limits = LimitWatch(self.launches, self.paths, int(volume) if volume else None)
-        # Where the stored lines end (recorded with them); older jobs kept it in their
-        # runner state.
-        offsets = {
-            **self.job.runner_state.get("log_offsets", {}),
-            **self.context.store.log_file_offsets(self.job.job_arn),
-        }
-        self.tails = [
-            LogTail(launch.current_host, paths.log_file, int(offsets.get(launch.current_host, 0)))
-            for launch, paths in zip(self.launches, self.paths, strict=True)
-        ]
 
     def _event(self, event_type: JobEventType, message: str) -> None:
         event = JobEvent(event_type, utcnow(), message)
@@ -470,58 +377,6 @@ class JobSupervisor(threading.Thread):
                 next_checkpoint_sync = now + sync_every
                 self._sync_checkpoints_in_background()
             self.wake.wait(_POLL_SECONDS)
-
-    def _checkpoint_uri(self) -> str | None:
-        uri = (self.job.definition.get("checkpointConfig") or {}).get("s3Uri")
-        return str(uri) if uri else None
-
-    def _sync_checkpoints(self) -> None:
-        """Upload new or changed checkpoint files of every instance (algo-1 wins). A file
-        that cannot be uploaded never fails the job: each new problem becomes a
-        ``hybridjobs:`` line in algo-1's log and the other files still go."""
-        uri = self._checkpoint_uri()
-        if uri and self.handles and self.holds_claim():
-            errors: list[str] = []
-            jobdata.save_checkpoints(
-                self.context.objects, uri, [p.checkpoint_dir for p in self.paths], errors
-            )
-            new = [e for e in dict.fromkeys(errors) if e not in self._checkpoint_errors]
-            self._checkpoint_errors.update(new)
-            self.say_in_log(self._hosts()[0], new)
-
-    def say_in_log(self, stream: str, texts: list[str]) -> None:
-        """Write ``texts`` into the job's log stream ``stream`` as ``hybridjobs:`` lines
-        (what the service did with the job's files, that the job should know about)."""
-        if not texts:
-            return
-        now = utcnow()
-        lines = [LogEvent(stream, now, f"hybridjobs: {text}") for text in texts]
-        try:
-            self.context.store.add_log_events(self.job.job_arn, lines, claim=self.claim)
-        except ClaimLost:
-            raise
-        except Exception:
-            log.exception("job %s: cannot write to the log of %s", self.job.job_arn, stream)
-
-    def _sync_checkpoints_in_background(self) -> None:
-        """While the job runs, checkpoints reach ``checkpointConfig.s3Uri`` every few
-        seconds (as on SageMaker), without holding up the watch loop."""
-        if self._checkpoint_uri() is None:
-            return
-        if self._checkpoint_thread is not None and self._checkpoint_thread.is_alive():
-            return
-        self._checkpoint_thread = threading.Thread(
-            target=self._sync_checkpoints_logged, name=f"{self.name}-checkpoints", daemon=True
-        )
-        self._checkpoint_thread.start()
-
-    def _sync_checkpoints_logged(self) -> None:
-        try:
-            self._sync_checkpoints()
-        except ClaimLost:
-            pass  # the watch loop finds out at its next write, and leaves
-        except Exception:
-            log.warning("job %s: checkpoint sync failed; retrying", self.job.job_arn, exc_info=True)
 
     def _exit_text(self, index: int, code: int) -> str:
         """What to say about an instance that exited non-zero without a failure file.
