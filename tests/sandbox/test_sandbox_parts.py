@@ -73,6 +73,30 @@ print(os.getcwd(), sorted(p for p in os.listdir("/proc") if p.isdigit()))
     assert (instance / "out.txt").read_text() == "written"
 
 
+def test_bwrap_hides_secret_files_under_shown_directories(tmp_path: Path) -> None:
+    """An operator's credentials file or TLS key kept under a shown directory (say /etc)
+    reads as empty inside the sandbox, while its neighbours stay readable."""
+    root = tmp_path / "etc-like"
+    root.mkdir()
+    (root / "credentials.json").write_text('{"AKID": "operator secret"}')
+    (root / "tls.key").write_text("PRIVATE KEY")
+    (root / "hosts").write_text("127.0.0.1 localhost")
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    roots = [*runtime_roots([sys.executable]), root]
+    secrets = [root / "credentials.json", root / "tls.key", tmp_path / "absent.key"]
+    sandbox = BwrapSandbox(BWRAP, roots, secrets)
+    box = InstanceBox(name="t", host="algo-1", instance_dir=instance)
+    script = f"""
+import pathlib
+root = pathlib.Path({str(root)!r})
+print(repr((root / "credentials.json").read_text()), repr((root / "tls.key").read_text()))
+print((root / "hosts").read_text())
+"""
+    lines = _run_boxed(sandbox, box, script).splitlines()
+    assert lines == ["'' ''", "127.0.0.1 localhost"]
+
+
 @pytest.fixture
 def cgroups() -> CgroupRoot:
     root, why = detect_cgroups()

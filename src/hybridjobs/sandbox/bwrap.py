@@ -11,8 +11,9 @@ What a command run by :meth:`BwrapSandbox.wrap` sees:
   namespace (only the sandbox's processes), an empty ``$HOME``;
 * the host name ``algo-N``; no capabilities; no new privileges (setuid does nothing).
 
-Hidden directories (the data directory: database, objects, other jobs) are covered with
-an empty tmpfs when they lie under a runtime root. The network namespace stays the host's:
+Hidden paths are covered when they lie under a shown directory: directories (the data
+directory: database, objects, other jobs) with an empty tmpfs, files (the credentials
+file, the TLS key) with an empty one, so a secret kept under ``/etc`` stays unread. The network namespace stays the host's:
 instances reach the service's API and each other (MPI, data-parallel rendezvous) over
 loopback, as the Braket container reaches AWS.
 
@@ -23,8 +24,10 @@ children and fork bombs included).
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -52,6 +55,21 @@ def runtime_roots(pythons: Iterable[str], extra: Iterable[Path] = ()) -> list[Pa
         if not any(_under(path, root) for root in found):
             found.append(path)
     return found
+
+
+_EMPTY: list[Path] = []
+
+
+def _empty_file() -> Path:
+    """An empty, read-only file of this process (removed at exit) to bind over a secret;
+    ``/dev/null`` cannot stand in, as device nodes in a bound directory do not open."""
+    if not _EMPTY:
+        handle, name = tempfile.mkstemp(prefix="hybridjobs-empty-")
+        os.close(handle)
+        os.chmod(name, 0o444)
+        atexit.register(lambda: Path(name).unlink(missing_ok=True))
+        _EMPTY.append(Path(name))
+    return _EMPTY[0]
 
 
 def _real(path: Path) -> Path:
@@ -91,9 +109,14 @@ class BwrapSandbox:
                 args += ["--ro-bind", name, name]
         for root in self.roots:
             args += ["--ro-bind", str(root), str(root)]
+        shown = [Path(name) for name in SYSTEM_DIRS] + self.roots
         for hidden in self.hidden:
-            if any(_under(hidden, root) for root in self.roots):
+            if not hidden.exists() or not any(_under(hidden, root) for root in shown):
+                continue
+            if hidden.is_dir():
                 args += ["--tmpfs", str(hidden)]
+            else:  # a secret file (credentials, TLS key) reads as empty
+                args += ["--ro-bind", str(_empty_file()), str(hidden)]
         return args
 
     def _shown(self, path: Path) -> bool:

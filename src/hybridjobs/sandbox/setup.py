@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 from typing import Any
 
 from hybridjobs.sandbox.select import Confinement, choose_sandbox
@@ -44,7 +45,8 @@ def confinement_for(settings: Any) -> Confinement:
     if allow is None:
         allow = not shared(settings)
     pythons = [settings.python_executable, *settings.image_interpreters.values()]
-    hidden = [settings.data_dir]
+    secrets = (getattr(settings, "credentials_file", None), getattr(settings, "tls_key", None))
+    hidden = [settings.data_dir, *(Path(path) for path in secrets if path is not None)]
     confinement = choose_sandbox(mode, allow, pythons, hidden)
     log.info("job instances: %s", confinement.summary)
     return confinement
