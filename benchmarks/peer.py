@@ -20,12 +20,8 @@ Without ray installed (the optional ``bench`` extra) the section says so and is 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.harness import BELL_SCRIPT, event_time, stat_row, table
@@ -80,33 +76,6 @@ def first_warm_up(head: RayHead, entrypoint: str) -> None:
         time.sleep(0.5)
 
 
-def holding(directory: Path) -> list[int]:
-    """Live processes (other than this one) with a file open under ``directory``: Ray's
-    agents rename themselves ``ray::…``, so their command line no longer names it."""
-    prefix, found = str(directory) + "/", []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if any(os.readlink(fd).startswith(prefix) for fd in (entry / "fd").iterdir()):
-                found.append(int(entry.name))
-    return found
-
-
-def stop_renamed(head: RayHead) -> list[int]:
-    """After ``head.stop()``: SIGTERM, then SIGKILL after 5 s, the processes of this head
-    that still hold files under its temporary directory; their pids."""
-    found = holding(head.temp_dir)
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        for pid in holding(head.temp_dir):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        deadline = time.monotonic() + 5
-        while holding(head.temp_dir) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    return found
-
-
 def run_ray(context: Context) -> str:
     if not ray_installed():
         context.notes.append(
@@ -137,15 +106,9 @@ def run_ray(context: Context) -> str:
                 context.figure(f"ratio.ray_over_{name}_completed").add(ended / completed)
     finally:
         stop_seconds = head.stop()
-        renamed = stop_renamed(head)
     left = head.processes()
     if left:
         context.notes.append(f"Ray: processes left after stopping the head: {left}")
-    if renamed:
-        context.notes.append(
-            f"Ray: {len(renamed)} agent process(es) renamed `ray::…` outlived the head's "
-            "stop and were stopped by their open files under its temporary directory."
-        )
     return render(context, head.start_seconds, stop_seconds)
 
 

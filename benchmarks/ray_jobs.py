@@ -1,6 +1,6 @@
-"""The peer to beat: the same Bell job submitted to Ray Jobs, round by round with the warm pool.
+"""A local Ray head for the Ray Jobs comparison (:mod:`benchmarks.peer` runs the rounds).
 
-Starts a local Ray head (``ray start --head --num-cpus 2 --include-dashboard true
+:class:`RayHead` starts a local Ray head (``ray start --head --num-cpus 2 --include-dashboard true
 --dashboard-host 127.0.0.1 --disable-usage-stats``, on free ports and its own temporary
 directory), submits ``python bell.py`` with ``JobSubmissionClient`` and polls its status
 every 20 ms, as the hybridjobs client polls GetJob. Submit -> SUCCEEDED uses Ray's own
@@ -24,19 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.harness import (
-    BELL_SCRIPT,
     clean_env,
-    event_time,
     first_mark,
     free_port,
-    stat_row,
-    table,
 )
 
 if TYPE_CHECKING:
-    from benchmarks.suite import Context
-
-TITLE = "## 5. Ray Jobs, the peer: the same Bell job"
+    pass
 
 
 def ray_installed() -> bool:
@@ -76,17 +70,18 @@ class RayHead:
         self.client = JobSubmissionClient(f"http://127.0.0.1:{self.dashboard_port}")
 
     def processes(self) -> list[int]:
-        """Live processes of this head: their command line names its temporary directory."""
-        tag = str(self.temp_dir).encode()
+        """Live processes of this head: their command line names its temporary directory,
+        or (Ray's agents rename themselves ``ray::…``) they hold a file open under it."""
+        tag, prefix = str(self.temp_dir).encode(), str(self.temp_dir) + "/"
         found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
-            try:
-                if tag in (entry / "cmdline").read_bytes():
+            with contextlib.suppress(OSError):
+                if tag in (entry / "cmdline").read_bytes() or any(
+                    os.readlink(fd).startswith(prefix) for fd in (entry / "fd").iterdir()
+                ):
                     found.append(int(entry.name))
-            except OSError:
-                continue
         return found
 
     def stop(self) -> float:
@@ -121,62 +116,3 @@ class RayHead:
         info: Any = self.client.get_job_info(job_id)
         printed = first_mark(self.client.get_job_logs(job_id))
         return info.end_time / 1000 - submitted, seen - submitted, printed - submitted
-
-
-def run_ray(context: Context) -> str:
-    if not ray_installed():
-        context.notes.append(
-            "Ray Jobs: skipped (ray not installed; pip install 'hybridjobs[bench]')."
-        )
-        return f"{TITLE}\n\nskipped (ray not installed)"
-    warm = context.server("warm")
-    bell = context.work / "bell.py"
-    bell.write_text(BELL_SCRIPT)
-    uri = warm.put_script(BELL_SCRIPT)
-    head = RayHead(context.work)
-    try:
-        entrypoint = f"{sys.executable} {bell}"
-        for _ in range(2):  # warm-up, discarded
-            head.run(entrypoint)
-        rounds = context.repeats(10, 3)
-        for _ in range(rounds):
-            ended, seen, first_line = head.run(entrypoint)
-            context.figure("ray.completed").add(ended)
-            context.figure("ray.seen").add(seen)
-            context.figure("ray.first_line").add(first_line)
-            arn, created = warm.create(uri)
-            job = warm.wait(arn)
-            completed = event_time(job, "COMPLETED") - created
-            context.figure("ray_round.warm_completed").add(completed)
-            context.figure("ratio.ray_over_warm_completed").add(ended / completed)
-    finally:
-        stop_seconds = head.stop()
-    left = head.processes()
-    if left:
-        context.notes.append(f"Ray: processes left after stopping the head: {left}")
-    f = context.figures
-    rows = [
-        stat_row(["submit → SUCCEEDED (Ray's end time)", "Ray Jobs"], f["ray.completed"]),
-        stat_row(["submit → SUCCEEDED seen by the client", "Ray Jobs"], f["ray.seen"]),
-        stat_row(["submit → first user line", "Ray Jobs"], f["ray.first_line"]),
-        stat_row(
-            ["create → COMPLETED (same rounds)", "hybridjobs warm pool"],
-            f["ray_round.warm_completed"],
-        ),
-    ]
-    ratio = f["ratio.ray_over_warm_completed"]
-    return "\n".join(
-        [
-            TITLE,
-            "",
-            f"Local Ray head (`ray start --head --num-cpus 2 --include-dashboard true "
-            f"--dashboard-host 127.0.0.1 --disable-usage-stats`: {head.start_seconds:.1f} s to "
-            f"start, {stop_seconds:.1f} s to stop); entrypoint `python bell.py`; 2 warm-up "
-            f"jobs, then {ratio.n} rounds of one Ray job and one hybridjobs job.",
-            "",
-            table(["figure", "system", "median", "min", "max", "n"], rows, right_from=2),
-            "",
-            f"Per round: Ray submit → SUCCEEDED ÷ hybridjobs create → COMPLETED = "
-            f"{ratio.median:.1f}x (min {ratio.low:.1f}x, max {ratio.high:.1f}x).",
-        ]
-    )
