@@ -17,13 +17,15 @@ so a bomb is refused without being expanded.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _MAX_LINK_HOPS = 40
 _MIB = 2**20
@@ -42,6 +44,17 @@ class ArchiveLimits:
 
 
 DEFAULT_LIMITS = ArchiveLimits()
+
+
+def limits_from(values: Mapping[str, float]) -> ArchiveLimits:
+    """:class:`ArchiveLimits` with ``values`` (by field name; unknown names are ignored)
+    over the defaults."""
+    known = {f.name for f in dataclasses.fields(ArchiveLimits)}
+    chosen: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in known:
+            chosen[name] = float(value) if name == "max_expansion_ratio" else int(value)
+    return dataclasses.replace(DEFAULT_LIMITS, **chosen)
 
 
 class ArchiveError(Exception):

@@ -26,10 +26,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from hybridjobs import reqcache
 from hybridjobs.runners.spec import InstanceSpec
 
 _SETUP_MARKER = ".setup-complete"
-_CACHE_MARKER = ".hybridjobs-complete"
+_CACHE_MARKER = reqcache.MARKER
 _CONSTRAINTS_FILE = "hybridjobs-constraints.txt"  # see hybridjobs.environments.build
 
 
@@ -53,9 +54,12 @@ def set_up_code(spec: InstanceSpec) -> list[Path]:
     marker = customer_code / _SETUP_MARKER
     with _locked(customer_code / ".setup.lock"):
         if marker.exists():
-            return [Path(p) for p in json.loads(marker.read_text())["requirement_dirs"]]
-        local_file = _download(spec)
-        _unpack(spec, local_file)
+            dirs = [Path(p) for p in json.loads(marker.read_text())["requirement_dirs"]]
+            if all(reqcache.use(d) for d in dirs):
+                return dirs  # held by this process too (see hybridjobs.reqcache)
+        else:
+            local_file = _download(spec)
+            _unpack(spec, local_file)
         dirs = _install_all_requirements(spec)
         marker.write_text(json.dumps({"requirement_dirs": [str(d) for d in dirs]}))
         return dirs
@@ -91,14 +95,14 @@ def _download(spec: InstanceSpec) -> Path:
 
 def _unpack(spec: InstanceSpec, local_file: Path) -> None:
     """Extract an archive into ``extracted/``, or copy a single file there."""
-    from hybridjobs.archives import ArchiveError, extract_archive, is_archive
+    from hybridjobs.archives import ArchiveError, extract_archive, is_archive, limits_from
 
     compression = spec.script.compression_type
     extracted = spec.paths.extracted_dir
     extracted.mkdir(parents=True, exist_ok=True)
     if (compression or "").strip().lower() in ("gzip", "zip") or is_archive(local_file):
         try:
-            extract_archive(local_file, extracted)
+            extract_archive(local_file, extracted, limits_from(spec.archive_limits))
         except ArchiveError as exc:
             raise SetupFailure(
                 f"Got an exception while trying to unpack archive: {spec.script.s3_uri} of "
@@ -141,27 +145,35 @@ def _install_requirements(spec: InstanceSpec, requirements: Path) -> Path | None
     digest = hashlib.sha256(content).hexdigest()
     cache = spec.requirements_cache_dir
     target = cache / digest
-    if (target / _CACHE_MARKER).exists():
+    if reqcache.use(target):
         say(f"Using cached requirements for {requirements.name} ({digest[:12]})")
         return target
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        with _locked(cache / f"{digest}.lock"):
-            if (target / _CACHE_MARKER).exists():
-                return target
-            shutil.rmtree(target, ignore_errors=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=cache))
-            try:
-                _pip_install(spec, requirements, staging)
-                (staging / _CACHE_MARKER).write_text(str(requirements) + "\n")
-                os.rename(staging, target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+        with reqcache.exclusive(reqcache.lock_path(target)):
+            if not (target / _CACHE_MARKER).exists():
+                _install_entry(spec, requirements, target)
+        if not reqcache.use(target):  # held for as long as this process runs
+            raise SetupFailure(f"the cached requirements {digest[:12]} went while installing")
     except SetupFailure:
         raise
     except Exception as exc:
         raise SetupFailure(f"Unable to install requirements.\nException: {exc}") from exc
     return target
+
+
+def _install_entry(spec: InstanceSpec, requirements: Path, target: Path) -> None:
+    """Install into a temporary sibling of ``target``, then rename it into place. The
+    caller holds the entry's exclusive lock."""
+    shutil.rmtree(target, ignore_errors=True)
+    prefix = f".{target.name[:12]}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        _pip_install(spec, requirements, staging)
+        (staging / _CACHE_MARKER).write_text(str(requirements) + "\n")
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _pip_install(spec: InstanceSpec, requirements: Path, target: Path) -> None:

@@ -8,16 +8,23 @@ ago than the configured ages:
 * its log lines in the database (GetLogEvents, ``hybridjobs logs``) after
   ``retention_logs_days``; the job itself, its events, metrics and results stay;
 
-and the parts of multipart uploads nobody completed or aborted within
-``retention_uploads_days`` (S3's ``AbortIncompleteMultipartUpload`` rule). An age of 0
+the parts of multipart uploads nobody completed or aborted within
+``retention_uploads_days`` (S3's ``AbortIncompleteMultipartUpload`` rule), and the entries
+of the requirements cache (:mod:`hybridjobs.reqcache`) no job used for
+``retention_requirements_days`` -- never one a running instance holds. An age of 0
 keeps that kind of data forever. A dry run reports the same without removing anything.
+On SQLite, a sweep that left much of the database file free (:data:`VACUUM_FREE_FRACTION`
+of it, at least :data:`VACUUM_MIN_FREE_BYTES`) ends with ``VACUUM``, which gives it back.
 :class:`SweeperThread` runs a sweep every ``retention_sweep_seconds`` next to the
 scheduler; ``hybridjobs gc`` runs one on demand.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import shutil
 import threading
 import time
@@ -27,6 +34,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from hybridjobs import reqcache
 from hybridjobs.jobs.model import TERMINAL_STATUSES
 from hybridjobs.objects import STAGING_PREFIX, ObjectInfo, ObjectStore, ObjectStoreError
 from hybridjobs.observability.metrics import RETENTION_REMOVED, RETENTION_REMOVED_BYTES
@@ -39,6 +47,10 @@ DAY = 86_400.0
 _BATCH = 200
 """Jobs looked up, or whose log lines are deleted, per statement."""
 _TERMINAL = sorted(status.value for status in TERMINAL_STATUSES)
+VACUUM_FREE_FRACTION = 0.25
+"""VACUUM the SQLite database when at least this share of its pages is free..."""
+VACUUM_MIN_FREE_BYTES = 1 << 20
+"""...and the free pages add up to at least this many bytes."""
 
 
 @dataclass
@@ -52,13 +64,20 @@ class SweepReport:
     log_rows: int = 0
     uploads: list[str] = field(default_factory=list)
     upload_bytes: int = 0
+    requirements: list[Path] = field(default_factory=list)
+    requirement_bytes: int = 0
+    vacuumed_bytes: int | None = None
+    """Bytes the SQLite file shrank by a VACUUM after the sweep; None when none ran."""
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (
             f"{verb} {len(self.job_dirs)} job directories ({self.job_dir_bytes} bytes), "
-            f"{self.log_rows} log lines of {self.log_jobs} jobs, and "
-            f"{len(self.uploads)} abandoned multipart uploads ({self.upload_bytes} bytes)"
+            f"{self.log_rows} log lines of {self.log_jobs} jobs, "
+            f"{len(self.uploads)} abandoned multipart uploads ({self.upload_bytes} bytes), "
+            f"and {len(self.requirements)} cached requirement installs "
+            f"({self.requirement_bytes} bytes)"
+            + ("" if self.vacuumed_bytes is None else f"; vacuumed ({self.vacuumed_bytes} bytes)")
         )
 
 
@@ -81,11 +100,16 @@ class Sweeper:
     def sweep(self, dry_run: bool = False) -> SweepReport:
         """One pass over everything; each kind of data is swept even if another fails."""
         report = SweepReport(dry_run)
-        for step in (self._job_dirs, self._log_rows, self._uploads):
+        for step in (self._job_dirs, self._log_rows, self._uploads, self._requirements):
             try:
                 step(report)
             except Exception:
                 log.exception("retention: %s failed; the next sweep tries again", step.__name__)
+        if not dry_run and self.engine.dialect.name == "sqlite":
+            try:
+                report.vacuumed_bytes = _vacuum_if_worth_it(self.engine)
+            except Exception:
+                log.exception("retention: VACUUM failed; the next sweep tries again")
         return report
 
     def _cutoff(self, days: float) -> float | None:
@@ -162,6 +186,90 @@ class Sweeper:
                     for part in parts:
                         self.objects.delete(bucket, part.key)
 
+    # -- the requirements cache -------------------------------------------------------
+
+    def _requirements(self, report: SweepReport) -> None:
+        cutoff = self._cutoff(self.settings.retention_requirements_days)
+        root = self.settings.data_dir / "cache" / "requirements"  # see scheduler.launchplan
+        if cutoff is None or not root.is_dir():
+            return
+        for tag in sorted(root.iterdir()):
+            if not tag.is_dir():
+                continue
+            for entry in sorted(tag.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    self._requirement_entry(entry, cutoff, report)
+                elif entry.suffix == ".lock" and not entry.with_suffix("").exists():
+                    _drop_lock(entry, cutoff, report.dry_run)
+
+    def _requirement_entry(self, entry: Path, cutoff: float, report: SweepReport) -> None:
+        """Remove ``entry`` if unused since ``cutoff`` and held by no running instance
+        (a crashed install's temporary directory: if older than ``cutoff``)."""
+        if entry.name.startswith("."):
+            if _last_use(entry) < cutoff:
+                report.requirements.append(entry)
+                report.requirement_bytes += _size_of(entry)
+                if not report.dry_run:
+                    shutil.rmtree(entry, ignore_errors=True)
+            return
+        if _last_use(entry) >= cutoff:
+            return
+        lock = reqcache.lock_path(entry)
+        try:
+            fd = reqcache.lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a running instance uses it
+        try:
+            if _last_use(entry) >= cutoff:
+                return  # used while we took the lock
+            report.requirements.append(entry)
+            report.requirement_bytes += _size_of(entry)
+            if not report.dry_run:
+                (entry / reqcache.MARKER).unlink(missing_ok=True)  # incomplete from now on
+                shutil.rmtree(entry, ignore_errors=True)
+                lock.unlink(missing_ok=True)  # while held: see hybridjobs.reqcache
+        finally:
+            os.close(fd)
+
+
+def _last_use(entry: Path) -> float:
+    """When an instance last used the cache entry (its marker's mtime, else the
+    directory's)."""
+    with contextlib.suppress(OSError):
+        return (entry / reqcache.MARKER).stat().st_mtime
+    return entry.stat().st_mtime
+
+
+def _drop_lock(lock: Path, cutoff: float, dry_run: bool) -> None:
+    """Remove a cache lock file whose entry is gone, if old and not held."""
+    with contextlib.suppress(OSError):
+        if dry_run or lock.stat().st_mtime >= cutoff:
+            return
+        fd = reqcache.lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            if not lock.with_suffix("").exists():
+                lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _vacuum_if_worth_it(engine: sa.Engine) -> int | None:
+    """``VACUUM`` the SQLite database if enough of it is free (see the module's text);
+    the bytes the file shrank by, or None when it was not worth it."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        page_size = int(driver.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(driver.execute("PRAGMA page_count").fetchone()[0])
+        free = int(driver.execute("PRAGMA freelist_count").fetchone()[0])
+        if free * page_size < VACUUM_MIN_FREE_BYTES or free < pages * VACUUM_FREE_FRACTION:
+            return None
+        log.info("retention: VACUUM (%d of %d pages free)", free, pages)
+        driver.execute("VACUUM")
+        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        after = int(driver.execute("PRAGMA page_count").fetchone()[0])
+    return (pages - after) * page_size
+
 
 def _by_upload(staged: list[ObjectInfo]) -> Iterator[tuple[str, list[ObjectInfo]]]:
     """The staged objects grouped by upload id (the first path segment after the prefix)."""
@@ -201,6 +309,7 @@ def _count(report: SweepReport) -> None:
         ("job_dirs", len(report.job_dirs), report.job_dir_bytes),
         ("log_lines", report.log_rows, 0),
         ("uploads", len(report.uploads), report.upload_bytes),
+        ("requirements", len(report.requirements), report.requirement_bytes),
     ):
         RETENTION_REMOVED.labels(kind).inc(items)
         RETENTION_REMOVED_BYTES.labels(kind).inc(size)
@@ -231,6 +340,6 @@ class SweeperThread:
         while not self._stop.wait(wait):
             report = self.sweeper.sweep()
             _count(report)
-            if report.job_dirs or report.log_rows or report.uploads:
+            if report.job_dirs or report.log_rows or report.uploads or report.requirements:
                 log.info("retention: %s", report.summary())
             wait = self.interval

@@ -274,6 +274,11 @@ class Settings(BaseSettings):
     retention_uploads_days: float = Field(
         default=7.0, ge=0, description="Days an abandoned multipart upload's parts are kept."
     )
+    retention_requirements_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Days a cached requirements.txt install is kept after its last use.",
+    )
     retention_sweep_seconds: float = Field(
         default=3600.0, gt=0, description="How often the retention sweeper runs."
     )
@@ -281,6 +286,21 @@ class Settings(BaseSettings):
         default=1.0,
         ge=0,
         description="Jobs wait in the queue while the data directory has less free space.",
+    )
+    # Archive limits (docs/operations.md), carried to instances in their spec.
+    archive_max_compressed_mib: float = Field(
+        default=1024.0, gt=0, description="Largest job code archive (MiB, as uploaded)."
+    )
+    archive_max_members: int = Field(
+        default=20_000, gt=0, description="Most files and directories in a code archive."
+    )
+    archive_max_expanded_mib: float = Field(
+        default=4096.0, gt=0, description="Most MiB a code archive may expand to."
+    )
+    archive_max_expansion_ratio: float = Field(
+        default=100.0,
+        gt=0,
+        description="Most a code archive may expand (times its size), past 64 MiB expanded.",
     )
 
     @field_validator("objects")
@@ -310,6 +330,17 @@ class Settings(BaseSettings):
     def resolved_environments_dir(self) -> Path:
         """Where image environments live: ``environments_dir`` or DATA_DIR/environments."""
         return self.environments_dir or self.data_dir / "environments"
+
+    @property
+    def archive_limits(self) -> dict[str, float]:
+        """The archive limits, by the field names of ``hybridjobs.archives.ArchiveLimits``."""
+        mib = float(2**20)
+        return {
+            "max_compressed_bytes": self.archive_max_compressed_mib * mib,
+            "max_members": self.archive_max_members,
+            "max_expanded_bytes": self.archive_max_expanded_mib * mib,
+            "max_expansion_ratio": self.archive_max_expansion_ratio,
+        }
 
     @property
     def jobs_dir(self) -> Path:

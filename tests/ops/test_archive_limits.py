@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from jobs.conftest import ServerPool
 
-from hybridjobs.archives import ArchiveLimits, ArchiveTooLarge, extract_archive
+from hybridjobs.archives import ArchiveLimits, ArchiveTooLarge, extract_archive, limits_from
 
 MIB = 2**20
 
@@ -80,3 +80,26 @@ def test_a_job_whose_archive_is_a_bomb_fails_naming_the_limit(servers: ServerPoo
     reason = job["failureReason"]
     assert "expansion ratio limit" in reason and uri in reason, reason
     assert not any(kit.job_dir(arn).rglob("f0")), "nothing of the archive may be written"
+
+
+def test_the_limits_are_settings_that_reach_the_instance(servers: ServerPool) -> None:
+    kit = servers.start(env={"HYBRIDJOBS_ARCHIVE_MAX_MEMBERS": "10"})
+    many = kit.put("src/many/source.tar.gz", zeros_tar_gz(0, members=11))
+    arn = kit.create(
+        algorithmSpecification={
+            "scriptModeConfig": {"s3Uri": many, "entryPoint": "f0", "compressionType": "GZIP"}
+        }
+    )
+    reason = kit.wait(arn, ["FAILED"], timeout=30)["failureReason"]
+    assert "member count limit" in reason and "10" in reason, reason
+
+    ten: dict[str, str | bytes] = {"job.py": "print('fits')\n"}
+    ten.update({f"data{index}.txt": "" for index in range(9)})
+    kit.run_ok(files=ten, entry_point="job")
+
+
+def test_limits_from_a_spec_mapping() -> None:
+    assert limits_from({}) == ArchiveLimits()
+    chosen = limits_from({"max_members": 7.0, "max_expansion_ratio": 3, "unknown": 1})
+    assert chosen == ArchiveLimits(max_members=7, max_expansion_ratio=3.0)
+    assert isinstance(chosen.max_members, int)

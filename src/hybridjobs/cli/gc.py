@@ -11,11 +11,16 @@ from hybridjobs.cli.doctor import add_storage_options, storage_settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gc = subparsers.add_parser(
         "gc",
-        help="remove finished jobs' old files and log lines, and abandoned uploads",
+        help=(
+            "remove finished jobs' old files and log lines, abandoned uploads and unused "
+            "cached requirement installs"
+        ),
         description=(
             "Remove what the retention ages say is no longer kept: the local files of jobs "
             "that ended more than --job-files-days ago, their log lines after --logs-days, "
-            "and multipart uploads left unfinished for --uploads-days. The running service's "
+            "multipart uploads left unfinished for --uploads-days, and cached requirements.txt "
+            "installs no job used for --requirements-days (never one a running job uses). On "
+            "SQLite, a database left mostly free is VACUUMed. The running service's "
             "sweeper does the same every HYBRIDJOBS_RETENTION_SWEEP_SECONDS. An age of 0 "
             "keeps that kind of data."
         ),
@@ -30,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gc.add_argument("--job-files-days", type=float, metavar="DAYS", help="default 7")
     gc.add_argument("--logs-days", type=float, metavar="DAYS", help="default 30")
     gc.add_argument("--uploads-days", type=float, metavar="DAYS", help="default 7")
+    gc.add_argument("--requirements-days", type=float, metavar="DAYS", help="default 30")
     gc.set_defaults(handler=_gc)
 
 
@@ -43,6 +49,7 @@ def _gc(args: argparse.Namespace) -> int:
         retention_job_files_days=args.job_files_days,
         retention_logs_days=args.logs_days,
         retention_uploads_days=args.uploads_days,
+        retention_requirements_days=args.requirements_days,
     )
     store = SqlJobStore(settings.resolved_db_url)
     try:
@@ -54,5 +61,7 @@ def _gc(args: argparse.Namespace) -> int:
         print(f"{prefix} {settings.jobs_dir / job_id}")
     for upload in report.uploads:
         print(f"{prefix} upload {upload}")
+    for entry in report.requirements:
+        print(f"{prefix} cached requirements {entry}")
     print(report.summary())
     return 0

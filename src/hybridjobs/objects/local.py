@@ -136,12 +136,15 @@ class LocalObjectStore:
     def delete_bucket(self, bucket: str) -> None:
         """Remove an empty bucket (leftover empty directories and temporary files go too)."""
         bucket_dir = self._bucket_dir(bucket)
-        try:
-            bucket_dir.rmdir()
-        except OSError:
-            if next(self.list(bucket), None) is not None:
-                raise BucketNotEmpty(f"bucket {bucket!r} is not empty") from None
-            shutil.rmtree(bucket_dir)
+        if next(self.list(bucket), None) is not None:
+            raise BucketNotEmpty(f"bucket {bucket!r} is not empty")
+        with self._lock(bucket):
+            if next(self.list(bucket, locked=True), None) is not None:
+                raise BucketNotEmpty(f"bucket {bucket!r} is not empty")
+            shutil.rmtree(bucket_dir, ignore_errors=True)
+            # Unlinked while held: a process waiting on this file finds it replaced (see
+            # _lock) and looks at the bucket again, so no lock file outlives its bucket.
+            (self._root / LOCKS / bucket).unlink(missing_ok=True)
 
     # -- objects ---------------------------------------------------------------------
 
@@ -216,14 +219,16 @@ class LocalObjectStore:
             path, st = self._store(dst_bucket, dst_key, fill)
         return self._remember(dst_key, path, st, quoted(digest.hexdigest()))
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix``, ascending by key."""
+    def list(self, bucket: str, prefix: str = "", *, locked: bool = False) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, ascending by key. ``locked``: the
+        caller already holds the bucket's lock."""
         bucket_dir = self._bucket_dir(bucket)
         found: dict[str, Path] = {}
         directory, sep, _ = prefix.rpartition("/")
         segments = directory.split("/") if sep else []
         names = plain_names(segments)
-        with self._lock(bucket, shared=True):  # no file is between places during the walk
+        # no file is between places during the walk
+        with contextlib.nullcontext() if locked else self._lock(bucket, shared=True):
             if names is not None:
                 start = bucket_dir.joinpath(*names)
                 for key, path in walk_plain(start, segments):
@@ -253,21 +258,35 @@ class LocalObjectStore:
     @contextlib.contextmanager
     def _lock(self, bucket: str, shared: bool = False) -> Iterator[None]:
         """The bucket's lock (exclusive for changes; shared to read a stable tree). A
-        shared lock that cannot be taken (a read-only root) is skipped."""
-        fd: int | None = None
-        try:
-            (self._root / LOCKS).mkdir(exist_ok=True)
-            fd = os.open(self._root / LOCKS / bucket, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            if not shared:
+        shared lock that cannot be taken (a read-only root) is skipped.
+
+        The lock file is made only while the bucket exists (``NoSuchBucket`` otherwise, also
+        when the bucket was deleted while waiting), and :meth:`delete_bucket` removes it, so
+        lock files never outnumber buckets. A file unlinked while this waited for it is
+        noticed (its inode is no longer the path's) and the lock taken again."""
+        path = self._root / LOCKS / bucket
+        while True:
+            fd: int | None = None
+            try:
+                self._bucket_dir(bucket)
+                (self._root / LOCKS).mkdir(exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except NoSuchBucket:
                 raise
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            yield
-        finally:
-            if fd is not None:
-                os.close(fd)
+            except OSError:
+                if not shared:
+                    raise
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                    if not _same_file(fd, path):
+                        continue  # deleted (and perhaps made again) while we waited
+                    self._bucket_dir(bucket)
+                yield
+                return
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _read(self, bucket: str, key: str, action: Callable[[Path], _T]) -> _T:
         """``action`` applied to the file of ``key``: first without a lock, then (if the
@@ -421,6 +440,16 @@ class LocalObjectStore:
                     yield self.head(bucket, key)
                 except (NoSuchKey, NoSuchBucket):
                     continue
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
 
 
 def atomic_write(path: Path, fill: Fill) -> None:

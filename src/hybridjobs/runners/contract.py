@@ -116,6 +116,9 @@ class InstanceLaunch:
     """The session token of the job's own credentials (``AWS_SESSION_TOKEN``)."""
     ca_bundle: str = ""
     """The certificate the service's TLS endpoint is verified with (``AWS_CA_BUNDLE``)."""
+    archive_limits: Mapping[str, float] | None = None
+    """Limits on the code archive (``hybridjobs.archives.ArchiveLimits`` field names);
+    ``None``: the defaults."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.host_index <= len(self.hosts):
@@ -362,11 +365,12 @@ def write_instance_spec(
                                                     "endpoint_url"?: str},
          "requirements_cache_dir": str,
          "hyperparameters": {str: str},
-         "argv": [str]}                          # toolkit-style --key value user args
+         "argv": [str],                          # toolkit-style --key value user args
+         "archive_limits"?: {str: number}}       # ArchiveLimits fields; absent: defaults
     """
     script = script_spec(launch)
     seen = view or paths
-    document = {
+    document: dict[str, Any] = {
         "version": SPEC_VERSION,
         "job_arn": launch.job_arn,
         "job_name": launch.job_name,
@@ -392,6 +396,8 @@ def write_instance_spec(
         "hyperparameters": launch.hyperparameters,
         "argv": cmd_args(user_hyperparameters(launch)),
     }
+    if launch.archive_limits is not None:
+        document["archive_limits"] = dict(launch.archive_limits)
     paths.spec_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

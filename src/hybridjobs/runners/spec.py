@@ -53,6 +53,9 @@ class InstanceSpec:
     hyperparameters: dict[str, str]
     argv: list[str] = field(default_factory=list)
     version: int = SPEC_VERSION
+    archive_limits: dict[str, float] = field(default_factory=dict)
+    """Limits on the code archive (``hybridjobs.archives.ArchiveLimits`` fields); empty:
+    the defaults."""
 
 
 def load_instance_spec(path: Path) -> InstanceSpec:
@@ -79,6 +82,9 @@ def load_instance_spec(path: Path) -> InstanceSpec:
             requirements_cache_dir=Path(document["requirements_cache_dir"]),
             hyperparameters={str(k): str(v) for k, v in document["hyperparameters"].items()},
             argv=[str(arg) for arg in document.get("argv", [])],
+            archive_limits={
+                str(k): float(v) for k, v in document.get("archive_limits", {}).items()
+            },
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed instance spec {path}: {exc!r}") from exc

@@ -77,6 +77,7 @@ class InstanceSetup:
                 job_token=self.job.job_token or self.job.job_id,
                 objects=self._objects_for_jobs(),
                 requirements_cache_dir=requirements_cache(settings.data_dir, python),
+                archive_limits=settings.archive_limits,
                 visible_gpus=placement.visible_gpus[index - 1] if placement else None,
                 gpu_twins=placement is not None and placement.twins,
             )
