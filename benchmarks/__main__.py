@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "observability": "benchmarks.observability_overhead",
     "disk": "benchmarks.disk_retention",
     "auth": "benchmarks.auth_overhead",
+    "torture": "benchmarks.torture",
 }
 
 
