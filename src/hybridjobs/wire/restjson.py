@@ -1,9 +1,10 @@
 """The rest-json protocol (Braket): request parsing and response serialization.
 
-Parsing maps URI labels, query strings, headers and the JSON body onto the operation's
-input members; serialization renders an output dict (wire member names) with the model's
-timestamp formats, response code and header members. Error responses carry
-``x-amzn-ErrorType`` plus a ``{"__type", "message"}`` body, which botocore's parser reads.
+Parsing maps URI labels, query strings and headers (:mod:`hybridjobs.wire.restbinding`,
+shared with rest-xml) and the JSON body onto the operation's input members; serialization
+renders an output dict (member names) with the model's timestamp formats, response code
+and header members. Error responses carry ``x-amzn-ErrorType`` plus a
+``{"__type", "message"}`` body, which botocore's parser reads.
 :class:`RestJsonCodec` gives these steps to the shared envelope (``wire/envelope.py``).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.model import ListShape, OperationModel, Shape, StructureShape
+from botocore.model import OperationModel, StructureShape
 
 from hybridjobs.errors import (
     InternalServiceException,
@@ -21,95 +22,60 @@ from hybridjobs.errors import (
     UnknownOperationException,
     ValidationException,
 )
-from hybridjobs.wire import botomodel, jsonbody
+from hybridjobs.wire import botomodel, jsonbody, restbinding
 from hybridjobs.wire.envelope import Resolved, WireCodec
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.routing import RestRouter
+from hybridjobs.wire.shapes import location, wire_name
 
 JSON_CONTENT_TYPE = "application/json"
-
-
-def _scalar_from_text(shape: Shape, text: str, field: str, problems: list[str]) -> Any:
-    kind = shape.type_name
-    if kind in ("integer", "long"):
-        try:
-            return int(text)
-        except ValueError:
-            problems.append(f"{field}: must be an integer, got {text!r}")
-            return None
-    if kind in ("double", "float"):
-        try:
-            return float(text)
-        except ValueError:
-            problems.append(f"{field}: must be a number, got {text!r}")
-            return None
-    if kind == "boolean":
-        if text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        problems.append(f"{field}: must be true or false, got {text!r}")
-        return None
-    return text
 
 
 def parse_request(
     operation: OperationModel, request: WireRequest, labels: dict[str, str]
 ) -> dict[str, Any]:
-    """The operation's input parameters from ``request`` (not yet validated).
+    """The operation's input parameters from ``request`` (not yet validated), keyed by
+    member name: the URI, query and header members (:mod:`hybridjobs.wire.restbinding`)
+    and the body members, read from the JSON object under their wire names.
 
-    Raises ValidationException when the body is not a JSON object or a query or header
-    value cannot be converted to its member's type.
+    Raises ValidationException when the body is not a JSON object or a URI, query or header
+    value cannot be converted to its member's type (naming every such member).
     """
     shape = operation.input_shape
-    params: dict[str, Any] = {}
     if shape is None:
-        return params
+        return {}
     assert isinstance(shape, StructureShape)
-    problems: list[str] = []
-    body_members: dict[str, Shape] = {}
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire_name = member.serialization.get("name", name)
-        if location == "uri":
-            if wire_name in labels:
-                params[name] = labels[wire_name]
-        elif location == "querystring":
-            values = request.query.get(wire_name)
-            if values is None:
-                continue
-            if isinstance(member, ListShape):
-                params[name] = [_scalar_from_text(member.member, v, name, problems) for v in values]
-            else:
-                params[name] = _scalar_from_text(member, values[0], name, problems)
-        elif location == "header":
-            header = request.headers.get(wire_name.lower())
-            if header is not None:
-                params[name] = _scalar_from_text(member, header, name, problems)
-        else:
-            body_members[wire_name] = member
+    bound = restbinding.read_request(operation, request, labels)
+    params = bound.params
+    body_members = {
+        wire_name(member, name): name
+        for name, member in shape.members.items()
+        if location(member) is None
+    }
     if body_members:
         document = jsonbody.load_object(request.body, ValidationException)
-        for wire_name, value in document.items():
-            if wire_name in body_members:
-                params[wire_name] = value
-    if problems:
-        raise ValidationException("; ".join(problems))
+        for key, value in document.items():
+            if key in body_members:
+                params[body_members[key]] = value
+    if bound.problems:
+        raise ValidationException("; ".join(bound.problems))
     return params
 
 
 def serialize_response(
     operation: OperationModel, output: dict[str, Any], request_id: str
 ) -> WireResponse:
-    """A success response for ``output`` (a dict keyed by wire member names)."""
+    """A success response for ``output`` (a dict keyed by member names): body members as
+    JSON, header members as headers, the status from the model (or a ``statusCode``
+    member)."""
     headers = {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE}
     shape = operation.output_shape
     body: dict[str, Any] = {}
     if shape is not None:
         assert isinstance(shape, StructureShape)
         body = jsonbody.render(shape, output)
-        for name, member in shape.members.items():
-            if member.serialization.get("location") == "header" and output.get(name) is not None:
-                headers[member.serialization.get("name", name)] = str(output[name])
-    status = int(operation.http.get("responseCode", 200))
+        restbinding.write_headers(shape, output, headers)
+    status = restbinding.response_status(operation, output)
     return WireResponse(status=status, headers=headers, body=json.dumps(body).encode())
 
 

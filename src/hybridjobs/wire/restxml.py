@@ -6,12 +6,14 @@ responses), so whatever boto3 sends parses here and whatever this module writes 
 in boto3:
 
 * members located in the URI, the query string, a header or a header prefix map
-  (``x-amz-meta-*``) come from there; the payload member is the raw body when it is a
-  blob, or an XML document when it is a structure; other members form an XML body;
+  (``x-amz-meta-*``) come from there, read and written by
+  :mod:`hybridjobs.wire.restbinding` (shared with rest-json); the payload member is the
+  raw body when it is a blob, or an XML document when it is a structure; other members
+  form an XML body;
 * XML lists are wrapped (``<Buckets><Bucket>…``) unless the model marks them
   ``flattened``; element names come from ``locationName`` (botocore's ``name``);
 * timestamps are ISO 8601 in XML bodies and RFC 1123 in headers unless the model gives
-  a ``timestampFormat``.
+  a ``timestampFormat``; blobs in XML bodies are base64.
 
 The model names no root element for output bodies, so callers pass the documented one
 (S3: ``ListBucketResult`` …). Bad XML raises :class:`MalformedXmlError`; a header or query
@@ -20,19 +22,24 @@ value that does not convert to its member's type raises :class:`InvalidParameter
 
 from __future__ import annotations
 
-import base64
-import datetime
 import xml.etree.ElementTree as ET
-from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
-from hybridjobs.timestamps import format_timestamp, parse_iso8601
+from hybridjobs.wire import restbinding
 from hybridjobs.wire.messages import WireRequest, WireResponse
-from hybridjobs.wire.shapes import ShapeVisitor, is_flattened, present_members, wire_name
+from hybridjobs.wire.shapes import (
+    ShapeVisitor,
+    is_flattened,
+    location,
+    present_members,
+    wire_name,
+)
 
 XML_CONTENT_TYPE = "application/xml"
+BODY_TIMESTAMP_FORMAT = "iso8601"
+"""How XML bodies write timestamps whose shape names no ``timestampFormat``."""
 MAX_XML_BODY_BYTES = 4 * 1024 * 1024
 """Request XML documents larger than this are refused (S3's largest is DeleteObjects)."""
 
@@ -57,41 +64,21 @@ def parse_request(
 ) -> dict[str, Any]:
     """The operation's input parameters from ``request`` (not yet validated).
 
-    Absent members are left out. A streaming or blob payload member receives the body as
-    ``bytes`` (even when empty); a structure payload is parsed only when the body is not
-    blank. Unknown query keys, headers and XML elements are ignored.
+    URI, query and header members come from :mod:`hybridjobs.wire.restbinding`; a value
+    there that does not convert raises :class:`InvalidParameterError` naming every such
+    member. Absent members are left out. A streaming or blob payload member receives the
+    body as ``bytes`` (even when empty); a structure payload is parsed only when the body
+    is not blank. Unknown query keys, headers and XML elements are ignored.
     """
     shape = operation.input_shape
-    params: dict[str, Any] = {}
     if shape is None:
-        return params
+        return {}
     assert isinstance(shape, StructureShape)
+    bound = restbinding.read_request(operation, request, labels)
+    if bound.problems:
+        raise InvalidParameterError("; ".join(bound.problems))
+    params = bound.params
     payload = shape.serialization.get("payload")
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire_name = member.serialization.get("name", name)
-        if location == "uri":
-            if wire_name in labels:
-                params[name] = labels[wire_name]
-        elif location == "querystring":
-            value = _from_query(member, wire_name, request.query)
-            if value is not None:
-                params[name] = value
-        elif location == "header":
-            header = request.headers.get(wire_name.lower())
-            if header is not None:
-                value = _scalar_from_header(member, header, wire_name)
-                if value is not None:
-                    params[name] = value
-        elif location == "headers":
-            prefix = wire_name.lower()
-            found = {
-                header[len(prefix) :]: value
-                for header, value in request.headers.items()
-                if header.startswith(prefix)
-            }
-            if found:
-                params[name] = found
     if payload is not None:
         member = shape.members[payload]
         if member.type_name in ("blob", "string"):
@@ -104,62 +91,7 @@ def parse_request(
 
 
 def _in_body(member: Shape) -> bool:
-    return member.serialization.get("location") is None
-
-
-def _from_query(member: Shape, wire_name: str, query: dict[str, list[str]]) -> Any:
-    if isinstance(member, MapShape):
-        return {key: values[0] for key, values in query.items()} or None
-    values = query.get(wire_name)
-    if values is None:
-        return None
-    if isinstance(member, ListShape):
-        return [_scalar(member.member, value, wire_name) for value in values]
-    return _scalar(member, values[0], wire_name)
-
-
-def _scalar_from_header(member: Shape, text: str, wire_name: str) -> Any:
-    if isinstance(member, ListShape):
-        return [_scalar(member.member, part.strip(), wire_name) for part in text.split(",")]
-    if member.type_name == "timestamp":
-        return _header_timestamp(text)
-    return _scalar(member, text, wire_name)
-
-
-def _header_timestamp(text: str) -> datetime.datetime | None:
-    """An HTTP-date (or ISO 8601) header value; ``None`` when unreadable (HTTP says to
-    ignore an invalid date in a conditional header)."""
-    try:
-        return parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        pass
-    try:
-        return parse_iso8601(text)
-    except ValueError:
-        return None
-
-
-def _scalar(shape: Shape, text: str, field: str) -> Any:
-    kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(text)
-        if kind in ("double", "float"):
-            return float(text)
-    except ValueError:
-        raise InvalidParameterError(f"{field}: {text!r} is not a number") from None
-    if kind == "boolean":
-        if text.lower() not in ("true", "false"):
-            raise InvalidParameterError(f"{field}: {text!r} is not true or false")
-        return text.lower() == "true"
-    if kind == "timestamp":
-        try:
-            return parse_iso8601(text)
-        except ValueError:
-            raise InvalidParameterError(f"{field}: {text!r} is not a timestamp") from None
-    if kind == "blob":
-        return text.encode("utf-8")
-    return text
+    return location(member) is None
 
 
 def _parse_document(shape: Shape, body: bytes) -> Any:
@@ -228,12 +160,12 @@ class _XmlReader(ShapeVisitor[ET.Element, Any]):
 
     def on_scalar(self, shape: Shape, value: ET.Element) -> Any:
         text = value.text or ""
+        if shape.type_name != "string":
+            text = text.strip()
         try:
-            return _scalar(
-                shape, text.strip() if shape.type_name != "string" else text, _tag(value)
-            )
-        except InvalidParameterError as exc:
-            raise MalformedXmlError(str(exc)) from None
+            return restbinding.from_text(shape, text, timestamp_format=BODY_TIMESTAMP_FORMAT)
+        except restbinding.BindingError as exc:
+            raise MalformedXmlError(f"{_tag(value)}: {exc}") from None
 
 
 def _read(shape: Shape, element: ET.Element) -> Any:
@@ -266,7 +198,7 @@ def serialize_response(
     shape = operation.output_shape
     if shape is not None:
         assert isinstance(shape, StructureShape)
-        _render_headers(shape, output, headers)
+        restbinding.write_headers(shape, output, headers)
         payload = shape.serialization.get("payload")
         if payload is not None:
             member = shape.members[payload]
@@ -281,7 +213,7 @@ def serialize_response(
             body = _document(shape, output, root_name or shape.name, namespace)
             headers.setdefault("Content-Type", XML_CONTENT_TYPE)
     headers.setdefault("Content-Length", str(len(body)))
-    code = status if status is not None else int(operation.http.get("responseCode", 200))
+    code = restbinding.response_status(operation, output, status)
     return WireResponse(status=code, headers=headers, body=body)
 
 
@@ -313,31 +245,6 @@ def serialize_error(
     headers["Content-Type"] = XML_CONTENT_TYPE
     headers["Content-Length"] = str(len(body))
     return WireResponse(status=status, headers=headers, body=body)
-
-
-def _render_headers(shape: StructureShape, output: dict[str, Any], headers: dict[str, str]) -> None:
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        value = output.get(name)
-        if value is None or location not in ("header", "headers"):
-            continue
-        wire_name = member.serialization.get("name", name)
-        if location == "headers":
-            for suffix, item in value.items():
-                headers[f"{wire_name}{suffix}"] = str(item)
-        else:
-            headers[wire_name] = _header_text(member, value)
-
-
-def _header_text(member: Shape, value: Any) -> str:
-    if member.type_name == "timestamp":
-        fmt = member.serialization.get("timestampFormat", "rfc822")
-        return str(format_timestamp(value, fmt))
-    if member.type_name == "boolean":
-        return "true" if value else "false"
-    if isinstance(member, ListShape):
-        return ",".join(str(item) for item in value)
-    return str(value)
 
 
 def _document(shape: Shape, value: Any, root_name: str, namespace: str | None) -> bytes:
@@ -399,13 +306,4 @@ def _fill(shape: Shape, value: Any, element: ET.Element) -> None:
 
 
 def _text(shape: Shape, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "timestamp":
-        fmt = shape.serialization.get("timestampFormat", "iso8601")
-        return str(format_timestamp(value, fmt))
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "blob":
-        raw = value if isinstance(value, bytes) else str(value).encode()
-        return base64.b64encode(raw).decode("ascii")
-    return str(value)
+    return restbinding.to_text(shape, value, timestamp_format=BODY_TIMESTAMP_FORMAT)

@@ -91,6 +91,8 @@ class _Validator:
             self.check(shape.value, item, f"{path}[{key!r}]")
 
     def _check_string(self, shape: Shape, value: Any, path: str) -> None:
+        if shape.serialization.get("jsonvalue") and shape.serialization.get("location") == "header":
+            return  # a header's JSON value (any JSON), not a string: see wire/restbinding.py
         if not isinstance(value, str):
             self.fail(path, f"must be a string, got {_describe(value)}")
             return
