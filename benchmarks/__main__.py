@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "disk": "benchmarks.disk_retention",
     "auth": "benchmarks.auth_overhead",
     "torture": "benchmarks.torture",
+    "idle_memory": "benchmarks.idle_memory",
 }
 
 

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import os
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from hybridjobs.cli.client import Connection
+
+if TYPE_CHECKING:
+    import pathspec
 
 ALWAYS_EXCLUDED = (".git/", "__pycache__/", "*.pyc", ".DS_Store")
 MIB = 1024 * 1024
@@ -79,13 +81,21 @@ def ensure_bucket(connection: Connection, bucket: str) -> None:
             raise
 
 
+def _gitignore_spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    """The git-style spec of ``lines`` (``pathspec`` is imported here, on first use, so
+    that every other command, ``hybridjobs serve`` included, does without it)."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
 class _Excluder:
     """git-style ignore rules of a directory tree (one spec per ``.gitignore``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.specs: list[tuple[str, pathspec.GitIgnoreSpec]] = [
-            ("", pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED))
+            ("", _gitignore_spec(ALWAYS_EXCLUDED))
         ]
 
     def enter(self, relative_dir: str) -> None:
@@ -93,7 +103,7 @@ class _Excluder:
         ignore_file = self.root / relative_dir / ".gitignore"
         if ignore_file.is_file():
             lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-            self.specs.append((relative_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
+            self.specs.append((relative_dir, _gitignore_spec(lines)))
 
     def excluded(self, relative: str, is_dir: bool) -> bool:
         """Whether the path (relative to the root, ``/``-separated) is ignored: the deepest
