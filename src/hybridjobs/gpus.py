@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 NVIDIA_SMI_QUERY = (
     "--query-gpu=index,uuid,name,memory.total",
@@ -97,6 +98,16 @@ def _from_nvidia_smi() -> list[Gpu]:
     except (OSError, subprocess.SubprocessError):
         return []
     return parse_nvidia_smi(result.stdout) if result.returncode == 0 else []
+
+
+def gpu_device_nodes(dev: Path = Path("/dev")) -> tuple[Path, ...]:
+    """The NVIDIA device nodes under ``dev`` a GPU instance's sandbox must show: every
+    ``nvidia*`` node (the GPUs, ``nvidiactl``, ``nvidia-uvm``, ...) and ``nvidia-caps``.
+    All GPUs' nodes, as on the host: ``CUDA_VISIBLE_DEVICES`` picks the instance's own
+    (a driver's minor numbers need not follow ``nvidia-smi``'s indices)."""
+    with contextlib.suppress(OSError):
+        return tuple(sorted(path for path in dev.iterdir() if path.name.startswith("nvidia")))
+    return ()
 
 
 def discover_gpus() -> list[Gpu]:

@@ -69,9 +69,10 @@ def _process_name(pid: int) -> str:
         return "?"
 
 
-def _signal_member(pid: int, group: int, signum: int) -> None:
-    """Send ``signum`` to ``pid`` if it is still a member of ``group`` (through a pidfd where
-    the kernel has them, so a pid reused meanwhile is never signalled)."""
+def _signal_member(pid: int, group: int | None, signum: int) -> None:
+    """Send ``signum`` to ``pid`` if it is still a member of ``group`` (any process of
+    the namespace when ``group`` is ``None``), through a pidfd where the kernel has them,
+    so a pid reused meanwhile is never signalled."""
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError) as exc:
@@ -80,7 +81,7 @@ def _signal_member(pid: int, group: int, signum: int) -> None:
         pidfd = -1
     try:
         stat = _proc_stat(pid)
-        if stat is None or int(stat[2]) != group:
+        if stat is None or (group is not None and int(stat[2]) != group):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if pidfd >= 0:
@@ -92,22 +93,51 @@ def _signal_member(pid: int, group: int, signum: int) -> None:
             os.close(pidfd)
 
 
+def sandboxed_instance() -> bool:
+    """Whether this process is a sandbox's instance: PID 2 of a PID namespace of its own,
+    child of the namespace's init, in a process group led from outside the namespace (so
+    ``getpgrp`` reads 0): the layout of both sandboxes (bubblewrap and
+    :mod:`hybridjobs.sandbox.inplace`)."""
+    return os.getpid() == 2 and os.getppid() == 1 and os.getpgrp() == 0
+
+
+def namespace_members() -> list[int]:
+    """Live (non-zombie) processes of this PID namespace but its init and this process."""
+    members: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, os.getpid()):
+                stat = _proc_stat(int(entry))
+                if stat is not None and stat[0] not in ("Z", "X"):
+                    members.append(int(entry))
+    return members
+
+
 def end_process_group(grace: float = END_GRACE_SECONDS) -> list[int]:
     """End every other process of this process's group: SIGTERM each, wait up to ``grace``
     seconds for them to end, SIGKILL what is left; return the pids it signalled.
 
     Does nothing unless this process leads its group (an instance: the cold bootstrap and a
     forked instance both lead a session of their own; an MPI rank or a bootstrap started by
-    hand in someone else's group leaves that group alone). This process is never signalled.
-    Says in the log (stderr) which processes it stops.
+    hand in someone else's group leaves that group alone) or is a sandbox's instance
+    (:func:`sandboxed_instance`), whose "group" is every other process of its namespace but
+    the init. This process is never signalled. Says in the log (stderr) which processes it
+    stops.
     """
     me = os.getpid()
+    group: int | None = me
     if os.getpgrp() != me:
-        return []
+        if not sandboxed_instance():
+            return []
+        group = None
+
+    def members_now() -> list[int]:
+        return group_members(me) if group is not None else namespace_members()
+
     signalled: list[int] = []
     deadline = time.monotonic() + grace
     while True:
-        members = group_members(me)
+        members = members_now()
         fresh = [pid for pid in members if pid not in signalled]
         if fresh:
             if not signalled:
@@ -120,7 +150,7 @@ def end_process_group(grace: float = END_GRACE_SECONDS) -> list[int]:
                         flush=True,
                     )
             for pid in fresh:
-                _signal_member(pid, me, signal.SIGTERM)
+                _signal_member(pid, group, signal.SIGTERM)
             signalled.extend(fresh)
         if not members or time.monotonic() >= deadline:
             break
@@ -130,9 +160,9 @@ def end_process_group(grace: float = END_GRACE_SECONDS) -> list[int]:
         for pid in members:
             if pid not in signalled:
                 signalled.append(pid)
-            _signal_member(pid, me, signal.SIGKILL)
+            _signal_member(pid, group, signal.SIGKILL)
         time.sleep(0.01)
-        members = group_members(me)
+        members = members_now()
     return signalled
 
 

@@ -224,7 +224,9 @@ def build_scheduler(
     pool = _warm_pool(settings, confinement) if cluster is None else None
     # One zygote per image environment in use (the first instance starts it, cold).
     env_pools = (
-        EnvironmentPools(1, settings.warm_pool_preload, settings.data_dir / "warm-pool" / "env")
+        EnvironmentPools(
+            1, settings.warm_pool_preload, settings.data_dir / "warm-pool" / "env", pool.in_place
+        )
         if pool is not None
         else None
     )
@@ -285,12 +287,14 @@ def build_scheduler(
 
 
 def _warm_pool(settings: Settings, confinement: Confinement | None) -> WarmPool | None:
-    """The warm pool of zygotes of the service's interpreter, unless disabled; sandboxed
-    one-shot zygotes when instances run in an isolating sandbox."""
+    """The warm pool of zygotes of the service's interpreter, unless disabled. When
+    instances run in an isolating sandbox, forked instances make it themselves where they
+    can (see :mod:`hybridjobs.sandbox.inplace`), else come from sandboxed one-shot zygotes."""
     if not settings.warm_pool or settings.warm_pool_size <= 0:
         return None
+    in_place = confinement if confinement is not None and confinement.in_place else None
     boxed = None
-    if confinement is not None and confinement.sandbox.isolates:
+    if confinement is not None and confinement.sandbox.isolates and in_place is None:
         cache = requirements_cache(settings.data_dir, settings.python_executable)
         boxed = BoxedZygotes(confinement, settings.data_dir / "warm-pool" / "slots", cache)
     return WarmPool(
@@ -299,6 +303,7 @@ def _warm_pool(settings: Settings, confinement: Confinement | None) -> WarmPool 
         settings.warm_pool_preload,
         settings.data_dir / "warm-pool",
         boxed=boxed,
+        in_place=in_place,
     )
 
 

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     checkpoint_sync_seconds: float = Field(
         default=10.0, gt=0, description="How often running jobs' checkpoints are uploaded."
     )
+    mpirun: str = Field(
+        default="mpirun",
+        description="The Open MPI launcher of MPI jobs (sagemaker_mpi_enabled): a command "
+        "looked up on PATH, or a path.",
+    )
 
     # Interpreters: the service's own by default; containerImage.uri -> python executable.
     python_executable: str = Field(default_factory=lambda: sys.executable)
@@ -242,8 +247,16 @@ class Settings(BaseSettings):
     # The sandbox each local instance runs in (docs/security.md, "Sandbox").
     sandbox: Literal["auto", "bwrap", "none"] = Field(
         default="auto",
-        description="Where instances run: bwrap (bubblewrap sandbox), none, or auto: bwrap "
-        "when access keys are configured or the service listens beyond loopback, else none.",
+        description="Where instances run: bwrap (the bubblewrap sandbox, or refuse to "
+        "start), none, or auto: the sandbox wherever it can run here.",
+    )
+    sandbox_warm_starts: Literal["auto", "in-place", "zygotes"] = Field(
+        default="auto",
+        description="How sandboxed instances start warm: in-place (a forked instance "
+        "makes its sandbox itself, from reusable zygotes), zygotes (each zygote waits in "
+        "a bubblewrap sandbox of its own and forks one instance: for hosts where a "
+        "process may not make namespaces but bwrap may), or auto: in-place where it "
+        "works here, else zygotes.",
     )
     allow_unsandboxed: bool | None = Field(
         default=None,

@@ -59,13 +59,15 @@ KEYS = json.dumps(
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobKit]:
     """A job-running server whose default account is A (the test bucket's owner) and
-    whose test client (the dummy key) is A's."""
+    whose test client (the dummy key) is A's; a shared service, so its jobs run in the
+    sandbox (the service's default, which ``JOBS_SERVER_ENV`` turns off)."""
     pool = ServerPool(lambda: Path(tmp_path_factory.mktemp("jobs")))
     try:
         yield pool.start(
             env={
                 "HYBRIDJOBS_CREDENTIALS": KEYS,
                 "HYBRIDJOBS_ACCOUNT_ID": ACCOUNT_A,
+                "HYBRIDJOBS_SANDBOX": "auto",
             }
         )
     finally:

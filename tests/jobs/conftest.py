@@ -19,6 +19,13 @@ what an instance printed from the stored log events, not from files of the data 
 
 Set ``HJ_TEST_WARM_POOL=true`` to run the suite with the warm pool (forked instances)
 instead of cold-started instance processes.
+
+These servers run instances **unsandboxed** (``HYBRIDJOBS_SANDBOX=none``; the service's
+default is the sandbox wherever it can run): the runtime tests here watch an instance
+from the host (its pids and process group, files it shares with the test by host path).
+``tests/sandbox`` runs the job contract suite again inside the sandbox, leaving out only
+the tests that reach into an instance through the host; the SDK, examples, CLI, console
+and image tests run on the default, sandboxed. ``HJ_TEST_SANDBOX`` chooses another mode.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ DEFAULT_TIMEOUT = 30.0
 JOBS_SERVER_ENV: dict[str, str] = {
     "HYBRIDJOBS_STOP_GRACE_SECONDS": "2",
     "HYBRIDJOBS_WARM_POOL": os.environ.get("HJ_TEST_WARM_POOL", "false"),
+    "HYBRIDJOBS_SANDBOX": os.environ.get("HJ_TEST_SANDBOX", "none"),
     "HYBRIDJOBS_SCHEDULER_POLL_SECONDS": "0.2",
     "HYBRIDJOBS_CHECKPOINT_SYNC_SECONDS": "0.5",
 }

@@ -73,3 +73,41 @@ def test_allowed_unsandboxed_service_starts_and_says_so(tmp_path: Path, keys: Pa
         )
     finally:
         pool.close()
+
+
+PEEK = """
+import json, os, pathlib, socket
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], "results.json").write_text(json.dumps({
+    "hostname": socket.gethostname(),
+    "results_dir": os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"],
+    "pid": os.getpid(),
+}))
+"""
+
+
+def test_the_default_on_loopback_is_the_sandbox_where_it_works(tmp_path: Path) -> None:
+    pool = SandboxServerPool(lambda: tmp_path / "default")
+    try:
+        kit = pool.start(env={"HYBRIDJOBS_SANDBOX": "auto"})  # no keys, loopback: one user
+        assert "job instances: sandbox: bubblewrap; warm starts sandbox themselves" in (
+            kit.server.log_text()
+        )
+        seen = kit.results_json(kit.run_ok(PEEK))
+        assert seen["results_dir"] == "/opt/ml/model" and seen["hostname"] == "algo-1", seen
+    finally:
+        pool.close()
+
+
+def test_without_bubblewrap_one_user_on_loopback_runs_unsandboxed_and_is_told(
+    tmp_path: Path,
+) -> None:
+    pool = SandboxServerPool(lambda: tmp_path / "plain")
+    try:
+        kit = pool.start(env={"PATH": "/nonexistent", "HYBRIDJOBS_SANDBOX": "auto"})
+        assert "job instances: sandbox: none (bubblewrap (bwrap) is not installed)" in (
+            kit.server.log_text()
+        )
+        seen = kit.results_json(kit.run_ok(PEEK))
+        assert seen["results_dir"] != "/opt/ml/model", seen
+    finally:
+        pool.close()

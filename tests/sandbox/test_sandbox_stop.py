@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from jobs.conftest import JobKit, ServerPool, wait_for_status, wait_until
+from jobs.test_job_instance_end import LEAVES_SLEEP
 
 from hybridjobs.sandbox.cgroups import detect_cgroups
 from sandbox.conftest import SMALL_MEMORY_GIB, SMALL_TYPE
@@ -109,3 +110,12 @@ def test_outgrowing_the_volume_fails_naming_volume_size(jobs: JobKit) -> None:
     job = jobs.run(VOLUME_FILLER, instanceConfig={"volumeSizeInGb": 1})
     assert job["status"] == "FAILED", job
     assert "volumeSizeInGb of 1 GB" in job["failureReason"], job["failureReason"]
+
+
+def test_what_a_sandboxed_instance_leaves_behind_is_stopped_and_named(jobs: JobKit) -> None:
+    job = jobs.run_ok(LEAVES_SLEEP)
+    pids = jobs.results_json(job)  # as the instance saw them, in its PID namespace
+    logs = jobs.logs(job["jobArn"])
+    assert "stopping what it left in its process group" in logs, logs
+    assert f"{pids['sleep']} (sleep)" in logs and f"{pids['stubborn']} (sh)" in logs, logs
+    jobs.assert_no_processes(job["jobArn"])

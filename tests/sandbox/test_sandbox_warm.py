@@ -1,5 +1,6 @@
-"""Sandboxed warm starts: an instance forked from a zygote that waited in its sandbox sees
-exactly what a cold sandboxed instance sees, and is stopped the same way."""
+"""Sandboxed warm starts, both ways (an instance forked from a reusable zygote makes its
+sandbox itself; or a one-shot zygote waits in the sandbox of a future instance): the
+instance sees exactly what a cold sandboxed instance sees, and is stopped the same way."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from jobs.conftest import BUCKET, JobKit, wait_for_status, wait_until
 from warmpool.conftest import POOL_READY_SECONDS, pool_status
 
-from sandbox.conftest import SandboxServerPool
-from sandbox.test_sandbox_stop import ESCAPEES, marked, needs_cgroups
+from sandbox.conftest import SMALL_MEMORY_GIB, SMALL_TYPE, SandboxServerPool
+from sandbox.test_sandbox_stop import ESCAPEES, MEMORY_HOG, marked, needs_cgroups
 from sandbox.test_sandbox_view import CONTAINER_PATHS
 
 WARM_ENV = {
@@ -22,14 +23,22 @@ WARM_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def warm_boxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobKit]:
-    """A sandboxed server with a pool of one sandboxed zygote, handed out once it is full."""
+WARM_STARTS = ["in-place", "zygotes"]
+"""Both ways a sandboxed instance starts warm: it makes its sandbox itself as it is forked
+from a reusable zygote, or it is forked by a one-shot zygote waiting in its sandbox."""
+
+
+@pytest.fixture(scope="module", params=WARM_STARTS)
+def warm_boxed(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[JobKit]:
+    """A sandboxed server with a pool of one zygote, handed out once it is full."""
     pool = SandboxServerPool(lambda: tmp_path_factory.mktemp("warm-boxed"))
     try:
-        kit = pool.start(env=WARM_ENV)
+        kit = pool.start(env={**WARM_ENV, "HYBRIDJOBS_SANDBOX_WARM_STARTS": request.param})
         status = pool_status(kit, POOL_READY_SECONDS)
         assert status["ready"] == 1, status
+        assert status["sandbox"] == request.param, status
         yield kit
     finally:
         pool.close()
@@ -108,12 +117,15 @@ config = json.loads(pathlib.Path("/opt/ml/input/config/resourceconfig.json").rea
 """
 
 
-@pytest.fixture(scope="module")
-def warm_boxed_three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobKit]:
-    """A sandboxed server with a pool of three sandboxed zygotes (algo-1 … algo-3)."""
+@pytest.fixture(scope="module", params=WARM_STARTS)
+def warm_boxed_three(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[JobKit]:
+    """A sandboxed server with a pool of three zygotes (one-shot ones: algo-1 … algo-3)."""
     pool = SandboxServerPool(lambda: tmp_path_factory.mktemp("warm-boxed-3"))
     try:
-        kit = pool.start(env={**WARM_ENV, "HYBRIDJOBS_WARM_POOL_SIZE": "3"})
+        env = {"HYBRIDJOBS_WARM_POOL_SIZE": "3", "HYBRIDJOBS_SANDBOX_WARM_STARTS": request.param}
+        kit = pool.start(env={**WARM_ENV, **env})
         status = pool_status(kit, POOL_READY_SECONDS)
         assert status["ready"] == 3, status
         yield kit
@@ -134,3 +146,17 @@ def test_every_instance_of_a_sandboxed_job_starts_warm(warm_boxed_three: JobKit)
         # ... whose /opt/ml is this instance's alone.
         assert seen["model"] == [f"mine-{host}.txt"], seen["model"]
     assert pool_status(warm_boxed_three)["launches"] == {"warm": 3, "cold": 0}
+
+
+@needs_cgroups
+def test_warm_sandboxed_memory_hog_fails_naming_the_instance_types_memory(
+    warm_boxed: JobKit,
+) -> None:
+    status = pool_status(warm_boxed, POOL_READY_SECONDS)
+    assert status["ready"] == 1, status
+    before = pool_status(warm_boxed)["launches"]["warm"]
+    job = warm_boxed.run(MEMORY_HOG, instanceConfig={"instanceType": SMALL_TYPE})
+    assert job["status"] == "FAILED", job
+    reason = job["failureReason"]
+    assert "out of memory" in reason and f"{SMALL_MEMORY_GIB:g} GiB" in reason, reason
+    assert pool_status(warm_boxed)["launches"]["warm"] == before + 1

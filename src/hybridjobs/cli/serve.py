@@ -80,8 +80,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--sandbox",
         choices=("auto", "bwrap", "none"),
         help="where job instances run: a bubblewrap sandbox that shows them only their "
-        "/opt/ml, or none; auto (default): bwrap when access keys are configured or the "
-        "service listens beyond loopback (env HYBRIDJOBS_SANDBOX)",
+        "/opt/ml (or refuse to start), or none; auto (default): the sandbox wherever it "
+        "can run here (env HYBRIDJOBS_SANDBOX)",
+    )
+    parser.add_argument(
+        "--sandbox-warm-starts",
+        choices=("auto", "in-place", "zygotes"),
+        help="how sandboxed instances start warm: in-place (a forked instance makes its "
+        "sandbox itself), zygotes (each zygote waits in a bubblewrap sandbox and forks one "
+        "instance), or auto (default): in-place where it works here "
+        "(env HYBRIDJOBS_SANDBOX_WARM_STARTS)",
     )
     parser.add_argument(
         "--allow-unsandboxed",
@@ -190,6 +198,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         "ray_address": args.ray_address,
         "log_format": args.log_format,
         "sandbox": args.sandbox,
+        "sandbox_warm_starts": args.sandbox_warm_starts,
         "allow_unsandboxed": args.allow_unsandboxed,
         **extra,
     }

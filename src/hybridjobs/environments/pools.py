@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridjobs.runners.warmpool import WarmPool
+from hybridjobs.sandbox.select import Confinement
 
 IMAGE_PRELOAD = ("torch", "tensorflow", "cudaq")
 """What the Braket images add (seconds to import each): preloaded where installed."""
@@ -24,8 +25,21 @@ IMAGE_PRELOAD = ("torch", "tensorflow", "cudaq")
 class EnvironmentPools:
     """The pools of environment interpreters, created on first use; thread-safe."""
 
-    def __init__(self, size: int, preload: Sequence[str], log_root: Path) -> None:
+    def __init__(
+        self,
+        size: int,
+        preload: Sequence[str],
+        log_root: Path,
+        in_place: Confinement | None = None,
+        *,
+        die_with_zygote: bool = False,
+    ) -> None:
         self.size = size
+        self.die_with_zygote = die_with_zygote
+        """Whether forked instances die with their zygote (a Ray node pool's do)."""
+        self.in_place = in_place
+        """The sandbox forked instances make themselves (``None``: none), as in the
+        service's own pool."""
         self.preload = [*preload, *(m for m in IMAGE_PRELOAD if m not in preload)]
         self.log_root = Path(log_root)
         self.on_exit: Callable[[int], None] | None = None
@@ -43,7 +57,13 @@ class EnvironmentPools:
             if pool is None:
                 tag = hashlib.sha256(python.encode()).hexdigest()[:12]
                 pool = WarmPool(
-                    python, self.size, self.preload, self.log_root / tag, on_exit=self.on_exit
+                    python,
+                    self.size,
+                    self.preload,
+                    self.log_root / tag,
+                    on_exit=self.on_exit,
+                    in_place=self.in_place,
+                    die_with_zygote=self.die_with_zygote,
                 )
                 self._pools[python] = pool
                 pool.start()

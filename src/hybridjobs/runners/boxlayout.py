@@ -7,14 +7,18 @@ Inside a sandbox that isolates (bubblewrap), the instance directory is ``/opt/ml
 ``/opt/ml`` (``checkpointConfig.localPath`` such as ``/opt/jobs/checkpoints``) appears at
 that very path, and the interpreter's requirements cache at
 :data:`hybridjobs.sandbox.box.REQUIREMENTS_CACHE`; :func:`instance_box` lists those binds
-and the instance's limits for the sandbox and its cgroup.
+and the instance's limits for the sandbox and its cgroup; :func:`prepare_instance` lays an
+instance out either way (the local scheduler and the cluster agents both use it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
+from hybridjobs.gpus import gpu_device_nodes
+from hybridjobs.runners import contract
 from hybridjobs.runners.contract import (
     CONTAINER_ROOTS,
     InstanceLaunch,
@@ -77,6 +81,7 @@ def instance_box(launch: InstanceLaunch, paths: InstancePaths, pids_max: int | N
         instance_type=launch.instance_type,
         memory_gib=memory_gib,
         runtime=_interpreter_dirs(launch.python),
+        devices=gpu_device_nodes() if launch.visible_gpus is not None else (),
     )
 
 
@@ -85,3 +90,31 @@ def _interpreter_dirs(python: str) -> tuple[Path, ...]:
     here = Path(python).absolute().parent.parent
     real = Path(python).resolve().parent.parent
     return (here,) if real == here else (here, real)
+
+
+@dataclass(frozen=True)
+class PreparedInstance:
+    """One instance ready to start: host ``paths``, its ``env``, the ``spec`` path as the
+    instance sees it, and its ``box``."""
+
+    launch: contract.InstanceLaunch
+    paths: contract.InstancePaths
+    env: dict[str, str]
+    spec: Path
+    box: InstanceBox
+
+
+def prepare_instance(
+    launch: contract.InstanceLaunch, isolated: bool, pids_max: int
+) -> PreparedInstance:
+    """Lay out the instance's directory and write its config files and spec."""
+    paths = contract.prepare_instance_dirs(launch)
+    if isolated:
+        view = container_view(launch, paths)
+        env = contract.build_environment(launch, view)
+        contract.write_instance_spec(container_launch(launch), paths, env, view=view)
+        spec = view.spec_file
+    else:
+        env = contract.build_environment(launch, paths)
+        spec = contract.write_instance_spec(launch, paths, env)
+    return PreparedInstance(launch, paths, env, spec, instance_box(launch, paths, pids_max))

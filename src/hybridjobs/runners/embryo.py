@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import gc
 import io
 import os
@@ -69,6 +70,11 @@ class Order:
     log_fd: int | None = None
     """An open descriptor of the log to use instead of opening ``log`` (a sandboxed
     zygote's, which cannot see the log's path)."""
+    sandbox: tuple[str, ...] = ()
+    """The ``bwrap`` command line of the sandbox the instance makes for itself before
+    anything else (:mod:`hybridjobs.sandbox.inplace`; empty: none)."""
+    cgroup_procs: tuple[str, ...] = ()
+    """The ``cgroup.procs`` files of the instance's cgroup, joined first (with ``sandbox``)."""
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Order:
@@ -84,6 +90,8 @@ class Order:
             python=str(message["python"]),
             die_with_zygote=bool(message.get("die_with_zygote", False)),
             log_fd=int(message["log_fd"]) if message.get("log_fd") is not None else None,
+            sandbox=tuple(str(a) for a in message.get("sandbox") or ()),
+            cgroup_procs=tuple(str(p) for p in message.get("cgroup_procs") or ()),
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -97,6 +105,8 @@ class Order:
             "python": self.python,
             "die_with_zygote": self.die_with_zygote,
             "log_fd": self.log_fd,
+            "sandbox": list(self.sandbox),
+            "cgroup_procs": list(self.cgroup_procs),
         }
 
     def become_instance(self, dispositions: Mapping[int, Handler]) -> int:
@@ -106,17 +116,33 @@ class Order:
         log once it is in place), writes exit code 1 to the exit file and returns 1.
         """
         try:
-            self._isolate(dispositions)
-            if self._needs_cold_bootstrap():
-                self._exec_cold()
-            from hybridjobs.bootstrap import run_instance
-
-            return run_instance(self.spec)
+            if self.sandbox:
+                return self._enter_sandbox()._become_instance(dispositions)
+            return self._become_instance(dispositions)
         except BaseException:
             traceback.print_exc()
             with contextlib.suppress(OSError):
                 self.exit_file.write_text("1\n")
             return 1
+
+    def _enter_sandbox(self) -> Order:
+        """Open the log (on the host's paths), then make the sandbox and continue inside
+        it as its instance (see :func:`hybridjobs.sandbox.inplace.enter`); the order as it
+        goes on there (the log open, no sandbox left to make)."""
+        from hybridjobs.sandbox.inplace import BoxPlan, enter
+
+        plan = BoxPlan.from_bwrap_argv(self.sandbox)
+        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        enter(plan, [Path(p) for p in self.cgroup_procs], log)
+        return dataclasses.replace(self, log_fd=log, sandbox=(), cgroup_procs=())
+
+    def _become_instance(self, dispositions: Mapping[int, Handler]) -> int:
+        self._isolate(dispositions)
+        if self._needs_cold_bootstrap():
+            self._exec_cold()
+        from hybridjobs.bootstrap import run_instance
+
+        return run_instance(self.spec)
 
     def _isolate(self, dispositions: Mapping[int, Handler]) -> None:
         """Signals, file descriptors, environment, cwd and limits of a cold instance."""

@@ -10,10 +10,14 @@ from typing import Any, Protocol
 from hybridjobs.runners.local import ColdLauncher, InstanceHandle
 from hybridjobs.runners.warmpool import WarmPool
 from hybridjobs.sandbox.box import InstanceBox
+from hybridjobs.sandbox.select import Confinement
 
 
 class InterpreterPools(Protocol):
     """Warm pools of interpreters other than the service's own, started on first use."""
+
+    in_place: Confinement | None
+    """The sandbox forked instances make themselves (``None``: none)."""
 
     def pool_for(self, python: str) -> WarmPool | None: ...
 
@@ -52,13 +56,16 @@ class WarmLauncher:
         box: InstanceBox | None = None,
     ) -> InstanceHandle:
         """Start one instance; same contract as the cold launcher's ``launch``. An
-        instance that must run in an isolating sandbox forks only from a pool of
-        sandboxed zygotes (see :mod:`hybridjobs.runners.boxedzygote`), else starts cold."""
+        instance that must run in an isolating sandbox forks only from a pool whose
+        instances make that sandbox themselves (:mod:`hybridjobs.sandbox.inplace`) or
+        from sandboxed zygotes (:mod:`hybridjobs.runners.boxedzygote`), else starts cold."""
         confined = box is not None and self.cold.isolates
         pool = self.pool if python == self.pool.python else None
-        if pool is None and self.environments is not None and not confined:
-            pool = self.environments.pool_for(python)
-        if pool is not None and (not confined or pool.boxed is not None):
+        environments = self.environments
+        if pool is None and environments is not None and (not confined or environments.in_place):
+            pool = environments.pool_for(python)
+        sandboxes = pool is not None and (pool.boxed is not None or pool.in_place is not None)
+        if pool is not None and (not confined or sandboxes):
             log_path.parent.mkdir(parents=True, exist_ok=True)
             exit_file.unlink(missing_ok=True)
             handle = pool.spawn(host, spec_path, env, cwd, log_path, exit_file, box)

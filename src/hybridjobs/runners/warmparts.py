@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hybridjobs.runners.boxedzygote import Slot
 from hybridjobs.runners.contract import HOST_VARIABLES
@@ -35,10 +36,19 @@ def zygote_environment(python: str) -> dict[str, str]:
     if python_bin and path.split(os.pathsep)[0] != python_bin:
         env["PATH"] = os.pathsep.join([python_bin, path])
     env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
-    if os.path.abspath(python) != os.path.abspath(sys.executable):  # not realpath: venvs
-        # Another interpreter (an image's environment) finds hybridjobs, and only it, here.
-        env["PYTHONPATH"] = str(package_path())
+    for directory in foreign_package_path(python):
+        env["PYTHONPATH"] = str(directory)
     return env
+
+
+def foreign_package_path(python: str) -> tuple[Path, ...]:
+    """Where another interpreter than the service's (an image's environment) finds
+    hybridjobs, and only it (:func:`hybridjobs.runners.local.package_path`); ``()`` for
+    the service's own interpreter. Its zygotes have it on ``PYTHONPATH``, and a sandbox
+    of their instances must show it."""
+    if os.path.abspath(python) == os.path.abspath(sys.executable):  # not realpath: venvs
+        return ()
+    return (package_path(),)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -45,6 +45,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from hybridjobs.runners.boxedzygote import BoxedZygotes, SlotUnusable
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.local import process_start_time
 from hybridjobs.runners.warmparts import ForkedInstanceHandle as ForkedInstanceHandle
-from hybridjobs.runners.warmparts import _kill_group
+from hybridjobs.runners.warmparts import _kill_group, foreign_package_path
 from hybridjobs.runners.warmparts import _Zygote as _Zygote
 from hybridjobs.runners.warmparts import zygote_environment as zygote_environment
 from hybridjobs.runners.warmrefill import (
@@ -61,6 +62,9 @@ from hybridjobs.runners.warmrefill import (
 from hybridjobs.runners.warmrefill import ZygoteStarter
 from hybridjobs.runners.zygote import END_OF_FILE
 from hybridjobs.sandbox.box import CONTAINER_ROOT, InstanceBox
+from hybridjobs.sandbox.cgroups import InstanceCgroup
+from hybridjobs.sandbox.inplace import BoxPlan, PlanError
+from hybridjobs.sandbox.select import Confinement
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +93,14 @@ class WarmPool(ZygoteStarter):
         *,
         die_with_zygote: bool = False,
         boxed: BoxedZygotes | None = None,
+        in_place: Confinement | None = None,
     ) -> None:
         self.python = python
         self.boxed = boxed
         """Sandboxed one-shot zygotes (``None``: reusable zygotes on the host)."""
+        self.in_place = in_place
+        """The sandbox (and cgroups) each forked instance makes for itself as it starts
+        (:mod:`hybridjobs.sandbox.inplace`), from reusable zygotes on the host."""
         self.die_with_zygote = die_with_zygote
         """Whether forked instances are killed when their zygote dies (see
         :class:`hybridjobs.runners.embryo.Order`)."""
@@ -191,6 +199,7 @@ class WarmPool(ZygoteStarter):
             ]
             return {
                 "enabled": True,
+                "sandbox": self.sandbox_kind,
                 "size": self.size,
                 "python": self.python,
                 "zygotes": zygotes,
@@ -202,6 +211,13 @@ class WarmPool(ZygoteStarter):
                 "fallbacks": self.fallbacks,
                 "preload": self.last_ready,
             }
+
+    @property
+    def sandbox_kind(self) -> str:
+        """How forked instances are sandboxed: ``in-place``, ``zygotes`` or ``none``."""
+        if self.in_place is not None:
+            return "in-place"
+        return "zygotes" if self.boxed is not None else "none"
 
     def zygote_pids(self) -> list[int]:
         """The pids of the live zygotes."""
@@ -222,14 +238,29 @@ class WarmPool(ZygoteStarter):
     ) -> ForkedInstanceHandle | None:
         """Fork one instance from an idle zygote; ``None`` when no zygote could (the caller
         then starts the instance cold: no copy of it runs). A pool of sandboxed zygotes
-        forks only instances whose ``box`` its slots fit."""
+        forks only instances whose ``box`` its slots fit; a pool that sandboxes in place
+        only instances with a ``box``."""
         if self.boxed is not None and (box is None or not self.boxed.accepts(box)):
             self._count_fallback()
             return None
+        sandbox: dict[str, Any] = {}
+        if self.in_place is not None:
+            if box is None:
+                self._count_fallback()
+                return None
+            try:
+                sandbox = self._sandbox_in_place(box)
+            except (OSError, PlanError) as exc:
+                log.warning("cannot sandbox %s of a warm start: %s", host, exc)
+                self._count_fallback()
+                return None
+            cwd = Path(CONTAINER_ROOT)
         zygote = self._acquire(host if self.boxed is not None else None)
         if zygote is None:
             self._count_fallback()
+            self._forget_cgroup(sandbox)
             return None
+        handle: ForkedInstanceHandle | None = None
         try:
             if self.boxed is not None and box is not None and zygote.slot is not None:
                 try:
@@ -253,6 +284,10 @@ class WarmPool(ZygoteStarter):
             }
             if self.boxed is not None and box is not None:
                 command["links"] = self.boxed.links(box)
+            if sandbox and box is not None and exit_file.is_relative_to(box.instance_dir):
+                inside = Path(CONTAINER_ROOT) / exit_file.relative_to(box.instance_dir)
+                command["exit_file"] = str(inside)  # where the sandboxed instance sees it
+            command.update({k: v for k, v in sandbox.items() if k != "cgroup"})
             try:
                 send_message(zygote.channel, command)
                 reply = zygote.replies.get(timeout=SPAWN_REPLY_TIMEOUT_SECONDS)
@@ -266,6 +301,9 @@ class WarmPool(ZygoteStarter):
                 with self._cond:
                     self.spawned += 1
                     zygote.spawned += 1
+                if sandbox.get("cgroup") is not None:
+                    reply.cgroup = sandbox["cgroup"]
+                handle = reply
                 return reply
             if reply is not None:
                 log.warning("zygote %d could not fork %s: %s", zygote.pid, host, reply)
@@ -274,10 +312,34 @@ class WarmPool(ZygoteStarter):
             self._count_fallback()
             return None
         finally:
+            if handle is None:
+                self._forget_cgroup(sandbox)
             with self._cond:
                 zygote.pending = None
                 zygote.busy = False
                 self._cond.notify_all()
+
+    def _sandbox_in_place(self, box: InstanceBox) -> dict[str, Any]:
+        """What a spawn command carries for an instance that sandboxes itself: the
+        ``bwrap`` command line of its sandbox (checked here: a plan the instance could not
+        carry out starts it cold instead) and its new cgroup's ``cgroup.procs`` files."""
+        assert self.in_place is not None
+        extra = foreign_package_path(self.python)  # a requirements job re-executes from it
+        argv = self.in_place.sandbox.wrap([], replace(box, runtime=(*box.runtime, *extra)))
+        BoxPlan.from_bwrap_argv(argv)
+        cgroup: InstanceCgroup | None = None
+        if self.in_place.cgroups is not None:
+            cgroup = self.in_place.cgroups.create(box.name, box.memory_bytes, box.pids_max)
+        procs = [str(d / "cgroup.procs") for d in cgroup.dirs] if cgroup is not None else []
+        return {"sandbox": argv, "cgroup_procs": procs, "cgroup": cgroup}
+
+    @staticmethod
+    def _forget_cgroup(sandbox: dict[str, Any]) -> None:
+        """Remove the cgroup made for a spawn that forked nothing."""
+        cgroup = sandbox.get("cgroup")
+        if isinstance(cgroup, InstanceCgroup):
+            cgroup.kill_all()
+            cgroup.remove()
 
     def _retire(self, zygote: _Zygote) -> None:
         """A sandboxed zygote takes its one instance: the refill thread replaces it; it

@@ -51,6 +51,9 @@ class InstanceBox:
     runtime: tuple[Path, ...] = ()
     """Directories the instance's interpreter needs (its environment and base prefix),
     shown read-only at their own paths where the sandbox does not show them already."""
+    devices: tuple[Path, ...] = ()
+    """Host device nodes the instance uses at their own paths (a GPU instance's
+    ``/dev/nvidia*``), besides the sandbox's minimal ``/dev``."""
 
 
 class Sandbox(Protocol):

@@ -7,7 +7,8 @@ What a command run by :meth:`BwrapSandbox.wrap` sees:
   all read-only;
 * its instance directory at ``/opt/ml`` (read-write) and ``/opt/braket`` as a symlink to
   it, plus the box's other binds;
-* a private ``/tmp``, ``/dev`` (null, zero, random, shm, ...), a ``/proc`` of its own PID
+* a private ``/tmp``, ``/dev`` (null, zero, random, shm, ..., and the GPU device nodes of
+  a GPU instance), a ``/proc`` of its own PID
   namespace (only the sandbox's processes), an empty ``$HOME``;
 * the host name ``algo-N``; no capabilities; no new privileges (setuid does nothing).
 
@@ -134,6 +135,9 @@ class BwrapSandbox:
         for path in box.runtime:
             if path.is_dir() and not self._shown(path):
                 args += ["--ro-bind", str(path), str(path)]
+        for device in box.devices:
+            if device.exists():
+                args += ["--dev-bind", str(device), str(device)]
         args += ["--bind", str(box.instance_dir), CONTAINER_ROOT]
         args += ["--symlink", CONTAINER_ROOT, CONTAINER_ALIAS]
         for bind in box.binds:

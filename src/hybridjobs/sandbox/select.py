@@ -10,13 +10,16 @@ privileges is found out at start-up, not at the first job.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybridjobs.sandbox.box import NoSandbox, Sandbox
+from hybridjobs.sandbox.box import InstanceBox, NoSandbox, Sandbox
 from hybridjobs.sandbox.bwrap import BwrapSandbox, runtime_roots
 from hybridjobs.sandbox.cgroups import CgroupRoot, detect_cgroups
 
@@ -35,6 +38,9 @@ class Confinement:
     sandbox: Sandbox
     cgroups: CgroupRoot | None
     summary: str
+    in_place: bool = False
+    """Whether a forked warm-pool instance can make the same sandbox itself
+    (:mod:`hybridjobs.sandbox.inplace`; checked at start-up by :func:`probe_in_place`)."""
 
 
 def probe_bwrap(bwrap: str) -> str | None:
@@ -51,15 +57,43 @@ def probe_bwrap(bwrap: str) -> str | None:
     return None
 
 
+def probe_in_place(sandbox: BwrapSandbox) -> str | None:
+    """``None`` when a process here can make ``sandbox``'s box itself (the warm pool's
+    sandboxed starts), else why not: a throw-away instance directory is sandboxed by
+    ``python -m hybridjobs.sandbox.inplace``, which checks the sandbox from inside."""
+    with tempfile.TemporaryDirectory(prefix="hybridjobs-probe-") as directory:
+        box = InstanceBox(name="probe", host="algo-1", instance_dir=Path(directory))
+        argv = [sys.executable, "-m", "hybridjobs.sandbox.inplace"]
+        try:
+            done = subprocess.run(
+                [*argv, json.dumps(sandbox.wrap([], box))],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                text=True,
+                cwd="/",
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+    if done.returncode != 0:
+        return (done.stderr.strip() or f"exit code {done.returncode}").splitlines()[-1]
+    return None
+
+
 def choose_sandbox(
     mode: str,
     allow_unsandboxed: bool,
     pythons: Sequence[str],
     hidden: Sequence[Path],
     extra_roots: Sequence[Path] = (),
+    *,
+    warm_starts: str = "auto",
 ) -> Confinement:
     """The confinement for ``mode`` (see the module docstring); raises
-    :class:`SandboxUnavailable` with the reason and the way out."""
+    :class:`SandboxUnavailable` with the reason and the way out. ``warm_starts``:
+    ``in-place`` (forked instances make their sandbox themselves: checked by
+    :func:`probe_in_place`, refused when it fails), ``zygotes`` (sandboxed one-shot
+    zygotes) or ``auto`` (in place where the check passes)."""
     if mode not in MODES:
         raise SandboxUnavailable(f"unknown sandbox {mode!r}; use one of {', '.join(MODES)}")
     cgroups, cgroup_text = detect_cgroups()
@@ -73,7 +107,19 @@ def choose_sandbox(
             if failed is None:
                 roots = runtime_roots(pythons, extra_roots)
                 sandbox = BwrapSandbox(bwrap, roots, hidden)
-                return Confinement(sandbox, cgroups, f"sandbox: bubblewrap; {limits}")
+                unable = probe_in_place(sandbox) if warm_starts != "zygotes" else "not chosen"
+                if unable is not None and warm_starts == "in-place":
+                    raise SandboxUnavailable(
+                        f"warm starts cannot make their sandbox in place here: {unable}. "
+                        "Use --sandbox-warm-starts zygotes or auto."
+                    )
+                warm = (
+                    "warm starts sandbox themselves"
+                    if unable is None
+                    else (f"warm starts cannot sandbox themselves ({unable})")
+                )
+                summary = f"sandbox: bubblewrap; {warm}; {limits}"
+                return Confinement(sandbox, cgroups, summary, in_place=unable is None)
             problem = f"bubblewrap cannot make a sandbox here: {failed}"
     if mode == "bwrap" or not allow_unsandboxed:
         raise SandboxUnavailable(

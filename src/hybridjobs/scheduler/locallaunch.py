@@ -1,9 +1,7 @@
-"""The local launch plan of one instance: its directories, environment, spec and box.
+"""Starting one local instance: its script fetched ahead, then its process (or MPI's).
 
-An instance that runs in an isolating sandbox is told container paths (``/opt/ml/...``,
-see :mod:`hybridjobs.runners.boxlayout`) in its environment and its ``spec.json``; one
-that runs on the host is told host paths. Either way it gets an
-:class:`~hybridjobs.sandbox.box.InstanceBox` (its limits, and what a sandbox shows it).
+How an instance is laid out (container paths in a sandbox, host paths without one) is
+:func:`hybridjobs.runners.boxlayout.prepare_instance`, shared with the cluster agents.
 """
 
 from __future__ import annotations
@@ -11,46 +9,16 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 from hybridjobs.objects import ObjectStore, parse_s3_uri
 from hybridjobs.runners import contract
-from hybridjobs.runners.boxlayout import container_launch, container_view, instance_box
+from hybridjobs.runners.boxlayout import PreparedInstance
+from hybridjobs.runners.boxlayout import prepare_instance as prepare_instance
 from hybridjobs.runners.local import InstanceHandle
 from hybridjobs.runners.mpi import mpirun_argv
-from hybridjobs.sandbox.box import InstanceBox
 from hybridjobs.scheduler.context import Launcher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PreparedInstance:
-    """One instance ready to start: host ``paths``, its ``env``, the ``spec`` path as the
-    instance sees it, and its ``box``."""
-
-    launch: contract.InstanceLaunch
-    paths: contract.InstancePaths
-    env: dict[str, str]
-    spec: Path
-    box: InstanceBox
-
-
-def prepare_instance(
-    launch: contract.InstanceLaunch, isolated: bool, pids_max: int
-) -> PreparedInstance:
-    """Lay out the instance's directory and write its config files and spec."""
-    paths = contract.prepare_instance_dirs(launch)
-    if isolated:
-        view = container_view(launch, paths)
-        env = contract.build_environment(launch, view)
-        contract.write_instance_spec(container_launch(launch), paths, env, view=view)
-        spec = view.spec_file
-    else:
-        env = contract.build_environment(launch, paths)
-        spec = contract.write_instance_spec(launch, paths, env)
-    return PreparedInstance(launch, paths, env, spec, instance_box(launch, paths, pids_max))
 
 
 def prefetch_script(objects: ObjectStore, prepared: PreparedInstance) -> None:

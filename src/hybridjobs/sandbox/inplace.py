@@ -1,0 +1,427 @@
+"""Entering an instance's sandbox from an already running process: warm sandboxed starts.
+
+A cold instance starts inside bubblewrap (:mod:`hybridjobs.sandbox.bwrap`). A warm one is
+a child forked from a zygote that imported the Braket SDK long before the instance
+existed, so it cannot be started by ``bwrap``: it makes the very same sandbox itself,
+from the same ``bwrap`` command line (:meth:`BoxPlan.from_bwrap_argv`), so both paths
+show an instance exactly the same world (one layout, one place to review it).
+
+:func:`enter` turns the calling process (single-threaded: a forked embryo) into three:
+
+* the **keeper**, the calling process itself, with the pid the service knows: it joins
+  the instance's cgroup, makes the new namespaces (mount, PID, IPC, UTS, cgroup, and a
+  user namespace when not root), ignores the stop signals and waits for the init below;
+  when the instance ends it ends the same way (the same exit code, or killed by the same
+  signal), so the zygote reports the instance's own exit;
+* the namespace's **init** (PID 1): it builds the root (a tmpfs with the system and
+  interpreter directories read-only, ``/opt/ml``, a private ``/tmp``, ``/dev`` and its own
+  ``/proc``), pivots into it, sets the host name, gives up every capability for good, then
+  forks the instance and reaps orphans until the instance ends; its end kills every
+  process left in the namespace (``setsid`` children included);
+* the **instance** (PID 2), where :func:`enter` returns: no capabilities, no new
+  privileges, in the process group of the keeper, so a signal to that group reaches it
+  while the keeper and the init (which, as a namespace's init, takes no signal it has no
+  handler for) stay to report its end.
+
+Any failure before the instance exists is written to ``error_fd`` (the instance log) and
+ends all three with exit code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from hybridjobs.sandbox import linux
+
+BASE = "/tmp"
+"""Where the sandbox's first root (a tmpfs) is mounted, in the new mount namespace only."""
+NEW_ROOT = "/newroot"
+OLD_ROOT = "/oldroot"
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "core": "/proc/kcore",
+    "ptmx": "pts/ptmx",
+}
+PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus")
+"""Parts of ``/proc`` that act on the whole host: read-only inside (as bubblewrap does)."""
+STOP_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+_ARITY = {
+    "--ro-bind": 2,
+    "--bind": 2,
+    "--dev-bind": 2,
+    "--symlink": 2,
+    "--tmpfs": 1,
+    "--dev": 1,
+    "--proc": 1,
+    "--hostname": 1,
+    "--chdir": 1,
+    "--cap-drop": 1,
+}
+_FLAGS = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+
+
+class PlanError(ValueError):
+    """A ``bwrap`` command line this module cannot carry out."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One filesystem step of the sandbox: ``op`` (a ``bwrap`` option without ``--``)."""
+
+    op: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BoxPlan:
+    """The sandbox a ``bwrap`` command line describes (its filesystem steps in order)."""
+
+    steps: tuple[Step, ...]
+    hostname: str | None = None
+    chdir: str | None = None
+    die_with_parent: bool = False
+    unshare: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_bwrap_argv(cls, argv: Sequence[str]) -> BoxPlan:
+        """The plan of ``bwrap [options] -- [command]`` (the command is ignored);
+        :class:`PlanError` for an option this module does not carry out, so a layout that
+        grows one never runs in a weaker sandbox."""
+        steps: list[Step] = []
+        hostname = chdir = None
+        die_with_parent = False
+        unshare: set[str] = set()
+        position = 1
+        while position < len(argv) and argv[position] != "--":
+            option = argv[position]
+            if option in _FLAGS:
+                unshare.add(option.removeprefix("--unshare-").removesuffix("-try"))
+                position += 1
+                continue
+            if option == "--die-with-parent":
+                die_with_parent = True
+                position += 1
+                continue
+            arity = _ARITY.get(option)
+            if arity is None:
+                raise PlanError(f"unsupported bwrap option {option!r}")
+            args = tuple(argv[position + 1 : position + 1 + arity])
+            if len(args) != arity:
+                raise PlanError(f"{option} needs {arity} argument(s)")
+            position += 1 + arity
+            if option == "--hostname":
+                hostname = args[0]
+            elif option == "--chdir":
+                chdir = args[0]
+            elif option == "--cap-drop":
+                if args[0] != "ALL":
+                    raise PlanError(f"--cap-drop {args[0]}: only ALL is carried out")
+            else:
+                steps.append(Step(option.removeprefix("--"), args))
+        required = {"pid", "ipc", "uts"}
+        if not required <= unshare:
+            raise PlanError(f"the plan must unshare {sorted(required)}")
+        return cls(tuple(steps), hostname, chdir, die_with_parent, frozenset(unshare))
+
+
+def enter(
+    plan: BoxPlan,
+    cgroup_procs: Sequence[Path],
+    error_fd: int,
+    user_namespace: bool | None = None,
+) -> None:
+    """Make the sandbox of ``plan`` and return in the instance's process (see the module
+    docstring); the calling process and the namespace's init never return from here.
+
+    ``cgroup_procs`` are the ``cgroup.procs`` files of the instance's cgroup (joined
+    before anything else, so all three processes and everything the instance starts are
+    counted and killed with it). ``user_namespace``: whether to make a user namespace too
+    (``None``: when not root, as bubblewrap does). The caller must be single-threaded.
+    """
+    try:
+        for procs in cgroup_procs:
+            procs.write_text(str(os.getpid()))
+        user = os.geteuid() != 0 if user_namespace is None else user_namespace
+        uid, gid = os.geteuid(), os.getegid()
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC
+        flags |= linux.CLONE_NEWUTS | (linux.CLONE_NEWUSER if user else 0)
+        linux.unshare(flags)
+        if user:
+            _map_user(uid, gid)
+        if "cgroup" in plan.unshare:
+            with contextlib.suppress(OSError):
+                linux.unshare(linux.CLONE_NEWCGROUP)
+        status_read, status_write = os.pipe()
+        init = os.fork()
+    except BaseException as exc:
+        _fail(error_fd, f"cannot make the instance's sandbox: {exc}")
+    if init == 0:
+        os.close(status_read)
+        _be_init(plan, status_write, error_fd)  # returns in the instance only
+        return
+    os.close(status_write)
+    _keep(init, status_read)
+
+
+def _map_user(uid: int, gid: int) -> None:
+    """Map the caller's ids to themselves in its new user namespace."""
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def _fail(error_fd: int, message: str, status_write: int | None = None) -> NoReturn:
+    """Say ``message`` in the instance log and exit 1 (telling the keeper, from the init)."""
+    with contextlib.suppress(OSError):
+        os.write(error_fd, f"hybridjobs: {message}\n".encode())
+    if status_write is not None:
+        with contextlib.suppress(OSError):
+            os.write(status_write, str(1 << 8).encode())  # the wait status of exit(1)
+    os._exit(1)
+
+
+# -- the keeper (the pid the service knows) ---------------------------------------------
+
+
+def _keep(init: int, status_read: int) -> NoReturn:
+    """Wait for the init, then end as the instance ended (its wait status, sent by the
+    init through ``status_read``; killed when the init died without sending one)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    os.closerange(0, status_read)
+    os.closerange(status_read + 1, _max_fd())
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(init, 0)
+    report = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(status_read, 64):
+            report += chunk
+    try:
+        status = int(report)
+    except ValueError:
+        status = int(signal.SIGKILL)  # the init was killed: so was the instance
+    if os.WIFSIGNALED(status):
+        killed_by = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(killed_by, signal.SIG_DFL)
+        os.kill(os.getpid(), killed_by)
+        os._exit(128 + killed_by)  # a signal that does not end a process
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+# -- the namespace's init (PID 1) --------------------------------------------------------
+
+
+def _be_init(plan: BoxPlan, status_write: int, error_fd: int) -> None:
+    """Build the sandbox, fork the instance (returning in it), reap until it ends."""
+    try:
+        if plan.die_with_parent:
+            linux.die_with_parent(signal.SIGKILL)
+        _build_root(plan)
+        if plan.hostname:
+            linux.set_hostname(plan.hostname)
+        linux.drop_privileges()
+        os.chdir(plan.chdir or "/")
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)  # an init takes none it has no handler for
+        instance = os.fork()
+    except BaseException as exc:
+        _fail(error_fd, f"cannot make the instance's sandbox: {exc}", status_write)
+    if instance == 0:
+        os.close(status_write)
+        return
+    os.closerange(0, status_write)
+    os.closerange(status_write + 1, _max_fd())
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            status = int(signal.SIGKILL)
+            break
+        if pid == instance:
+            break
+    with contextlib.suppress(OSError):
+        os.write(status_write, str(status).encode())
+    os._exit(0)
+
+
+def _build_root(plan: BoxPlan) -> None:
+    """Pivot into a tmpfs holding the old root at :data:`OLD_ROOT`, carry out the plan's
+    steps under :data:`NEW_ROOT`, then pivot into that and drop the old root."""
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.mount("tmpfs", BASE, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755")
+    os.mkdir(BASE + NEW_ROOT)
+    os.mkdir(BASE + OLD_ROOT)
+    linux.pivot_root(BASE, BASE + OLD_ROOT)
+    os.chdir("/")
+    linux.mount("tmpfs", NEW_ROOT, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755")
+    for step in plan.steps:
+        _carry_out(step)
+    linux.umount(OLD_ROOT, linux.MNT_DETACH)
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY)
+    try:
+        os.chdir(NEW_ROOT)
+        linux.pivot_root(".", ".")
+        os.fchdir(old)
+        linux.umount(".", linux.MNT_DETACH)
+    finally:
+        os.close(old)
+    os.chdir("/")
+
+
+def _carry_out(step: Step) -> None:
+    """One ``bwrap`` filesystem option, under :data:`NEW_ROOT`."""
+    if step.op in ("bind", "ro-bind", "dev-bind"):
+        source, target = OLD_ROOT + step.args[0], NEW_ROOT + step.args[1]
+        _bind(source, target, read_only=step.op == "ro-bind")
+    elif step.op == "tmpfs":
+        target = NEW_ROOT + step.args[0]
+        os.makedirs(target, exist_ok=True)
+        linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0755")
+    elif step.op == "symlink":
+        link = NEW_ROOT + step.args[1]
+        if not os.path.lexists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(step.args[0], link)
+    elif step.op == "dev":
+        _make_dev(NEW_ROOT + step.args[0])
+    elif step.op == "proc":
+        _make_proc(NEW_ROOT + step.args[0])
+    else:  # from_bwrap_argv lets no other op through
+        raise PlanError(f"unknown step {step.op!r}")
+
+
+def _bind(source: str, target: str, *, read_only: bool) -> None:
+    """Bind ``source`` (a directory or a file) at ``target``; read-only all the way down
+    when asked (every mount under it too; one that cannot be made read-only is removed)."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.lexists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o444))
+    linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+    if read_only:
+        _remount_read_only(target)
+
+
+def _remount_read_only(target: str) -> None:
+    for mount_point, options in _mounts_under(target):
+        flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+        for option in options:
+            flags |= linux.MOUNT_OPTION_FLAGS.get(option, 0)
+        try:
+            linux.mount(None, mount_point, None, flags)
+        except OSError:
+            if mount_point == target:
+                raise
+            linux.umount(mount_point, linux.MNT_DETACH)  # hidden rather than writable
+
+
+def _mounts_under(target: str) -> list[tuple[str, list[str]]]:
+    """The mount points at or under ``target`` (outermost first) with their options."""
+    found: list[tuple[str, list[str]]] = []
+    for line in Path(f"{OLD_ROOT}/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mount_point = _unescape(fields[4])
+        if mount_point == target or mount_point.startswith(target.rstrip("/") + "/"):
+            found.append((mount_point, fields[5].split(",")))
+    found.sort(key=lambda entry: entry[0].count("/"))
+    unique: dict[str, list[str]] = {}
+    for mount_point, options in found:
+        unique[mount_point] = options  # the last one mounted there is the one seen
+    return list(unique.items())
+
+
+def _unescape(text: str) -> str:
+    """A ``mountinfo`` path (spaces and the like written as ``\\ooo``)."""
+    if "\\" not in text:
+        return text
+    return text.encode().decode("unicode_escape").encode("latin-1").decode()
+
+
+def _make_dev(target: str) -> None:
+    """A minimal ``/dev`` as ``bwrap --dev`` makes it: the harmless nodes of the host's,
+    ``shm``, a private ``pts`` and the usual links."""
+    os.makedirs(target, exist_ok=True)
+    linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID, "mode=0755")
+    for node in DEV_NODES:
+        if os.path.exists(f"{OLD_ROOT}/dev/{node}"):
+            _bind(f"{OLD_ROOT}/dev/{node}", f"{target}/{node}", read_only=False)
+    os.mkdir(f"{target}/shm")
+    os.chmod(f"{target}/shm", 0o1777)
+    os.mkdir(f"{target}/pts")
+    with contextlib.suppress(OSError):  # a host without devpts instances: no terminals
+        linux.mount(
+            "devpts",
+            f"{target}/pts",
+            "devpts",
+            linux.MS_NOSUID | linux.MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=620",
+        )
+    for name, link in DEV_LINKS.items():
+        os.symlink(link, f"{target}/{name}")
+
+
+def _make_proc(target: str) -> None:
+    """The ``/proc`` of the new PID namespace, its host-wide parts read-only."""
+    os.makedirs(target, exist_ok=True)
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount("proc", target, "proc", flags)
+    for name in PROC_COVERED:
+        path = f"{target}/{name}"
+        if os.path.exists(path):
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+            _remount_read_only(path)
+
+
+def _max_fd() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY and soft > 3 else 1 << 20
+
+
+# -- the start-up probe ------------------------------------------------------------------
+
+
+def _probe_main(argv: Sequence[str]) -> int:
+    """``python -m hybridjobs.sandbox.inplace BWRAP_ARGV_JSON``: enter the plan, then (as
+    the instance) check the sandbox from inside; exit code 0 when it holds."""
+    import json
+
+    plan = BoxPlan.from_bwrap_argv(json.loads(argv[0]))
+    enter(plan, [], 2)
+    checks = {
+        "pid 2 of its own namespace": os.getpid() == 2,
+        "no capabilities": linux.capabilities() == 0,
+        "a writable /opt/ml": os.access("/opt/ml", os.W_OK),
+        "its host name": plan.hostname is None or os.uname().nodename == plan.hostname,
+    }
+    failed = [name for name, held in checks.items() if not held]
+    if failed:
+        print(f"the sandbox lacks: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_probe_main(sys.argv[1:]))
