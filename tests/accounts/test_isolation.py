@@ -178,14 +178,17 @@ def test_jobs_and_tasks_may_not_use_another_accounts_bucket(
     assert error_code(lambda: braket.create_quantum_task(**task)) == ("AccessDeniedException", 403)
 
 
-def _job(braket: Any, bucket: str, count: int = 1) -> str:
-    request = create_job_request(
+def _job_request(bucket: str, count: int = 1) -> dict[str, Any]:
+    return create_job_request(
         jobName=unique_name("quota"),
         algorithmSpecification={"scriptModeConfig": {"s3Uri": f"s3://{bucket}/src/s.py"}},
         outputDataConfig={"s3Path": f"s3://{bucket}/out"},
         instanceConfig={"instanceCount": count},
     )
-    arn: str = braket.create_job(**request)["jobArn"]
+
+
+def _job(braket: Any, bucket: str, count: int = 1) -> str:
+    arn: str = braket.create_job(**_job_request(bucket, count))["jobArn"]
     return arn
 
 
@@ -209,10 +212,13 @@ def test_quotas_bound_each_account_alone(server: Any) -> None:
     client_of(server.url, "s3", KEY_C, SECRET_C).create_bucket(Bucket=bucket_c)
     client_of(server.url, "s3", KEY_D, SECRET_D).create_bucket(Bucket=bucket_d)
 
-    first = _job(braket_c, bucket_c, count=2)
+    first_request = _job_request(bucket_c, count=2)
+    first = braket_c.create_job(**first_request)["jobArn"]
     assert error_code(lambda: _job(braket_c, bucket_c, count=2)) == QUOTA  # 4 > 3 instances
     _job(braket_c, bucket_c)
     assert error_code(lambda: _job(braket_c, bucket_c)) == QUOTA  # a third job
+    # A retry of a job that was accepted is answered as before, at quota or not.
+    assert braket_c.create_job(**first_request)["jobArn"] == first
     _job(braket_d, bucket_d, count=3)  # D has quotas of its own
     braket_c.cancel_job(jobArn=first)  # a queued job is cancelled at once: a slot is free
     assert braket_c.get_job(jobArn=first)["status"] == "CANCELLED"

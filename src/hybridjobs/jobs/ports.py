@@ -240,6 +240,11 @@ class JobStore(Protocol):
         """
         ...
 
+    def find_idempotent_job(self, idempotency: IdempotencyKey) -> Job | None:
+        """The job an earlier request with this key created (``None``: none yet); raise
+        IdempotencyConflict when the token was used for another request."""
+        ...
+
     def get_job(self, job_arn: str) -> Job | None: ...
 
     def job_for_token(self, job_token: str) -> Job | None:

@@ -240,6 +240,13 @@ class JobService:
             )
         if problems:
             raise ValidationException("; ".join(problems))
+        key = IdempotencyKey(caller.account_id, params["clientToken"], request_hash(params))
+        try:
+            retried = self.store.find_idempotent_job(key)
+        except IdempotencyConflict as exc:
+            raise self._token_conflict(params, exc) from exc
+        if retried is not None:  # a retry is answered as the first request was, quota or not
+            return {"jobArn": retried.job_arn}
         self._check_limits(params)
         self._check_buckets(caller, params)
         if self.quotas is not None:
@@ -268,17 +275,20 @@ class JobService:
             now,
             f"Job queued for execution on {job.instance_count} x {job.instance_type}.",
         )
-        key = IdempotencyKey(caller.account_id, params["clientToken"], request_hash(params))
         try:
             stored, created = self.store.create_job(job, event, params.get("tags") or {}, key)
         except IdempotencyConflict as exc:
-            raise ConflictException(
-                f"clientToken: {params['clientToken']!r} was already used for job "
-                f"{exc.job_arn} with a different request."
-            ) from exc
+            raise self._token_conflict(params, exc) from exc
         if created:
             self.wake_scheduler()
         return {"jobArn": stored.job_arn}
+
+    @staticmethod
+    def _token_conflict(params: dict[str, Any], exc: IdempotencyConflict) -> ConflictException:
+        return ConflictException(
+            f"clientToken: {params['clientToken']!r} was already used for job "
+            f"{exc.job_arn} with a different request."
+        )
 
     def get_job(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
         with_queue = "QueueInfo" in (params.get("additionalAttributeNames") or [])

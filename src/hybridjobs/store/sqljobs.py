@@ -233,6 +233,10 @@ class SqlJobRecords(SqlJobEvents):
         job.seq = int(seq)
         return job, True
 
+    def find_idempotent_job(self, idempotency: IdempotencyKey) -> Job | None:
+        with self._read() as connection:
+            return self._find_idempotent(connection, idempotency)
+
     def _find_idempotent(self, connection: sa.Connection, key: IdempotencyKey) -> Job | None:
         record = connection.execute(
             _SELECT_IDEMPOTENCY, {"account": key.account_id, "token": key.client_token}
