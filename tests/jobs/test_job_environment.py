@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -55,11 +56,12 @@ def test_no_distribution_variables_by_default(jobs: JobKit) -> None:
     assert not {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"} & set(env)
 
 
-@pytest.mark.skipif(shutil.which("mpirun") is not None, reason="Open MPI is installed here")
-def test_mpi_without_mpirun_fails_with_advice(jobs: JobKit) -> None:
+def test_mpi_without_mpirun_fails_with_advice(servers: ServerPool, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-open-mpi" / "mpirun")
+    jobs = servers.start(env={"HYBRIDJOBS_MPIRUN": missing})
     job = jobs.run(DUMP_ENV, hyperParameters={"sagemaker_mpi_enabled": "true"})
     assert job["status"] == "FAILED"
-    assert "Open MPI" in job["failureReason"], job["failureReason"]
+    assert "Open MPI" in job["failureReason"] and missing in job["failureReason"], job
     assert "install" in job["failureReason"]
     assert not jobs.results_path(job).exists()
     jobs.assert_no_processes(job["jobArn"])

@@ -223,13 +223,15 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
                 jobdata.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir, problems)
                 self.say_in_log(launch.current_host, problems)
         mpi = mpi_requested(definition.get("hyperParameters") or {})
-        mpirun = shutil.which("mpirun") if mpi else None
+        launcher = self.context.settings.mpirun
+        mpirun = shutil.which(launcher) if mpi else None
         if mpi and mpirun is None:
             self._end(
                 JobStatus.FAILED,
-                "AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but mpirun was "
-                "not found on this service's PATH; install Open MPI (Debian: apt-get install "
-                "openmpi-bin) or drop the MPI hyperparameters, exit code: 1",
+                "AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but this "
+                f"service's MPI launcher {launcher!r} was not found; install Open MPI "
+                "(Debian: apt-get install openmpi-bin) or drop the MPI hyperparameters, "
+                "exit code: 1",
             )
             return False
         current = store.get_job(self.job.job_arn)
