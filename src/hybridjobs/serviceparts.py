@@ -26,6 +26,7 @@ from hybridjobs.jobs.service import JobLimits
 from hybridjobs.objects import LocalObjectStore, ObjectStore, parse_s3_uri
 from hybridjobs.observability.timedobjects import TimedObjectStore
 from hybridjobs.runners.cluster import ClusterRunner
+from hybridjobs.sandbox.setup import policy_for
 from hybridjobs.services.s3_access import BucketOwners
 from hybridjobs.settings import Settings
 from hybridjobs.store.sql import SqlJobStore
@@ -93,6 +94,8 @@ def open_cluster(settings: Settings) -> ClusterRunner | None:
         settings.ray_address,
         warm_pool_size=settings.warm_pool_size if settings.warm_pool else 0,
         preload=settings.warm_pool_preload,
+        sandbox=policy_for(settings),
+        gpu_cpu_twins=settings.gpu_cpu_twins,
     )
 
 

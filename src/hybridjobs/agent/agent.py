@@ -44,10 +44,15 @@ from typing import Any, Protocol
 from hybridjobs import jobdata
 from hybridjobs.agent.logship import LogShipper
 from hybridjobs.agent.plan import AgentPlan
+from hybridjobs.environments.build import EnvironmentBuildError
+from hybridjobs.environments.nodes import node_interpreter, requirements_cache
 from hybridjobs.instanceend import last_error_line
 from hybridjobs.objects import ObjectStore, parse_s3_uri
 from hybridjobs.runners import contract
+from hybridjobs.runners.boxlayout import prepare_instance
 from hybridjobs.runners.local import ColdLauncher, InstanceHandle, stop_all
+from hybridjobs.sandbox.box import InstanceBox
+from hybridjobs.sandbox.select import Confinement
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,7 @@ class Launcher(Protocol):
         log_path: Path,
         exit_file: Path,
         python: str,
+        box: InstanceBox | None = None,
     ) -> InstanceHandle: ...
 
 
@@ -202,7 +208,14 @@ class InstanceAgent:
     ``master_addr`` is algo-1's machine address, given to the instance as ``MASTER_ADDR``
     when the job asks for data parallelism. :attr:`started` turns true once the
     instance's process runs (its inputs are in place). ``launcher`` starts that process
-    (default: a fresh interpreter that dies with the thread that ran :meth:`run`)."""
+    (default: a fresh interpreter that dies with the thread that ran :meth:`run`, in the
+    sandbox of ``confinement``). When ``confinement`` isolates, the instance is laid out
+    for its sandbox (container paths) and launched with its box; ``launcher`` must then
+    sandbox it (a cold launcher of the same confinement, or a warm one whose pool makes
+    the same sandbox). ``python`` is this machine's own interpreter: the instance runs on
+    the interpreter of the plan's image environment, found or built here when the agent
+    runs (:mod:`hybridjobs.environments.nodes`). ``visible_gpus`` is the instance's
+    ``CUDA_VISIBLE_DEVICES`` (the GPUs this machine gave it; ``None``: not set)."""
 
     def __init__(
         self,
@@ -213,9 +226,14 @@ class InstanceAgent:
         master_addr: str = "127.0.0.1",
         node_id: str | None = None,
         launcher: Launcher | None = None,
+        confinement: Confinement | None = None,
+        visible_gpus: str | None = None,
     ) -> None:
         self.plan = plan
-        self.launcher: Launcher = launcher or ColdLauncher(python, die_with_parent=True)
+        self.confinement = confinement
+        self.launcher: Launcher = launcher or ColdLauncher(
+            python, die_with_parent=True, confinement=confinement
+        )
         self.work_dir = work_dir
         self.python = python
         self.launch = plan.launch(
@@ -224,6 +242,7 @@ class InstanceAgent:
             work_dir / "cache" / "requirements",
             master_addr=master_addr,
             node_id=node_id,
+            visible_gpus=visible_gpus,
         )
         self.paths = contract.instance_paths(self.launch)
         self.link = ServiceLink(plan)
@@ -245,16 +264,20 @@ class InstanceAgent:
         shipper = LogShipper(
             self.link.logs(), self.plan.log_group, self.plan.log_stream, self.paths.log_file
         )
-        paths = contract.prepare_instance_dirs(self.launch)
-        env = contract.build_environment(self.launch, paths)
-        spec = contract.write_instance_spec(self.launch, paths, env)
+        unusable = self._use_environment(shipper)
+        if unusable is not None:
+            self._finish_shipping(shipper)
+            return self._report(1, unusable, False, started=False)
+        isolated = self.confinement is not None and self.confinement.sandbox.isolates
+        prepared = prepare_instance(self.launch, isolated, self.plan.sandbox_pids_max)
+        paths, env, spec = prepared.paths, prepared.env, prepared.spec
         failure = self._download(shipper)
         if failure is not None or self._stop.is_set():
             self._finish_shipping(shipper)
             return self._report(
                 1 if failure else 143, failure or "", failure is None, started=False
             )
-        self._prefetch_script(spec)
+        self._prefetch_script(paths.spec_file)  # its host path (spec may be a container one)
         self.handle = self.launcher.launch(
             self.plan.host,
             spec,
@@ -263,6 +286,7 @@ class InstanceAgent:
             paths.log_file,
             paths.exit_file,
             self.python,
+            prepared.box if self.confinement is not None else None,
         )
         if self.on_started is not None:
             self.on_started()
@@ -324,6 +348,28 @@ class InstanceAgent:
             killed=killed,
             ended_at=time.time() if ended_at is None else ended_at,
         )
+
+    def _use_environment(self, shipper: LogShipper) -> str | None:
+        """Run the instance on its image environment's interpreter on this machine (built
+        here on first use); the job's failure reason when it cannot be found or built."""
+        try:
+            python = node_interpreter(
+                self.plan.environment,
+                self.python,
+                image=self.plan.image_uri or "(none)",
+                node=self.launch.node_id or "this machine",
+                say=shipper.say,
+            )
+        except EnvironmentBuildError as exc:
+            return f"ClientError: the job's image cannot run: {exc}"
+        if python != self.python:
+            self.python = python
+            self.launch = dataclasses.replace(
+                self.launch,
+                python=python,
+                requirements_cache_dir=requirements_cache(self.work_dir, python),
+            )
+        return None
 
     def _download(self, shipper: LogShipper) -> str | None:
         """Input channels and checkpoints; the failure reason when a channel is missing."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hybridjobs.runners.contract import InstanceLaunch, instance_paths
+from hybridjobs.sandbox.setup import SandboxPolicy
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,36 @@ class AgentPlan:
     stop_grace_seconds: float = 30.0
     session_token: str = ""
     """The session token of the job's own credentials."""
+    sandbox_mode: str = "none"
+    """The service's sandbox settings (see :class:`hybridjobs.sandbox.setup.SandboxPolicy`;
+    a plan written before they travelled runs unsandboxed, as it did)."""
+    sandbox_allow_unsandboxed: bool = True
+    sandbox_warm_starts: str = "auto"
+    sandbox_pids_max: int = 4096
+    image_uri: str = ""
+    """The job's container image (empty: none)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """The image's environment as the service resolved it
+    (:func:`hybridjobs.environments.nodes.plan_environment`); the node finds or builds its
+    interpreter (empty: the node's own interpreter)."""
+    gpu_twins: bool = False
+    """A GPU instance type run on CPU (``--gpu-cpu-twins``, no GPU in the cluster): the
+    instance gets ``HYBRIDJOBS_GPU_TWINS=1`` and no GPU."""
 
     @property
     def host(self) -> str:
         """``algo-N``."""
         return self.hosts[self.host_index - 1]
+
+    @property
+    def sandbox_policy(self) -> SandboxPolicy:
+        """What the service asks of the node about sandboxing this instance."""
+        return SandboxPolicy(
+            self.sandbox_mode,
+            self.sandbox_allow_unsandboxed,
+            self.sandbox_warm_starts,
+            self.sandbox_pids_max,
+        )
 
     @property
     def checkpoint_uri(self) -> str | None:
@@ -83,6 +109,7 @@ class AgentPlan:
         *,
         master_addr: str,
         node_id: str | None = None,
+        visible_gpus: str | None = None,
     ) -> InstanceLaunch:
         """The instance's launch description on this machine. The script is fetched
         through the service's S3 surface with the job's credentials.
@@ -90,7 +117,8 @@ class AgentPlan:
         The instance sees the job contract's environment, as a local instance does, plus
         ``HYBRIDJOBS_NODE_ID`` (``node_id``: the cluster node it runs on). ``MASTER_ADDR``,
         algo-1's machine, is set only when the job asks for data parallelism, as
-        everywhere."""
+        everywhere. ``visible_gpus`` is its ``CUDA_VISIBLE_DEVICES`` (the GPUs the node
+        gave it; ``None``: not set); a GPU type on CPU twins gets ``HYBRIDJOBS_GPU_TWINS``."""
         return InstanceLaunch(
             job_arn=self.job_arn,
             job_name=self.job_name,
@@ -112,4 +140,6 @@ class AgentPlan:
             requirements_cache_dir=requirements_cache_dir,
             master_addr=master_addr,
             node_id=node_id,
+            visible_gpus=visible_gpus,
+            gpu_twins=self.gpu_twins,
         )

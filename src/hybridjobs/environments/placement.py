@@ -22,6 +22,12 @@ TWINS_NOTE = (
     "GPU instance type {instance_type} runs on CPU (--gpu-cpu-twins, no GPU on this host): "
     "PennyLane lightning.gpu runs as lightning.qubit and CUDA-Q's nvidia target as qpp-cpu."
 )
+CLUSTER_TWINS_NOTE = (
+    "GPU instance type {instance_type} runs on CPU (--gpu-cpu-twins, no GPU in the Ray "
+    "cluster): PennyLane lightning.gpu runs as lightning.qubit and CUDA-Q's nvidia target "
+    "as qpp-cpu."
+)
+"""The same on the Ray runner (``--runner ray``), for a cluster without GPUs."""
 
 
 def gpu_capacity(settings: Settings, gpus: Sequence[Gpu]) -> int:

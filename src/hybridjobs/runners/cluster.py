@@ -80,6 +80,9 @@ class ClusterRunner(Protocol):
     """Places and runs job instances on a cluster (see the module docstring)."""
 
     name: str
+    gpu_twins: bool
+    """Whether GPU instance types run on CPU twins (``--gpu-cpu-twins`` and no GPU in the
+    cluster): they hold no GPU, and their instances are told so."""
 
     def capacity(self) -> Capacity:
         """The cluster's resources in all (what admission divides between jobs)."""

@@ -33,6 +33,7 @@ from hybridjobs.runners.raypool import (
     NAMESPACE,
     HostedAgent,
     NodePools,
+    actor_gpus,
     instance_key,
     node_work_dir,
     pool_name,
@@ -51,14 +52,17 @@ _PLACE_TIMEOUT = 120.0
 class InstanceActor:
     """Runs one instance's agent on the node Ray placed it on (the cold path), under
     ``<tmp>/hybridjobs-agent/<node id[:16]>`` (the instance's directory is removed once it
-    has ended, before its report is given)."""
+    has ended, before its report is given). The instance sees exactly the GPUs Ray gave
+    this actor (``CUDA_VISIBLE_DEVICES``; see :func:`~.raypool.actor_gpus`)."""
 
     def __init__(self, plan_json: str) -> None:
         self.plan = AgentPlan.from_json(plan_json)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         self.work_dir = node_work_dir(self.node_id)
-        self.hosted = HostedAgent(self.plan, self.work_dir, self.node_id)
+        self.hosted = HostedAgent(
+            self.plan, self.work_dir, self.node_id, visible_gpus=actor_gpus(self.plan, self.node_id)
+        )
 
     def where(self) -> tuple[str, str, str]:
         """``(node id, node address, the instance's directory on the node)``."""

@@ -16,7 +16,11 @@ is unchanged. Inside it:
 * one :class:`HostedAgent` per instance it runs (keyed ``<job id>/algo-N``): the same
   :class:`~hybridjobs.agent.agent.InstanceAgent` as a cold instance actor runs, with a
   :class:`~hybridjobs.runners.warmlauncher.WarmLauncher` that forks from a zygote and
-  starts a cold interpreter when none is idle (so a busy or broken pool only costs time).
+  starts a cold interpreter when none is idle (so a busy or broken pool only costs time);
+* one zygote per image environment in use on the node
+  (:class:`~hybridjobs.environments.pools.EnvironmentPools`, ``die_with_zygote`` too): an
+  instance of an image that runs on another interpreter than the node's starts cold the
+  first time, and starts that zygote, as on the local runner.
 
 :class:`NodePools` is the runner's side: it creates the pool actors of the nodes it sees
 (at start and when nodes join), knows which are ready (their zygotes are idle), and
@@ -45,9 +49,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from hybridjobs.agent.agent import InstanceAgent, Launcher
 from hybridjobs.agent.plan import AgentPlan
+from hybridjobs.environments.pools import EnvironmentPools
 from hybridjobs.runners.local import ColdLauncher
 from hybridjobs.runners.warmlauncher import WarmLauncher
 from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmPool
+from hybridjobs.sandbox.select import Confinement, SandboxUnavailable
+from hybridjobs.sandbox.setup import SandboxPolicy, confinement_on_node
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,38 @@ _CALL_TIMEOUT = 30.0
 def node_work_dir(node_id: str) -> Path:
     """Where instances' files lie on a node: ``<tmp>/hybridjobs-agent/<node id[:16]>``."""
     return Path(tempfile.gettempdir()) / "hybridjobs-agent" / node_id[:16]
+
+
+def node_confinement(policy: SandboxPolicy) -> Confinement:
+    """The confinement of instances on this node under ``policy`` (the instances'
+    directories, every node's of this machine, hidden); ``SandboxUnavailable`` when the
+    sandbox cannot run here and the policy does not allow running without it."""
+    root = Path(tempfile.gettempdir()) / "hybridjobs-agent"
+    return confinement_on_node(policy, [root])
+
+
+def node_has_gpus(node_id: str) -> bool:
+    """Whether the Ray node ``node_id`` has GPUs (its ``GPU`` resource)."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return any(
+        str(node.get("NodeID")) == node_id and float(node["Resources"].get("GPU", 0)) > 0
+        for node in nodes
+    )
+
+
+def cpu_instance_gpus(plan: AgentPlan, has_gpus: bool) -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` of an instance that gets no GPU: none (``""``) on a node
+    with GPUs or for a GPU type on CPU twins, as a local instance; unset otherwise."""
+    return "" if has_gpus or plan.gpu_twins else None
+
+
+def actor_gpus(plan: AgentPlan, node_id: str) -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` of the instance an actor of this process runs: the GPUs
+    Ray gave the actor (``ray.get_gpu_ids()``) for a GPU instance type, else
+    :func:`cpu_instance_gpus`."""
+    if plan.instance_resources[2] > 0 and not plan.gpu_twins:
+        return ",".join(str(gpu) for gpu in ray.get_gpu_ids())
+    return cpu_instance_gpus(plan, node_has_gpus(node_id))
 
 
 def pool_name(node_id: str) -> str:
@@ -88,8 +127,15 @@ class HostedAgent:
         node_id: str,
         launcher: Launcher | None = None,
         on_finished: Callable[[], None] | None = None,
+        confinement: Confinement | None = None,
+        visible_gpus: str | None = None,
     ) -> None:
         self.plan = plan
+        self.visible_gpus = visible_gpus
+        """The instance's ``CUDA_VISIBLE_DEVICES`` (``None``: not set)."""
+        self.confinement = confinement
+        """The sandbox ``launcher`` makes; without a launcher, the one the plan's sandbox
+        policy asks of this node (found when the agent starts)."""
         self.on_finished = on_finished
         self.work_dir = work_dir
         self.node_id = node_id
@@ -105,14 +151,23 @@ class HostedAgent:
 
     def start(self, master_addr: str) -> None:
         """Start the agent (once; later calls do nothing)."""
-        if self._thread is not None:
+        if self._thread is not None or self.finished.is_set():
             return
+        confinement = self.confinement
+        if self.launcher is None and confinement is None:
+            try:
+                confinement = node_confinement(self.plan.sandbox_policy)
+            except SandboxUnavailable as exc:
+                self._refuse(f"node {self.node_id}: {exc}")
+                return
         self.agent = InstanceAgent(
             self.plan,
             self.work_dir,
             master_addr=master_addr,
             node_id=self.node_id,
             launcher=self.launcher,
+            confinement=confinement,
+            visible_gpus=self.visible_gpus,
         )
         if self.endpoint_url is not None:
             self.agent.redirect(self.endpoint_url)
@@ -121,6 +176,14 @@ class HostedAgent:
         self.agent.on_started = self._notify
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
         self._thread.start()
+
+    def _refuse(self, error: str) -> None:
+        """End without starting anything: ``error`` says why (the job's failure)."""
+        self.error = error
+        self.finished.set()
+        self._notify()
+        if self.on_finished is not None:
+            self.on_finished()
 
     def _run(self) -> None:
         assert self.agent is not None
@@ -180,19 +243,40 @@ class NodePool:
     """The warm pool of one node (see the module docstring). Methods taking ``key`` act
     on one hosted instance; :meth:`forget` drops a job's instances once they have ended."""
 
-    def __init__(self, size: int, preload: Sequence[str]) -> None:
+    def __init__(
+        self, size: int, preload: Sequence[str], policy: SandboxPolicy | None = None
+    ) -> None:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         self.work_dir = node_work_dir(self.node_id)
+        self.has_gpus = node_has_gpus(self.node_id)
+        self.policy = policy or SandboxPolicy()
+        """The sandbox policy this pool's launcher serves (an instance planned under
+        another one starts cold, in the sandbox its own policy asks for)."""
+        self.confinement: Confinement | None = None
+        with contextlib.suppress(SandboxUnavailable):  # each instance then says why
+            self.confinement = node_confinement(self.policy)
+        in_place = self.confinement if self.confinement and self.confinement.in_place else None
         self.pool = WarmPool(
             sys.executable,
             size,
             preload,
             self.work_dir / "pool" / self.node_id[:16],
             die_with_zygote=True,
+            in_place=in_place,
         )
         self.pool.start()
-        self.launcher = WarmLauncher(self.pool, ColdLauncher(sys.executable, die_with_parent=True))
+        cold = ColdLauncher(sys.executable, die_with_parent=True, confinement=self.confinement)
+        # One zygote per image environment in use on this node (its first instance starts
+        # cold and starts it), as on the local runner.
+        self.environments = EnvironmentPools(
+            1,
+            preload,
+            self.work_dir / "pool" / "env" / self.node_id[:16],
+            in_place,
+            die_with_zygote=True,
+        )
+        self.launcher = WarmLauncher(self.pool, cold, self.environments)
         self._lock = threading.Lock()
         self._hosted: dict[str, HostedAgent] = {}
         self._forgotten: set[str] = set()
@@ -212,12 +296,15 @@ class NodePool:
         with self._lock:
             hosted = self._hosted.get(key)
             if hosted is None:
+                served = self.confinement is not None and plan.sandbox_policy == self.policy
                 hosted = HostedAgent(
                     plan,
                     self.work_dir,
                     self.node_id,
-                    self.launcher,
+                    self.launcher if served else None,
                     on_finished=lambda: self._finished(key),
+                    confinement=self.confinement if served else None,
+                    visible_gpus=cpu_instance_gpus(plan, self.has_gpus),  # GPU types go cold
                 )
                 self._hosted[key] = hosted
         hosted.start(master_addr)
@@ -288,9 +375,12 @@ class NodePool:
 class NodePools:
     """The runner's view of the node pools (see the module docstring). Thread-safe."""
 
-    def __init__(self, size: int, preload: Sequence[str]) -> None:
+    def __init__(
+        self, size: int, preload: Sequence[str], policy: SandboxPolicy | None = None
+    ) -> None:
         self.size = size
         self.preload = list(preload)
+        self.policy = policy or SandboxPolicy()
         self._lock = threading.Lock()
         self._pools: dict[str, Any] = {}
         self._ready_refs: dict[str, Any] = {}
@@ -325,7 +415,7 @@ class NodePools:
                     get_if_exists=True,
                     max_concurrency=16,  # ready() waits while launch() and poll() answer
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-                ).remote(self.size, self.preload)
+                ).remote(self.size, self.preload, self.policy)
             except Exception:  # a node that just left: the next pass drops it
                 log.exception("cannot create the node pool of %s", node_id)
                 continue

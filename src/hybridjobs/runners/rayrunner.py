@@ -2,7 +2,9 @@
 
 The N instances of a job are reserved together in one placement group (one bundle per
 instance with the instance type's vCPUs, memory and GPUs; strategy ``SPREAD``, or
-``STRICT_SPREAD`` when the job asks for it), so a job starts whole or waits QUEUED. Each
+``STRICT_SPREAD`` when the job asks for it), so a job starts whole or waits QUEUED. With
+``gpu_cpu_twins`` on a cluster without GPUs, GPU instance types reserve no GPU (they run on
+CPU twins: :attr:`RayRunner.gpu_twins`). Each
 instance is run by an :class:`~hybridjobs.agent.agent.InstanceAgent` on its bundle's node:
 warm in the node's pool actor (``runners/raypool.py``: forked from a zygote) when it is
 ready, else cold in a detached, named Ray actor of its own (``runners/rayinstances.py``).
@@ -18,6 +20,7 @@ This module imports ``ray``; nothing else in hybridjobs does, so ``ray`` (the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,12 +35,14 @@ from ray.util.placement_group import (
 )
 
 from hybridjobs.agent.plan import AgentPlan
+from hybridjobs.environments.placement import TWIN_GPU_CAPACITY
 from hybridjobs.jobs.admission import Capacity
 from hybridjobs.jobs.instance_types import InstanceResources
 from hybridjobs.jobs.model import Job
 from hybridjobs.runners.cluster import InstanceLost, RemoteInstance
 from hybridjobs.runners.rayinstances import RayInstance, actor_name, start_instances
 from hybridjobs.runners.raypool import NAMESPACE, NodePools
+from hybridjobs.sandbox.setup import SandboxPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,13 @@ class RayRunner:
     name = "ray"
 
     def __init__(
-        self, address: str | None, *, warm_pool_size: int = 0, preload: Sequence[str] = ()
+        self,
+        address: str | None,
+        *,
+        warm_pool_size: int = 0,
+        preload: Sequence[str] = (),
+        sandbox: SandboxPolicy | None = None,
+        gpu_cpu_twins: bool = False,
     ) -> None:
         ray.init(
             address=address,
@@ -62,12 +73,16 @@ class RayRunner:
             log_to_driver=False,
             configure_logging=False,
         )
+        resources: Mapping[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self.gpu_twins = gpu_cpu_twins and _capacity(resources).gpus == 0
+        """GPU instance types run on CPU twins: ``--gpu-cpu-twins`` and no GPU in the
+        cluster when the service connected (they then reserve no GPU)."""
         self._groups: dict[str, PlacementGroup] = {}
         self._ready: dict[str, Any] = {}
         """Per job, the one ``ready()`` reference of its group, asked again at each pass:
         a new reference per pass may not resolve for a long time after the group is."""
         self._lock = threading.Lock()
-        self.pools = NodePools(warm_pool_size, preload) if warm_pool_size > 0 else None
+        self.pools = NodePools(warm_pool_size, preload, sandbox) if warm_pool_size > 0 else None
         """The node pools (warm starts); ``None`` when every instance starts cold."""
         self._job_nodes: dict[str, list[str]] = {}
         if self.pools is not None:
@@ -76,15 +91,26 @@ class RayRunner:
     # -- admission ------------------------------------------------------------------------
 
     def capacity(self) -> Capacity:
-        return _capacity(ray.cluster_resources())  # type: ignore[no-untyped-call]
+        return self._twinned(_capacity(ray.cluster_resources()))  # type: ignore[no-untyped-call]
 
     def largest_machine(self) -> Capacity:
         machines = [_capacity(node["Resources"]) for node in _alive_nodes()]
-        return max(
-            machines, key=lambda c: (c.gpus, c.vcpus, c.memory_gib), default=Capacity(0, 0, 0)
+        return self._twinned(
+            max(machines, key=lambda c: (c.gpus, c.vcpus, c.memory_gib), default=Capacity(0, 0, 0))
         )
 
+    def _twinned(self, capacity: Capacity) -> Capacity:
+        """``capacity`` with the GPUs admission counts with on CPU twins."""
+        if not self.gpu_twins:
+            return capacity
+        return dataclasses.replace(capacity, gpus=TWIN_GPU_CAPACITY)
+
+    def _held(self, resources: InstanceResources) -> InstanceResources:
+        """What one instance holds on the cluster: no GPU on CPU twins."""
+        return dataclasses.replace(resources, gpus=0) if self.gpu_twins else resources
+
     def never_fits(self, job: Job, resources: InstanceResources, strategy: str) -> str | None:
+        resources = self._held(resources)
         bundle = _bundle(resources)
         nodes = [n["Resources"] for n in _alive_nodes()]
         fitting = sum(all(node.get(k, 0.0) >= v for k, v in bundle.items()) for node in nodes)
@@ -105,6 +131,7 @@ class RayRunner:
         job (it stopped while the job waited) is taken over, not made twice."""
         if self.pools is not None:
             self.pools.ensure()  # nodes that joined get a pool (at most every few seconds)
+        resources = self._held(resources)
         wait = 0.0
         with self._lock:
             group = self._groups.get(job.job_arn)
@@ -143,7 +170,7 @@ class RayRunner:
         """Warm from the node pools where they can, else cold (see
         :func:`~hybridjobs.runners.rayinstances.start_instances`)."""
         group = self._groups.get(job.job_arn) or get_placement_group(_group_name(job))
-        instances = start_instances(job, resources, plans, group, self.pools)
+        instances = start_instances(job, self._held(resources), plans, group, self.pools)
         with self._lock:
             self._job_nodes[job.job_arn] = [instance.node_id for instance in instances]
         return list(instances)

@@ -29,6 +29,9 @@ from pathlib import Path
 from hybridjobs import archives
 from hybridjobs.agent.agent import AgentReport
 from hybridjobs.agent.plan import AgentPlan
+from hybridjobs.environments.build import EnvironmentBuildError
+from hybridjobs.environments.nodes import plan_environment
+from hybridjobs.environments.placement import CLUSTER_TWINS_NOTE, image_catalog
 from hybridjobs.jobs.logstreams import LOG_GROUP, stream_name
 from hybridjobs.jobs.model import Job, JobEventType, JobStatus
 from hybridjobs.objects import ObjectStoreError, parse_s3_uri
@@ -38,6 +41,7 @@ from hybridjobs.runners.cluster import (
     RemoteInstance,
 )
 from hybridjobs.runners.mpi import mpi_requested
+from hybridjobs.sandbox.setup import policy_for
 from hybridjobs.scheduler.context import SchedulerContext
 from hybridjobs.scheduler.finisher import Outcome
 from hybridjobs.scheduler.launchplan import free_port, job_credentials
@@ -93,6 +97,12 @@ class ClusterJobSupervisor(JobSupervisor):
         master_port = int(state.get("master_port") or free_port())
         state["master_port"] = master_port
         credentials = job_credentials(self.context.store, self.job)
+        sandbox = policy_for(settings)
+        image = self._image()
+        environment = image_catalog(settings).resolve(image)
+        if environment is None:  # unmapped since CreateJob
+            raise EnvironmentBuildError(image_catalog(settings).problem(image) or str(image))
+        twins = resources.gpus > 0 and self.cluster.gpu_twins
         return [
             AgentPlan(
                 job_arn=self.job.job_arn,
@@ -114,9 +124,22 @@ class ClusterJobSupervisor(JobSupervisor):
                 results_uri=self._staged_results_uri(host),
                 checkpoint_sync_seconds=settings.checkpoint_sync_seconds,
                 stop_grace_seconds=settings.stop_grace_seconds,
+                sandbox_mode=sandbox.mode,
+                sandbox_allow_unsandboxed=sandbox.allow_unsandboxed,
+                sandbox_warm_starts=sandbox.warm_starts,
+                sandbox_pids_max=sandbox.pids_max,
+                image_uri=image or "",
+                environment=plan_environment(environment),
+                gpu_twins=twins,
             )
             for index, host in enumerate(self._hosts(), start=1)
         ]
+
+    def _image(self) -> str | None:
+        """The job's container image URI (``None``: none)."""
+        spec = self.job.definition["algorithmSpecification"]
+        uri = (spec.get("containerImage") or {}).get("uri")
+        return str(uri) if uri else None
 
     def _staged_results_uri(self, host: str) -> str:
         s3_path = str(self.job.definition["outputDataConfig"]["s3Path"]).rstrip("/")
@@ -135,8 +158,14 @@ class ClusterJobSupervisor(JobSupervisor):
             self._finish(Outcome.CANCELLED)
             return False
         resources = self.context.instance_types[self.job.instance_type]
+        plans = self._plans()
+        if plans and plans[0].gpu_twins:
+            self._event(
+                JobEventType.STARTING_INSTANCE,
+                CLUSTER_TWINS_NOTE.format(instance_type=self.job.instance_type),
+            )
         self.run_started = time.time()
-        self.remotes = self.cluster.start(self.job, resources, self._plans())
+        self.remotes = self.cluster.start(self.job, resources, plans)
         self._watch_remotes()
         self._save_state()
         places = ", ".join(f"{r.host} on {r.address} (node {r.node_id[:12]})" for r in self.remotes)
