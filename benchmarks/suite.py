@@ -7,7 +7,8 @@ Sections, in the order they run (each a module with ``run(context) -> str``, mar
 2. ``startup``: create -> RUNNING, create -> first user line and create -> COMPLETED of a
    1-instance Bell job on the warm pool, on the cold path and as a fresh ``python``
    process (interleaved round by round), and create -> COMPLETED of a 4-instance job;
-   ``sandbox``: the same Bell job warm and cold with and without ``--sandbox bwrap``;
+   ``sandbox``: the same Bell job warm and cold with and without the sandbox (in place and
+   from one-shot zygotes);
 3. ``throughput``: 200 trivial jobs queued at once, jobs completed per second;
 4. ``api``: CreateJob / GetJob / SearchJobs from 8 client processes;
 5. ``ray``: the same Bell job on Ray Jobs (a local head the benchmark starts and stops),
@@ -50,8 +51,11 @@ MODULES = {
     "targets": "benchmarks.targets",
 }
 
-WARM_ENV = {"HYBRIDJOBS_WARM_POOL": "true"}
-COLD_ENV = {"HYBRIDJOBS_WARM_POOL": "false"}
+WARM_ENV = {"HYBRIDJOBS_WARM_POOL": "true", "HYBRIDJOBS_SANDBOX": "none"}
+COLD_ENV = {"HYBRIDJOBS_WARM_POOL": "false", "HYBRIDJOBS_SANDBOX": "none"}
+"""The shared servers run instances unsandboxed, as the figures of earlier runs did and as
+the fresh-``python`` baseline runs (with the cold instance's own environment, host paths);
+the ``sandbox`` section measures the sandbox against them."""
 
 
 @dataclass

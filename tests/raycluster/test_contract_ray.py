@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from jobs.contract import collect_contract_tests
 
+# The service's archive limits travel in each instance's plan to the node that unpacks it.
+from ops.test_archive_limits import test_the_limits_are_settings_that_reach_the_instance
+
+__all__ = ["test_the_limits_are_settings_that_reach_the_instance"]
+
 LOCAL_ONLY = frozenset(
     {
         # MPI jobs (sagemaker_mpi_enabled) run under mpirun on the service's machine, a

@@ -52,6 +52,9 @@ class AgentPlan:
     sandbox_allow_unsandboxed: bool = True
     sandbox_warm_starts: str = "auto"
     sandbox_pids_max: int = 4096
+    archive_limits: dict[str, float] | None = None
+    """The service's limits on code archives (``hybridjobs.archives.ArchiveLimits`` field
+    names; ``None``: the defaults), as a local instance gets them."""
     image_uri: str = ""
     """The job's container image (empty: none)."""
     environment: dict[str, str] = field(default_factory=dict)
@@ -142,4 +145,5 @@ class AgentPlan:
             node_id=node_id,
             visible_gpus=visible_gpus,
             gpu_twins=self.gpu_twins,
+            archive_limits=self.archive_limits,
         )

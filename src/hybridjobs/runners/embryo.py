@@ -41,10 +41,13 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hybridjobs.runners.channel import ChannelClosed, recv_message
 from hybridjobs.runners.spec import InstanceSpec
+
+if TYPE_CHECKING:
+    from hybridjobs.sandbox.inplace import Prepared
 
 REQUIREMENTS_FILE = "requirements.txt"
 _ZYGOTE_PYTHONPATH = os.environ.get("PYTHONPATH")
@@ -124,6 +127,26 @@ class Order:
             with contextlib.suppress(OSError):
                 self.exit_file.write_text("1\n")
             return 1
+
+    def hand_over(self, prepared: Prepared) -> NoReturn:
+        """Give this order to the sandbox :func:`hybridjobs.sandbox.inplace.prepare` made
+        ahead (its instance process runs it, see :func:`await_order`); this process keeps
+        the instance from then on and never returns. A failure before that is the
+        instance's: said in its log, exit code 1."""
+        from hybridjobs.sandbox.inplace import BoxPlan
+
+        try:
+            plan = BoxPlan.from_bwrap_argv(self.sandbox)
+            log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            rest = dataclasses.replace(self, sandbox=(), cgroup_procs=(), log_fd=None)
+        except BaseException:
+            prepared.abandon()
+            traceback.print_exc()
+            with contextlib.suppress(OSError):
+                self.exit_file.write_text("1\n")
+            os._exit(1)
+        cgroups = [Path(procs) for procs in self.cgroup_procs]
+        prepared.hand_over(plan, rest.to_message(), cgroups, log)
 
     def _enter_sandbox(self) -> Order:
         """Open the log (on the host's paths), then make the sandbox and continue inside
@@ -289,13 +312,48 @@ def leave(code: int) -> NoReturn:
     os._exit(code)
 
 
-def await_order(order_socket: socket.socket, dispositions: Mapping[int, Handler]) -> NoReturn:
+def await_order(
+    order_socket: socket.socket,
+    dispositions: Mapping[int, Handler],
+    sandbox_ahead: bool = False,
+) -> NoReturn:
     """The embryo's life: say it leads its session, wait for the order, run the instance.
-    End of file instead of an order (the zygote ended) ends the embryo, unstarted."""
+    End of file instead of an order (the zygote ended) ends the embryo, unstarted.
+
+    With ``sandbox_ahead`` (a pool whose instances make their own sandbox), the sandbox's
+    namespaces and processes are made first (:func:`hybridjobs.sandbox.inplace.prepare`),
+    so that an order with a sandbox only hands over: its instance process, already in the
+    namespaces, returns from ``prepare`` with the order and runs it. Where they cannot be
+    made, such an order makes its sandbox at once (:meth:`Order.become_instance`), which
+    says why it fails."""
+    prepared: Prepared | None = None
+    if sandbox_ahead:
+        prepared = _prepare_sandbox(dispositions)
     try:
         order_socket.sendall(b"s")
         order = Order.from_message(recv_message(order_socket))
     except (ChannelClosed, OSError, KeyError, TypeError, ValueError):
         os._exit(0)
     order_socket.detach()  # its fd goes with closerange; the object must not close a reused one
+    if prepared is not None:
+        if order.sandbox:
+            order.hand_over(prepared)
+        prepared.abandon()
     leave(order.become_instance(dispositions))
+
+
+def _prepare_sandbox(dispositions: Mapping[int, Handler]) -> Prepared | None:
+    """The sandbox made ahead (see :func:`await_order`): :class:`Prepared` in the embryo,
+    ``None`` where it cannot be made; in the instance's process, once its order has come,
+    the instance runs and leaves (never returns)."""
+    from hybridjobs.sandbox.inplace import Handoff, prepare
+
+    try:
+        stage = prepare()
+    except OSError as exc:
+        print(f"embryo {os.getpid()}: cannot prepare a sandbox: {exc}", file=sys.stderr)
+        return None
+    if isinstance(stage, Handoff):
+        order = Order.from_message(stage.order)
+        leave(dataclasses.replace(order, log_fd=stage.log_fd).become_instance(dispositions))
+    return stage

@@ -21,6 +21,7 @@ from typing import Any
 from hybridjobs.runners.boxedzygote import BoxedZygotes, Slot, slot_hosts
 from hybridjobs.runners.channel import ChannelClosed, recv_message
 from hybridjobs.runners.warmparts import _kill_group, _Zygote, zygote_environment
+from hybridjobs.sandbox.select import Confinement
 
 log = logging.getLogger("hybridjobs.runners.warmpool")
 
@@ -38,6 +39,7 @@ class ZygoteStarter:
     preload: list[str]
     log_dir: Path
     boxed: BoxedZygotes | None
+    in_place: Confinement | None
     started_zygotes: int
     failed_starts: int
     last_ready: dict[str, Any]
@@ -110,6 +112,8 @@ class ZygoteStarter:
             "--preload",
             *self.preload,
         ]
+        if self.in_place is not None:
+            command.append("--sandbox-ahead")  # each embryo's sandbox made before its order
         slot: Slot | None = None
         pass_fds = [theirs.fileno()]
         try:

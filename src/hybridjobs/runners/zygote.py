@@ -418,6 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preload", nargs="*", default=[], help="modules to import")
     parser.add_argument("--once", action="store_true", help="fork one instance, then exit")
     parser.add_argument("--log-fd", type=int, help="the instance's log (with --once)")
+    parser.add_argument(
+        "--sandbox-ahead",
+        action="store_true",
+        help="embryos make their sandbox's namespaces before their order (instances that "
+        "make their own sandbox: hybridjobs.sandbox.inplace)",
+    )
     args = parser.parse_args(argv)
     channel = socket.socket(fileno=args.fd)
     here = os.getcwd()
@@ -452,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Out of the except block: the job must find no exception being handled
         # (sys.exc_info() empty, no EmbryoBorn as the __context__ of its own exceptions).
         del zygote
-        await_order(order_socket, dispositions)
+        await_order(order_socket, dispositions, sandbox_ahead=args.sandbox_ahead)
     return 0
 
 

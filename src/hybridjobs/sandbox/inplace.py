@@ -6,38 +6,48 @@ existed, so it cannot be started by ``bwrap``: it makes the very same sandbox it
 from the same ``bwrap`` command line (:meth:`BoxPlan.from_bwrap_argv`), so both paths
 show an instance exactly the same world (one layout, one place to review it).
 
-:func:`enter` turns the calling process (single-threaded: a forked embryo) into three:
+The processes are made **ahead** of the instance, by :func:`prepare`, in a zygote's
+embryo (single-threaded, waiting for its order), so that no fork of the big preloaded
+interpreter lies between an order and the job's first line. :func:`prepare` turns the
+embryo into three:
 
-* the **keeper**, the calling process itself, with the pid the service knows: it joins
-  the instance's cgroup, makes the new namespaces (mount, PID, IPC, UTS, cgroup, and a
-  user namespace when not root), ignores the stop signals and waits for the init below;
-  when the instance ends it ends the same way (the same exit code, or killed by the same
-  signal), so the zygote reports the instance's own exit;
-* the namespace's **init** (PID 1): it builds the root (a tmpfs with the system and
-  interpreter directories read-only, ``/opt/ml``, a private ``/tmp``, ``/dev`` and its own
-  ``/proc``), pivots into it, sets the host name, gives up every capability for good, then
-  forks the instance and reaps orphans until the instance ends; its end kills every
-  process left in the namespace (``setsid`` children included);
-* the **instance** (PID 2), where :func:`enter` returns: no capabilities, no new
-  privileges, in the process group of the keeper, so a signal to that group reaches it
-  while the keeper and the init (which, as a namespace's init, takes no signal it has no
-  handler for) stay to report its end.
+* the **keeper**, the embryo itself, with the pid the service knows: it makes the new
+  namespaces (mount, PID, IPC, UTS, and a user namespace when not root, as bubblewrap
+  does) and, at its order (:meth:`Prepared.hand_over`), moves all three processes into
+  the instance's cgroup, hands the plan and the instance's order over, ignores the stop
+  signals and waits; when the instance ends it ends the same way (the same exit code, or
+  killed by the same signal), so the zygote reports the instance's own exit;
+* the namespace's **init** (PID 1): given the plan, it builds the root (a tmpfs with the
+  system and interpreter directories read-only, ``/opt/ml``, a private ``/tmp``, ``/dev``
+  and its own ``/proc``), pivots into it, sets the host name, gives up every capability
+  for good, hands the order to the instance and reaps orphans until the instance ends;
+  its end kills every process left in the namespace (``setsid`` children included), and
+  it dies with the keeper;
+* the **instance** (PID 2), forked by the init before the plan arrived: the pivots move
+  its root with the init's; given the order, it makes its own cgroup namespace, gives up
+  every capability and returns from :func:`prepare` with the order (a :class:`Handoff`).
+  It is in the keeper's process group, so a signal to that group reaches it while the
+  keeper and the init (which, as a namespace's init, takes no signal it has no handler
+  for) stay to report its end.
 
-Any failure before the instance exists is written to ``error_fd`` (the instance log) and
-ends all three with exit code 1.
+Any failure before the instance runs is written to the instance's log and ends all three
+with exit code 1. An embryo whose order never comes closes its channel: the init and the
+instance exit unstarted. :func:`enter` does it all at once (the start-up probe, tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from hybridjobs.sandbox import linux
 
@@ -96,6 +106,8 @@ class BoxPlan:
     """The sandbox a ``bwrap`` command line describes (its filesystem steps in order)."""
 
     steps: tuple[Step, ...]
+    argv: tuple[str, ...] = ()
+    """The ``bwrap`` command line this plan was read from."""
     hostname: str | None = None
     chdir: str | None = None
     die_with_parent: bool = False
@@ -140,7 +152,76 @@ class BoxPlan:
         required = {"pid", "ipc", "uts"}
         if not required <= unshare:
             raise PlanError(f"the plan must unshare {sorted(required)}")
-        return cls(tuple(steps), hostname, chdir, die_with_parent, frozenset(unshare))
+        return cls(tuple(steps), tuple(argv), hostname, chdir, die_with_parent, frozenset(unshare))
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """In the instance's process: its order arrived (see :func:`prepare`)."""
+
+    order: dict[str, Any]
+    log_fd: int
+
+
+@dataclass
+class Prepared:
+    """In the keeper: the init and the instance wait for the plan (see :func:`prepare`)."""
+
+    init: int
+    channel: socket.socket
+
+    def instance_pid(self) -> int | None:
+        """The instance's pid as this process sees it (the init's one child)."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            children = Path(f"/proc/{self.init}/task/{self.init}/children").read_text()
+            return int(children.split()[0])
+        return None
+
+    def hand_over(
+        self,
+        plan: BoxPlan,
+        order: dict[str, Any],
+        cgroup_procs: Sequence[Path],
+        log_fd: int,
+    ) -> NoReturn:
+        """Move the three processes into the instance's cgroup, give the init the plan
+        and the instance its ``order`` (with ``log_fd``, the instance's log), then keep:
+        wait, and end as the instance ended."""
+        try:
+            for procs in cgroup_procs:
+                for pid in (os.getpid(), self.init, self.instance_pid()):
+                    if pid is not None:
+                        procs.write_text(str(pid))
+            _send(self.channel, {"plan": list(plan.argv), "order": order}, log_fd)
+        except BaseException as exc:
+            _fail(log_fd, f"cannot make the instance's sandbox: {exc}")
+        _keep(self.init, self.channel)
+
+    def abandon(self) -> None:
+        """No sandbox after all: the init and the instance exit unstarted."""
+        self.channel.close()
+
+
+def prepare(user_namespace: bool | None = None) -> Prepared | Handoff:
+    """Make the namespaces, the init and the instance's process ahead of the order (see
+    the module docstring): returns :class:`Prepared` in the calling process (at once) and
+    :class:`Handoff` in the instance (once its order arrived); the init never returns.
+    ``user_namespace``: whether to make a user namespace too (``None``: when not root, as
+    bubblewrap does). The caller must be single-threaded. ``OSError`` when the namespaces
+    cannot be made here."""
+    user = os.geteuid() != 0 if user_namespace is None else user_namespace
+    uid, gid = os.geteuid(), os.getegid()
+    flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+    linux.unshare(flags | (linux.CLONE_NEWUSER if user else 0))
+    if user:
+        _map_user(uid, gid)
+    ours, theirs = socket.socketpair()
+    init = os.fork()
+    if init == 0:
+        ours.close()
+        return _init(theirs)
+    theirs.close()
+    return Prepared(init, ours)
 
 
 def enter(
@@ -149,37 +230,16 @@ def enter(
     error_fd: int,
     user_namespace: bool | None = None,
 ) -> None:
-    """Make the sandbox of ``plan`` and return in the instance's process (see the module
-    docstring); the calling process and the namespace's init never return from here.
-
-    ``cgroup_procs`` are the ``cgroup.procs`` files of the instance's cgroup (joined
-    before anything else, so all three processes and everything the instance starts are
-    counted and killed with it). ``user_namespace``: whether to make a user namespace too
-    (``None``: when not root, as bubblewrap does). The caller must be single-threaded.
-    """
+    """:func:`prepare` and hand over at once: returns in the instance's process, inside
+    the sandbox of ``plan``; the calling process (the keeper) and the init never return.
+    ``error_fd`` stands for the instance's log."""
     try:
-        for procs in cgroup_procs:
-            procs.write_text(str(os.getpid()))
-        user = os.geteuid() != 0 if user_namespace is None else user_namespace
-        uid, gid = os.geteuid(), os.getegid()
-        flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC
-        flags |= linux.CLONE_NEWUTS | (linux.CLONE_NEWUSER if user else 0)
-        linux.unshare(flags)
-        if user:
-            _map_user(uid, gid)
-        if "cgroup" in plan.unshare:
-            with contextlib.suppress(OSError):
-                linux.unshare(linux.CLONE_NEWCGROUP)
-        status_read, status_write = os.pipe()
-        init = os.fork()
+        stage = prepare(user_namespace)
     except BaseException as exc:
         _fail(error_fd, f"cannot make the instance's sandbox: {exc}")
-    if init == 0:
-        os.close(status_read)
-        _be_init(plan, status_write, error_fd)  # returns in the instance only
+    if isinstance(stage, Handoff):
         return
-    os.close(status_write)
-    _keep(init, status_read)
+    stage.hand_over(plan, {}, cgroup_procs, error_fd)
 
 
 def _map_user(uid: int, gid: int) -> None:
@@ -189,34 +249,57 @@ def _map_user(uid: int, gid: int) -> None:
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
 
 
-def _fail(error_fd: int, message: str, status_write: int | None = None) -> NoReturn:
+def _fail(log_fd: int, message: str, channel: socket.socket | None = None) -> NoReturn:
     """Say ``message`` in the instance log and exit 1 (telling the keeper, from the init)."""
     with contextlib.suppress(OSError):
-        os.write(error_fd, f"hybridjobs: {message}\n".encode())
-    if status_write is not None:
+        os.write(log_fd, f"hybridjobs: {message}\n".encode())
+    if channel is not None:
         with contextlib.suppress(OSError):
-            os.write(status_write, str(1 << 8).encode())  # the wait status of exit(1)
+            channel.sendall(str(1 << 8).encode())  # the wait status of exit(1)
     os._exit(1)
+
+
+def _send(channel: socket.socket, message: dict[str, Any], fd: int) -> None:
+    """One message with one file descriptor: its length (and the descriptor), then it."""
+    data = json.dumps(message).encode()
+    socket.send_fds(channel, [len(data).to_bytes(4, "big")], [fd])
+    channel.sendall(data)
+
+
+def _receive(channel: socket.socket) -> tuple[dict[str, Any], int] | None:
+    """A message of :func:`_send` and its descriptor; ``None`` at end of file."""
+    header, fds, _flags, _address = socket.recv_fds(channel, 4, 1)
+    if len(header) < 4 or not fds:
+        return None
+    size = int.from_bytes(header, "big")
+    data = b""
+    while len(data) < size:
+        chunk = channel.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data), fds[0]
 
 
 # -- the keeper (the pid the service knows) ---------------------------------------------
 
 
-def _keep(init: int, status_read: int) -> NoReturn:
+def _keep(init: int, channel: socket.socket) -> NoReturn:
     """Wait for the init, then end as the instance ended (its wait status, sent by the
-    init through ``status_read``; killed when the init died without sending one)."""
+    init through ``channel``; killed when the init died without sending one)."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     _, hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    os.closerange(0, status_read)
-    os.closerange(status_read + 1, _max_fd())
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(init, 0)
+    keep = channel.fileno()
+    os.closerange(0, keep)
+    os.closerange(keep + 1, _max_fd())
     report = b""
     with contextlib.suppress(OSError):
-        while chunk := os.read(status_read, 64):
+        while chunk := channel.recv(64):
             report += chunk
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(init, 0)
     try:
         status = int(report)
     except ValueError:
@@ -233,37 +316,75 @@ def _keep(init: int, status_read: int) -> NoReturn:
 # -- the namespace's init (PID 1) --------------------------------------------------------
 
 
-def _be_init(plan: BoxPlan, status_write: int, error_fd: int) -> None:
-    """Build the sandbox, fork the instance (returning in it), reap until it ends."""
+def _init(keeper: socket.socket) -> Handoff:
+    """Fork the instance's process (it returns from here with its order), then wait for
+    the plan, build the sandbox, hand the order on, and reap until the instance ends."""
+    linux.die_with_parent(signal.SIGKILL)  # a keeper gone: nobody reports, end it all
+    ours, theirs = socket.socketpair()
+    instance = os.fork()
+    if instance == 0:
+        keeper.close()
+        ours.close()
+        return _instance(theirs)
+    theirs.close()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)  # an init takes none it has no handler for
     try:
-        if plan.die_with_parent:
-            linux.die_with_parent(signal.SIGKILL)
+        received = _receive(keeper)
+    except OSError:
+        received = None
+    if received is None:
+        os._exit(0)  # no order came: the instance ends unstarted with this namespace
+    message, log_fd = received
+    try:
+        plan = BoxPlan.from_bwrap_argv(message["plan"])
         _build_root(plan)
         if plan.hostname:
             linux.set_hostname(plan.hostname)
         linux.drop_privileges()
-        os.chdir(plan.chdir or "/")
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)  # an init takes none it has no handler for
-        instance = os.fork()
+        _send(ours, message, log_fd)
     except BaseException as exc:
-        _fail(error_fd, f"cannot make the instance's sandbox: {exc}", status_write)
-    if instance == 0:
-        os.close(status_write)
-        return
-    os.closerange(0, status_write)
-    os.closerange(status_write + 1, _max_fd())
+        _fail(log_fd, f"cannot make the instance's sandbox: {exc}", keeper)
+    ours.close()
+    os.close(log_fd)
+    keep = keeper.fileno()
+    os.closerange(0, keep)
+    os.closerange(keep + 1, _max_fd())
+    status = int(signal.SIGKILL)
     while True:
         try:
-            pid, status = os.waitpid(-1, 0)
+            pid, reaped = os.waitpid(-1, 0)
         except ChildProcessError:
-            status = int(signal.SIGKILL)
             break
         if pid == instance:
+            status = reaped
             break
     with contextlib.suppress(OSError):
-        os.write(status_write, str(status).encode())
+        keeper.sendall(str(status).encode())
     os._exit(0)
+
+
+def _instance(init: socket.socket) -> Handoff:
+    """Wait for the order the init hands on once the sandbox is built; then give up
+    every capability and return with it (end of file instead: exit unstarted)."""
+    try:
+        received = _receive(init)
+    except OSError:
+        received = None
+    if received is None:
+        os._exit(0)
+    message, log_fd = received
+    try:
+        plan = BoxPlan.from_bwrap_argv(message["plan"])
+        if "cgroup" in plan.unshare:
+            with contextlib.suppress(OSError):  # in its cgroup by now: that is its root
+                linux.unshare(linux.CLONE_NEWCGROUP)
+        linux.drop_privileges()
+        os.chdir(plan.chdir or "/")
+    except BaseException as exc:
+        _fail(log_fd, f"cannot enter the instance's sandbox: {exc}")
+    init.close()
+    return Handoff(dict(message.get("order") or {}), log_fd)
 
 
 def _build_root(plan: BoxPlan) -> None:

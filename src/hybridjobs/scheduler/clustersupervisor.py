@@ -128,6 +128,7 @@ class ClusterJobSupervisor(JobSupervisor):
                 sandbox_allow_unsandboxed=sandbox.allow_unsandboxed,
                 sandbox_warm_starts=sandbox.warm_starts,
                 sandbox_pids_max=sandbox.pids_max,
+                archive_limits=dict(settings.archive_limits),
                 image_uri=image or "",
                 environment=plan_environment(environment),
                 gpu_twins=twins,
