@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,88 @@ def use(entry: Path) -> bool:
         os.utime(marker)
     _HELD.append(fd)
     return True
+
+
+# -- sweeping ---------------------------------------------------------------------------
+
+
+def sweep(directory: Path, cutoff: float, dry_run: bool = False) -> list[tuple[Path, int]]:
+    """Remove the entries directly under ``directory`` (one interpreter's cache) that no
+    instance used since ``cutoff`` (a time stamp) and none holds now, crashed installs'
+    temporary directories older than ``cutoff``, and lock files left without an entry;
+    return each entry removed (``dry_run``: that would be) with its size in bytes. Used
+    by the service's sweeper (:mod:`hybridjobs.retention`) and by each Ray node."""
+    removed: list[tuple[Path, int]] = []
+    with contextlib.suppress(OSError):
+        for entry in sorted(directory.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                size = _sweep_entry(entry, cutoff, dry_run)
+                if size is not None:
+                    removed.append((entry, size))
+            elif entry.suffix == ".lock" and not entry.with_suffix("").exists():
+                _drop_lock(entry, cutoff, dry_run)
+    return removed
+
+
+def _sweep_entry(entry: Path, cutoff: float, dry_run: bool) -> int | None:
+    """Remove ``entry`` if unused since ``cutoff`` and held by no running instance (a
+    crashed install's temporary directory: if older than ``cutoff``); its size, or
+    ``None`` when it stays."""
+    if entry.name.startswith("."):
+        if _last_use(entry) >= cutoff:
+            return None
+        size = _size_of(entry)
+        if not dry_run:
+            shutil.rmtree(entry, ignore_errors=True)
+        return size
+    if _last_use(entry) >= cutoff:
+        return None
+    path = lock_path(entry)
+    try:
+        fd = lock(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None  # a running instance uses it
+    try:
+        if _last_use(entry) >= cutoff:
+            return None  # used while we took the lock
+        size = _size_of(entry)
+        if not dry_run:
+            (entry / MARKER).unlink(missing_ok=True)  # incomplete from now on
+            shutil.rmtree(entry, ignore_errors=True)
+            path.unlink(missing_ok=True)  # while held: see the module docstring
+        return size
+    finally:
+        os.close(fd)
+
+
+def _last_use(entry: Path) -> float:
+    """When an instance last used the cache entry (its marker's mtime, else the
+    directory's)."""
+    with contextlib.suppress(OSError):
+        return (entry / MARKER).stat().st_mtime
+    return entry.stat().st_mtime
+
+
+def _drop_lock(file: Path, cutoff: float, dry_run: bool) -> None:
+    """Remove a cache lock file whose entry is gone, if old and not held."""
+    with contextlib.suppress(OSError):
+        if dry_run or file.stat().st_mtime >= cutoff:
+            return
+        fd = lock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            if not file.with_suffix("").exists():
+                file.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _size_of(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (links not followed)."""
+    total = 0
+    for file in path.rglob("*"):
+        try:
+            if file.is_file() and not file.is_symlink():
+                total += file.lstat().st_size
+        except OSError:
+            continue
+    return total

@@ -21,10 +21,7 @@ scheduler; ``hybridjobs gc`` runs one on demand.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import shutil
 import threading
 import time
@@ -194,63 +191,10 @@ class Sweeper:
         if cutoff is None or not root.is_dir():
             return
         for tag in sorted(root.iterdir()):
-            if not tag.is_dir():
-                continue
-            for entry in sorted(tag.iterdir()):
-                if entry.is_dir() and not entry.is_symlink():
-                    self._requirement_entry(entry, cutoff, report)
-                elif entry.suffix == ".lock" and not entry.with_suffix("").exists():
-                    _drop_lock(entry, cutoff, report.dry_run)
-
-    def _requirement_entry(self, entry: Path, cutoff: float, report: SweepReport) -> None:
-        """Remove ``entry`` if unused since ``cutoff`` and held by no running instance
-        (a crashed install's temporary directory: if older than ``cutoff``)."""
-        if entry.name.startswith("."):
-            if _last_use(entry) < cutoff:
-                report.requirements.append(entry)
-                report.requirement_bytes += _size_of(entry)
-                if not report.dry_run:
-                    shutil.rmtree(entry, ignore_errors=True)
-            return
-        if _last_use(entry) >= cutoff:
-            return
-        lock = reqcache.lock_path(entry)
-        try:
-            fd = reqcache.lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # a running instance uses it
-        try:
-            if _last_use(entry) >= cutoff:
-                return  # used while we took the lock
-            report.requirements.append(entry)
-            report.requirement_bytes += _size_of(entry)
-            if not report.dry_run:
-                (entry / reqcache.MARKER).unlink(missing_ok=True)  # incomplete from now on
-                shutil.rmtree(entry, ignore_errors=True)
-                lock.unlink(missing_ok=True)  # while held: see hybridjobs.reqcache
-        finally:
-            os.close(fd)
-
-
-def _last_use(entry: Path) -> float:
-    """When an instance last used the cache entry (its marker's mtime, else the
-    directory's)."""
-    with contextlib.suppress(OSError):
-        return (entry / reqcache.MARKER).stat().st_mtime
-    return entry.stat().st_mtime
-
-
-def _drop_lock(lock: Path, cutoff: float, dry_run: bool) -> None:
-    """Remove a cache lock file whose entry is gone, if old and not held."""
-    with contextlib.suppress(OSError):
-        if dry_run or lock.stat().st_mtime >= cutoff:
-            return
-        fd = reqcache.lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        try:
-            if not lock.with_suffix("").exists():
-                lock.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
+            if tag.is_dir():
+                for entry, size in reqcache.sweep(tag, cutoff, report.dry_run):
+                    report.requirements.append(entry)
+                    report.requirement_bytes += size
 
 
 def _vacuum_if_worth_it(engine: sa.Engine) -> int | None:

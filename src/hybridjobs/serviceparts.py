@@ -85,6 +85,7 @@ def open_cluster(settings: Settings) -> ClusterRunner | None:
     if settings.runner != "ray":
         return None
     try:
+        from hybridjobs.runners.raypool import NodeRetention
         from hybridjobs.runners.rayrunner import RayRunner
     except ImportError as error:
         raise SystemExit(
@@ -96,6 +97,9 @@ def open_cluster(settings: Settings) -> ClusterRunner | None:
         preload=settings.warm_pool_preload,
         sandbox=policy_for(settings),
         gpu_cpu_twins=settings.gpu_cpu_twins,
+        retention=NodeRetention(
+            settings.retention_requirements_days, settings.retention_sweep_seconds
+        ),
     )
 
 

@@ -40,6 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ import ray
 from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from hybridjobs import reqcache
 from hybridjobs.agent.agent import InstanceAgent, Launcher
 from hybridjobs.agent.plan import AgentPlan
 from hybridjobs.environments.pools import EnvironmentPools
@@ -101,6 +103,33 @@ def actor_gpus(plan: AgentPlan, node_id: str) -> str | None:
     if plan.instance_resources[2] > 0 and not plan.gpu_twins:
         return ",".join(str(gpu) for gpu in ray.get_gpu_ids())
     return cpu_instance_gpus(plan, node_has_gpus(node_id))
+
+
+@dataclass(frozen=True)
+class NodeRetention:
+    """How long a node keeps requirement installs no instance used (``days``; 0 keeps
+    them forever), looked at every ``every_seconds``: the service's retention settings."""
+
+    days: float = 0.0
+    every_seconds: float = 3600.0
+
+
+def sweep_node_caches(work_dir: Path, days: float, now: float | None = None) -> list[Path]:
+    """Remove the node's requirement installs (its own interpreter's and each image
+    environment's caches under ``work_dir/cache``) that no instance used for ``days``
+    and none holds now, as the service's sweeper does with its own; what it removed."""
+    if days <= 0:
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    caches = work_dir / "cache"
+    directories = [caches / "requirements"]
+    with contextlib.suppress(OSError):
+        directories += sorted((caches / "environment-requirements").iterdir())
+    removed: list[Path] = []
+    for directory in directories:
+        if directory.is_dir():
+            removed += [entry for entry, _size in reqcache.sweep(directory, cutoff)]
+    return removed
 
 
 def pool_name(node_id: str) -> str:
@@ -244,7 +273,11 @@ class NodePool:
     on one hosted instance; :meth:`forget` drops a job's instances once they have ended."""
 
     def __init__(
-        self, size: int, preload: Sequence[str], policy: SandboxPolicy | None = None
+        self,
+        size: int,
+        preload: Sequence[str],
+        policy: SandboxPolicy | None = None,
+        retention: NodeRetention | None = None,
     ) -> None:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
@@ -280,6 +313,24 @@ class NodePool:
         self._lock = threading.Lock()
         self._hosted: dict[str, HostedAgent] = {}
         self._forgotten: set[str] = set()
+        self.retention = retention or NodeRetention()
+        if self.retention.days > 0:
+            threading.Thread(target=self._sweep, name="cache-sweeper", daemon=True).start()
+
+    def _sweep(self) -> None:
+        """Sweep the node's requirement caches now and then (see :class:`NodeRetention`)."""
+        while True:
+            try:
+                removed = sweep_node_caches(self.work_dir, self.retention.days)
+                if removed:
+                    log.info(
+                        "node %s: removed %d unused requirement installs",
+                        self.node_id,
+                        len(removed),
+                    )
+            except Exception:
+                log.exception("node %s: sweeping the requirement caches failed", self.node_id)
+            time.sleep(self.retention.every_seconds)
 
     def where(self) -> tuple[str, str, str]:
         """``(node id, node address, the node's working directory)``."""
@@ -376,11 +427,16 @@ class NodePools:
     """The runner's view of the node pools (see the module docstring). Thread-safe."""
 
     def __init__(
-        self, size: int, preload: Sequence[str], policy: SandboxPolicy | None = None
+        self,
+        size: int,
+        preload: Sequence[str],
+        policy: SandboxPolicy | None = None,
+        retention: NodeRetention | None = None,
     ) -> None:
         self.size = size
         self.preload = list(preload)
         self.policy = policy or SandboxPolicy()
+        self.retention = retention or NodeRetention()
         self._lock = threading.Lock()
         self._pools: dict[str, Any] = {}
         self._ready_refs: dict[str, Any] = {}
@@ -415,7 +471,7 @@ class NodePools:
                     get_if_exists=True,
                     max_concurrency=16,  # ready() waits while launch() and poll() answer
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-                ).remote(self.size, self.preload, self.policy)
+                ).remote(self.size, self.preload, self.policy, self.retention)
             except Exception:  # a node that just left: the next pass drops it
                 log.exception("cannot create the node pool of %s", node_id)
                 continue

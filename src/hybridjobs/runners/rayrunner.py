@@ -41,7 +41,7 @@ from hybridjobs.jobs.instance_types import InstanceResources
 from hybridjobs.jobs.model import Job
 from hybridjobs.runners.cluster import InstanceLost, RemoteInstance
 from hybridjobs.runners.rayinstances import RayInstance, actor_name, start_instances
-from hybridjobs.runners.raypool import NAMESPACE, NodePools
+from hybridjobs.runners.raypool import NAMESPACE, NodePools, NodeRetention
 from hybridjobs.sandbox.setup import SandboxPolicy
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class RayRunner:
         preload: Sequence[str] = (),
         sandbox: SandboxPolicy | None = None,
         gpu_cpu_twins: bool = False,
+        retention: NodeRetention | None = None,
     ) -> None:
         ray.init(
             address=address,
@@ -82,7 +83,9 @@ class RayRunner:
         """Per job, the one ``ready()`` reference of its group, asked again at each pass:
         a new reference per pass may not resolve for a long time after the group is."""
         self._lock = threading.Lock()
-        self.pools = NodePools(warm_pool_size, preload, sandbox) if warm_pool_size > 0 else None
+        self.pools = (
+            NodePools(warm_pool_size, preload, sandbox, retention) if warm_pool_size > 0 else None
+        )
         """The node pools (warm starts); ``None`` when every instance starts cold."""
         self._job_nodes: dict[str, list[str]] = {}
         if self.pools is not None:
