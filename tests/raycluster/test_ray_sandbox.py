@@ -9,15 +9,18 @@ their sandbox themselves, the cold path runs in bubblewrap.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs.conftest import JobKit, describe
+from jobs.conftest import JobKit, describe, wait_until
 
 from raycluster.conftest import RayCluster, ray_service
-from raycluster.test_ray_runner import two_instances, warm_pool_status
+from raycluster.test_ray_runner import node_pool_pids, two_instances, warm_pool_status
 
 SPY = """
 import json, os, pathlib, socket
@@ -81,3 +84,36 @@ def test_ray_instances_see_only_their_sandbox(boxed_ray: JobKit) -> None:
         assert all(node["launches"]["warm"] >= 1 for node in status["nodes"]), status
     else:
         assert not any(warm), instances
+
+
+def _marked(marker: str) -> list[int]:
+    """Live processes whose command line holds ``marker`` (wherever they run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("boxed_ray", ["warm"], indirect=True)
+def test_sandboxed_warm_instances_end_with_their_node_pool(
+    boxed_ray: JobKit, ray_cluster: RayCluster
+) -> None:
+    duration = f"3600.{uuid.uuid4().int % 10**9}"
+    arn = two_instances(
+        boxed_ray,
+        f"import subprocess\nsubprocess.run(['sleep', '{duration}'])\n",
+    )
+    wait_until(lambda: len(_marked(duration)) == 2, 120, "both instances' sleeps")
+    pools = node_pool_pids(ray_cluster)
+    assert len(pools) == 2, pools
+    for pid in pools:  # the pool actors crash: their zygotes, and every instance, end
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not _marked(duration), 30, "the sandboxed instances to end")
+    job = boxed_ray.wait(arn, timeout=120)
+    assert job["status"] == "FAILED", describe(job)

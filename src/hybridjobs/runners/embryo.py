@@ -136,6 +136,8 @@ class Order:
         from hybridjobs.sandbox.inplace import BoxPlan
 
         try:
+            if self.die_with_zygote:
+                _die_with_zygote()  # the sandbox's init dies with this process, and with it all
             plan = BoxPlan.from_bwrap_argv(self.sandbox)
             log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
             rest = dataclasses.replace(self, sandbox=(), cgroup_procs=(), log_fd=None)
@@ -154,6 +156,8 @@ class Order:
         goes on there (the log open, no sandbox left to make)."""
         from hybridjobs.sandbox.inplace import BoxPlan, enter
 
+        if self.die_with_zygote:
+            _die_with_zygote()  # the sandbox's init dies with this process, and with it all
         plan = BoxPlan.from_bwrap_argv(self.sandbox)
         log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         enter(plan, [Path(p) for p in self.cgroup_procs], log)
