@@ -9,12 +9,18 @@
 * :mod:`~hybridjobs.sandbox.select` — choose the sandbox at start-up (``auto``, ``bwrap``,
   ``none``) and refuse to run unsandboxed unless allowed.
 * :mod:`~hybridjobs.sandbox.setup` — the service's confinement from its settings
-  (``auto`` is bubblewrap for a shared service, none for one user on loopback).
+  (``auto`` is the sandbox wherever it can run here), and a node's under the service's
+  :class:`~hybridjobs.sandbox.setup.SandboxPolicy` (Ray).
+* :mod:`~hybridjobs.sandbox.inplace` — the same sandbox made by a forked warm instance
+  itself, from the ``bwrap`` command line (warm starts); :mod:`~hybridjobs.sandbox.linux`
+  — the Linux calls it is made of.
 * :mod:`~hybridjobs.sandbox.volume` — the disk usage of an instance directory
   (``volumeSizeInGb``).
 
 Who uses them: :mod:`hybridjobs.runners.local` (cold instances),
-:mod:`hybridjobs.runners.boxedzygote` (sandboxed warm-pool zygotes),
+:mod:`hybridjobs.runners.warmpool` and :mod:`hybridjobs.runners.embryo` (warm
+instances that sandbox themselves), :mod:`hybridjobs.runners.boxedzygote` (one-shot
+sandboxed zygotes),
 :mod:`hybridjobs.runners.boxlayout` (container paths and an instance's box) and
 :mod:`hybridjobs.scheduler.limitwatch` (out-of-memory and volume failure reasons).
 """
