@@ -119,7 +119,7 @@ def _sweep_entry(entry: Path, cutoff: float, dry_run: bool) -> int | None:
     if entry.name.startswith("."):
         if _last_use(entry) >= cutoff:
             return None
-        size = _size_of(entry)
+        size = size_of(entry)
         if not dry_run:
             shutil.rmtree(entry, ignore_errors=True)
         return size
@@ -133,7 +133,7 @@ def _sweep_entry(entry: Path, cutoff: float, dry_run: bool) -> int | None:
     try:
         if _last_use(entry) >= cutoff:
             return None  # used while we took the lock
-        size = _size_of(entry)
+        size = size_of(entry)
         if not dry_run:
             (entry / MARKER).unlink(missing_ok=True)  # incomplete from now on
             shutil.rmtree(entry, ignore_errors=True)
@@ -164,7 +164,7 @@ def _drop_lock(file: Path, cutoff: float, dry_run: bool) -> None:
             os.close(fd)
 
 
-def _size_of(path: Path) -> int:
+def size_of(path: Path) -> int:
     """Bytes of the regular files under ``path`` (links not followed)."""
     total = 0
     for file in path.rglob("*"):

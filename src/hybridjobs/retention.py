@@ -124,7 +124,7 @@ class Sweeper:
             for job_id in self._ended_before(schema.jobs.c.job_id, batch, cutoff):
                 path = dirs[job_id]
                 report.job_dirs.append(job_id)
-                report.job_dir_bytes += _size_of(path)
+                report.job_dir_bytes += reqcache.size_of(path)
                 if not report.dry_run:
                     shutil.rmtree(path, ignore_errors=True)
 
@@ -233,18 +233,6 @@ def _batches(values: Iterable[str]) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def _size_of(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (links not followed)."""
-    total = 0
-    for file in path.rglob("*"):
-        try:
-            if file.is_file() and not file.is_symlink():
-                total += file.lstat().st_size
-        except OSError:
-            continue
-    return total
 
 
 def _count(report: SweepReport) -> None:

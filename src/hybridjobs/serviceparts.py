@@ -85,7 +85,7 @@ def open_cluster(settings: Settings) -> ClusterRunner | None:
     if settings.runner != "ray":
         return None
     try:
-        from hybridjobs.runners.raypool import NodeRetention
+        from hybridjobs.runners.raynode import NodeRetention
         from hybridjobs.runners.rayrunner import RayRunner
     except ImportError as error:
         raise SystemExit(

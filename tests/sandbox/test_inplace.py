@@ -24,7 +24,7 @@ import pytest
 from hybridjobs.gpus import gpu_device_nodes
 from hybridjobs.sandbox.box import InstanceBox
 from hybridjobs.sandbox.bwrap import BwrapSandbox, runtime_roots
-from hybridjobs.sandbox.inplace import BoxPlan, PlanError
+from hybridjobs.sandbox.newroot import BoxPlan, PlanError
 from hybridjobs.sandbox.select import probe_in_place
 
 BWRAP = shutil.which("bwrap")
@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not install
 ENTER = """
 import json, os, sys
 from pathlib import Path
-from hybridjobs.sandbox.inplace import BoxPlan, enter
+from hybridjobs.sandbox.inplace import enter
+from hybridjobs.sandbox.newroot import BoxPlan
 plan = BoxPlan.from_bwrap_argv(json.loads(sys.argv[1]))
 enter(plan, [], 2, user_namespace=json.loads(sys.argv[2]))
 """

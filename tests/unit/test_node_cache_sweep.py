@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hybridjobs import reqcache
-from hybridjobs.runners.raypool import sweep_node_caches
+from hybridjobs.runners.raynode import sweep_node_caches
 
 DAY = 86400.0
 

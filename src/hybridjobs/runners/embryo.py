@@ -133,7 +133,7 @@ class Order:
         ahead (its instance process runs it, see :func:`await_order`); this process keeps
         the instance from then on and never returns. A failure before that is the
         instance's: said in its log, exit code 1."""
-        from hybridjobs.sandbox.inplace import BoxPlan
+        from hybridjobs.sandbox.newroot import BoxPlan
 
         try:
             if self.die_with_zygote:
@@ -154,7 +154,8 @@ class Order:
         """Open the log (on the host's paths), then make the sandbox and continue inside
         it as its instance (see :func:`hybridjobs.sandbox.inplace.enter`); the order as it
         goes on there (the log open, no sandbox left to make)."""
-        from hybridjobs.sandbox.inplace import BoxPlan, enter
+        from hybridjobs.sandbox.inplace import enter
+        from hybridjobs.sandbox.newroot import BoxPlan
 
         if self.die_with_zygote:
             _die_with_zygote()  # the sandbox's init dies with this process, and with it all

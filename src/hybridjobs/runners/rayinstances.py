@@ -29,15 +29,9 @@ from hybridjobs.agent.plan import AgentPlan
 from hybridjobs.jobs.instance_types import InstanceResources
 from hybridjobs.jobs.model import Job
 from hybridjobs.runners.cluster import InstanceLost
-from hybridjobs.runners.raypool import (
-    NAMESPACE,
-    HostedAgent,
-    NodePools,
-    actor_gpus,
-    instance_key,
-    node_work_dir,
-    pool_name,
-)
+from hybridjobs.runners.hostedagent import HostedAgent
+from hybridjobs.runners.raynode import actor_gpus, node_work_dir
+from hybridjobs.runners.raypool import NAMESPACE, NodePools, instance_key, pool_name
 
 _GIB = 2**30
 _POLL_INTERVAL = 0.1
@@ -73,7 +67,7 @@ class InstanceActor:
         self.hosted.start(master_addr)
 
     def poll(self) -> dict[str, Any]:
-        """See :class:`~hybridjobs.runners.raypool.HostedAgent`."""
+        """See :class:`~hybridjobs.runners.hostedagent.HostedAgent`."""
         return self.hosted.poll()
 
     def stop(self) -> None:

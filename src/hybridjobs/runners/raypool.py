@@ -35,28 +35,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import tempfile
 import threading
 import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import ray
 from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from hybridjobs import reqcache
-from hybridjobs.agent.agent import InstanceAgent, Launcher
 from hybridjobs.agent.plan import AgentPlan
 from hybridjobs.environments.pools import EnvironmentPools
+from hybridjobs.runners.hostedagent import HostedAgent
 from hybridjobs.runners.local import ColdLauncher
+from hybridjobs.runners.raynode import (
+    NodeRetention,
+    cpu_instance_gpus,
+    node_confinement,
+    node_has_gpus,
+    node_work_dir,
+    sweep_node_caches,
+)
 from hybridjobs.runners.warmlauncher import WarmLauncher
-from hybridjobs.runners.warmpool import ForkedInstanceHandle, WarmPool
+from hybridjobs.runners.warmpool import WarmPool
 from hybridjobs.sandbox.select import Confinement, SandboxUnavailable
-from hybridjobs.sandbox.setup import SandboxPolicy, confinement_on_node
+from hybridjobs.sandbox.setup import SandboxPolicy
 
 log = logging.getLogger(__name__)
 
@@ -68,70 +71,6 @@ _READY_TIMEOUT = 600.0
 _CALL_TIMEOUT = 30.0
 
 
-def node_work_dir(node_id: str) -> Path:
-    """Where instances' files lie on a node: ``<tmp>/hybridjobs-agent/<node id[:16]>``."""
-    return Path(tempfile.gettempdir()) / "hybridjobs-agent" / node_id[:16]
-
-
-def node_confinement(policy: SandboxPolicy) -> Confinement:
-    """The confinement of instances on this node under ``policy`` (the instances'
-    directories, every node's of this machine, hidden); ``SandboxUnavailable`` when the
-    sandbox cannot run here and the policy does not allow running without it."""
-    root = Path(tempfile.gettempdir()) / "hybridjobs-agent"
-    return confinement_on_node(policy, [root])
-
-
-def node_has_gpus(node_id: str) -> bool:
-    """Whether the Ray node ``node_id`` has GPUs (its ``GPU`` resource)."""
-    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-    return any(
-        str(node.get("NodeID")) == node_id and float(node["Resources"].get("GPU", 0)) > 0
-        for node in nodes
-    )
-
-
-def cpu_instance_gpus(plan: AgentPlan, has_gpus: bool) -> str | None:
-    """``CUDA_VISIBLE_DEVICES`` of an instance that gets no GPU: none (``""``) on a node
-    with GPUs or for a GPU type on CPU twins, as a local instance; unset otherwise."""
-    return "" if has_gpus or plan.gpu_twins else None
-
-
-def actor_gpus(plan: AgentPlan, node_id: str) -> str | None:
-    """``CUDA_VISIBLE_DEVICES`` of the instance an actor of this process runs: the GPUs
-    Ray gave the actor (``ray.get_gpu_ids()``) for a GPU instance type, else
-    :func:`cpu_instance_gpus`."""
-    if plan.instance_resources[2] > 0 and not plan.gpu_twins:
-        return ",".join(str(gpu) for gpu in ray.get_gpu_ids())
-    return cpu_instance_gpus(plan, node_has_gpus(node_id))
-
-
-@dataclass(frozen=True)
-class NodeRetention:
-    """How long a node keeps requirement installs no instance used (``days``; 0 keeps
-    them forever), looked at every ``every_seconds``: the service's retention settings."""
-
-    days: float = 0.0
-    every_seconds: float = 3600.0
-
-
-def sweep_node_caches(work_dir: Path, days: float, now: float | None = None) -> list[Path]:
-    """Remove the node's requirement installs (its own interpreter's and each image
-    environment's caches under ``work_dir/cache``) that no instance used for ``days``
-    and none holds now, as the service's sweeper does with its own; what it removed."""
-    if days <= 0:
-        return []
-    cutoff = (time.time() if now is None else now) - days * 86400
-    caches = work_dir / "cache"
-    directories = [caches / "requirements"]
-    with contextlib.suppress(OSError):
-        directories += sorted((caches / "environment-requirements").iterdir())
-    removed: list[Path] = []
-    for directory in directories:
-        if directory.is_dir():
-            removed += [entry for entry, _size in reqcache.sweep(directory, cutoff)]
-    return removed
-
-
 def pool_name(node_id: str) -> str:
     """The pool actor's name for a node."""
     return f"{POOL_PREFIX}{node_id}"
@@ -140,127 +79,6 @@ def pool_name(node_id: str) -> str:
 def instance_key(plan: AgentPlan) -> str:
     """How a pool knows one instance: ``<job id>/algo-N``."""
     return f"{plan.job_id}/{plan.host}"
-
-
-class HostedAgent:
-    """One instance's agent run on a thread of the actor that hosts it (a cold instance
-    actor, or a node pool). :meth:`poll` answers ``{"started", "report", "error",
-    "warm"}``: whether the instance's process runs, the agent's report once the instance
-    has ended and its files are gone, what made the agent itself fail, and whether the
-    process was forked from a zygote."""
-
-    def __init__(
-        self,
-        plan: AgentPlan,
-        work_dir: Path,
-        node_id: str,
-        launcher: Launcher | None = None,
-        on_finished: Callable[[], None] | None = None,
-        confinement: Confinement | None = None,
-        visible_gpus: str | None = None,
-    ) -> None:
-        self.plan = plan
-        self.visible_gpus = visible_gpus
-        """The instance's ``CUDA_VISIBLE_DEVICES`` (``None``: not set)."""
-        self.confinement = confinement
-        """The sandbox ``launcher`` makes; without a launcher, the one the plan's sandbox
-        policy asks of this node (found when the agent starts)."""
-        self.on_finished = on_finished
-        self.work_dir = work_dir
-        self.node_id = node_id
-        self.launcher = launcher
-        self.agent: InstanceAgent | None = None
-        self.endpoint_url: str | None = None
-        self.report: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.stop_requested = False
-        self.finished = threading.Event()
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def start(self, master_addr: str) -> None:
-        """Start the agent (once; later calls do nothing)."""
-        if self._thread is not None or self.finished.is_set():
-            return
-        confinement = self.confinement
-        if self.launcher is None and confinement is None:
-            try:
-                confinement = node_confinement(self.plan.sandbox_policy)
-            except SandboxUnavailable as exc:
-                self._refuse(f"node {self.node_id}: {exc}")
-                return
-        self.agent = InstanceAgent(
-            self.plan,
-            self.work_dir,
-            master_addr=master_addr,
-            node_id=self.node_id,
-            launcher=self.launcher,
-            confinement=confinement,
-            visible_gpus=self.visible_gpus,
-        )
-        if self.endpoint_url is not None:
-            self.agent.redirect(self.endpoint_url)
-        if self.stop_requested:
-            self.agent.stop()
-        self.agent.on_started = self._notify
-        self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
-        self._thread.start()
-
-    def _refuse(self, error: str) -> None:
-        """End without starting anything: ``error`` says why (the job's failure)."""
-        self.error = error
-        self.finished.set()
-        self._notify()
-        if self.on_finished is not None:
-            self.on_finished()
-
-    def _run(self) -> None:
-        assert self.agent is not None
-        try:
-            report = self.agent.run().to_dict()
-        except BaseException as exc:
-            log.exception("the agent of %s failed", self.plan.host)
-            self.agent.cleanup()
-            self.error = "".join(traceback.format_exception_only(exc)).strip()
-        else:
-            self.agent.cleanup()
-            self.report = report
-        finally:
-            self.finished.set()
-            self._notify()
-            if self.on_finished is not None:
-                self.on_finished()
-
-    def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_change(self, started: bool, timeout: float) -> None:
-        """Return once the instance's process has started (when ``started`` is false) or
-        its agent has finished, or after ``timeout`` seconds."""
-
-        def changed() -> bool:
-            agent = self.agent
-            return self.finished.is_set() or (not started and agent is not None and agent.started)
-
-        with self._changed:
-            self._changed.wait_for(changed, timeout)
-
-    def poll(self) -> dict[str, Any]:
-        agent = self.agent
-        started = agent is not None and agent.started
-        warm = agent is not None and isinstance(agent.handle, ForkedInstanceHandle)
-        return {"started": started, "report": self.report, "error": self.error, "warm": warm}
-
-    def stop(self) -> None:
-        self.stop_requested = True
-        if self.agent is not None:
-            self.agent.stop()
-
-    def redirect(self, endpoint_url: str) -> None:
-        self.endpoint_url = endpoint_url
-        if self.agent is not None:
-            self.agent.redirect(endpoint_url)
 
 
 @ray.remote(  # type: ignore[call-overload]  # (Ray's stubs lack concurrency_groups)

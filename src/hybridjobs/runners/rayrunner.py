@@ -41,7 +41,8 @@ from hybridjobs.jobs.instance_types import InstanceResources
 from hybridjobs.jobs.model import Job
 from hybridjobs.runners.cluster import InstanceLost, RemoteInstance
 from hybridjobs.runners.rayinstances import RayInstance, actor_name, start_instances
-from hybridjobs.runners.raypool import NAMESPACE, NodePools, NodeRetention
+from hybridjobs.runners.raynode import NodeRetention
+from hybridjobs.runners.raypool import NAMESPACE, NodePools
 from hybridjobs.sandbox.setup import SandboxPolicy
 
 log = logging.getLogger(__name__)

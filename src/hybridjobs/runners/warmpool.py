@@ -63,7 +63,7 @@ from hybridjobs.runners.warmrefill import ZygoteStarter
 from hybridjobs.runners.zygote import END_OF_FILE
 from hybridjobs.sandbox.box import CONTAINER_ROOT, InstanceBox
 from hybridjobs.sandbox.cgroups import InstanceCgroup
-from hybridjobs.sandbox.inplace import BoxPlan, PlanError
+from hybridjobs.sandbox.newroot import BoxPlan, PlanError
 from hybridjobs.sandbox.select import Confinement
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@
   (``auto`` is the sandbox wherever it can run here), and a node's under the service's
   :class:`~hybridjobs.sandbox.setup.SandboxPolicy` (Ray).
 * :mod:`~hybridjobs.sandbox.inplace` — the same sandbox made by a forked warm instance
-  itself, from the ``bwrap`` command line (warm starts); :mod:`~hybridjobs.sandbox.linux`
-  — the Linux calls it is made of.
+  itself (warm starts); :mod:`~hybridjobs.sandbox.newroot` — its root file system,
+  carried out from the ``bwrap`` command line; :mod:`~hybridjobs.sandbox.linux` — the
+  Linux calls they are made of.
 * :mod:`~hybridjobs.sandbox.volume` — the disk usage of an instance directory
   (``volumeSizeInGb``).
 
