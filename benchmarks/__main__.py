@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "auth": "benchmarks.auth_overhead",
     "torture": "benchmarks.torture",
     "idle_memory": "benchmarks.idle_memory",
+    "containers": "benchmarks.containers",
 }
 
 

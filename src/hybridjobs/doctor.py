@@ -44,6 +44,7 @@ def run_checks(settings: Settings) -> list[Finding]:
         ("object store", _object_store),
         ("warm pool", _warm_pool),
         ("sandbox", _sandbox),
+        ("container images", _container_images),
     ]
     for name, check in checks:
         try:
@@ -235,3 +236,36 @@ def _sandbox(settings: Settings) -> Iterator[Finding]:
         yield Finding("sandbox", "fail", str(exc), "see the lines above")
         return
     yield Finding("sandbox", "ok", f"jobs would run with {confinement.summary}")
+
+
+def _container_images(settings: Settings) -> Iterator[Finding]:
+    """Images mapped to real containers: their runtime is installed and has the image (a
+    missing image is pulled at the first job: a warning, not a failure)."""
+    from hybridjobs.environments.containers import find_runtime, image_present
+    from hybridjobs.environments.placement import image_catalog
+
+    catalog = image_catalog(settings)
+    for uri in sorted(catalog.mappings()):
+        environment = catalog.resolve(uri)
+        if environment is None or environment.kind != "container":
+            continue
+        check = f"container image {uri}"
+        runtime = find_runtime(environment.runtime)
+        if runtime is None:
+            yield Finding(
+                check,
+                "fail",
+                f"runs as a container of {environment.image}, but "
+                f"{environment.runtime or 'podman or docker'} is not installed",
+                "apt-get install podman, or map the image with hybridjobs images add URI "
+                "--requirements FILE or --python PATH",
+            )
+        elif not image_present(runtime, environment.image):
+            yield Finding(
+                check,
+                "warn",
+                f"{environment.image} is not in {runtime}'s storage; the first job pulls it",
+                f"hybridjobs images build {uri}",
+            )
+        else:
+            yield Finding(check, "ok", f"{environment.image} with {runtime}")

@@ -45,6 +45,7 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         == 2
     )
     assert "--requirements" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_info:
-        main(["images", "add", unknown, "--data-dir", str(tmp_path)])
-    assert exit_info.value.code == 2
+    assert main(["images", "add", unknown, "--data-dir", str(tmp_path)]) == 2
+    assert "--python PATH, --requirements FILE and --container IMAGE" in capsys.readouterr().err
+    assert main(["images", "add", unknown, "--runtime", "podman", "--data-dir", str(tmp_path)]) == 2
+    assert "--runtime goes with --container" in capsys.readouterr().err

@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Check the data directory, free disk, database, object store, warm pool and "
             "sandbox prerequisites (bubblewrap, cgroups) of the service these settings "
-            "describe (the same HYBRIDJOBS_* environment as `hybridjobs serve`). Exits 1 "
+            "describe, and the runtime and image of every image mapped to a real container "
+            "(the same HYBRIDJOBS_* environment as `hybridjobs serve`). Exits 1 "
             "when a check fails; warnings say what works less well than it could."
         ),
         epilog="example:\n  hybridjobs doctor --data-dir ./hj-data",

@@ -7,6 +7,8 @@ through the API: it is the operator's command, like ``serve``.
     hybridjobs images build [IMAGE]                     build an environment ahead
     hybridjobs images add URI --requirements FILE       map an image to requirements
     hybridjobs images add URI --python PATH             map an image to an interpreter
+    hybridjobs images add URI --container [IMAGE]       run the image as a real container
+                                                        (Podman or Docker must be installed)
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from hybridjobs.environments.build import (
     is_built,
 )
 from hybridjobs.environments.catalog import Environment, ImageCatalog
+from hybridjobs.environments.containers import (
+    ensure_image,
+    find_runtime,
+    image_present,
+    image_size,
+)
 from hybridjobs.environments.images import BASE, BRAKET_REGISTRY, BUILTIN_ENVIRONMENTS
 from hybridjobs.environments.placement import image_catalog
 from hybridjobs.settings import Settings
@@ -38,7 +46,8 @@ examples:
   hybridjobs images build pytorch
   hybridjobs images build 292282985366.dkr.ecr.us-west-2.amazonaws.com/amazon-braket-pytorch-jobs:latest
   hybridjobs images add 123456789012.dkr.ecr.us-east-1.amazonaws.com/my-image:1 --requirements requirements.txt
-  hybridjobs images add 123456789012.dkr.ecr.us-east-1.amazonaws.com/other:1 --python /opt/venv/bin/python"""
+  hybridjobs images add 123456789012.dkr.ecr.us-east-1.amazonaws.com/other:1 --python /opt/venv/bin/python
+  hybridjobs images add 123456789012.dkr.ecr.us-east-1.amazonaws.com/boxed:1 --container localhost/boxed:1"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,15 +68,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "image",
         nargs="?",
         help="environment name (pytorch, tensorflow, cudaq) or image URI (default: every "
-        "mapped image and shipped environment not built yet)",
+        "mapped image and shipped environment not built yet); a container image is pulled",
     )
     build.set_defaults(handler=_build)
-    add = actions.add_parser("add", help="map an image URI to requirements or an interpreter")
+    add = actions.add_parser(
+        "add", help="map an image URI to requirements, an interpreter or a real container"
+    )
     _add_common(add)
     add.add_argument("uri", help="the image URI jobs name (containerImage.uri)")
-    source = add.add_mutually_exclusive_group(required=True)
-    source.add_argument("--requirements", type=Path, metavar="FILE", help="build from FILE")
-    source.add_argument("--python", metavar="PATH", help="an existing python or virtualenv")
+    add.add_argument("--requirements", type=Path, metavar="FILE", help="build from FILE")
+    add.add_argument(
+        "--python",
+        metavar="PATH",
+        help="an existing python or virtualenv; with --container, the interpreter inside "
+        "the image (default python3)",
+    )
+    add.add_argument(
+        "--container",
+        nargs="?",
+        const="",
+        metavar="IMAGE",
+        help="run the image's instances as real containers of IMAGE (default: URI itself) "
+        "with Podman or Docker",
+    )
+    add.add_argument(
+        "--runtime",
+        choices=("podman", "docker"),
+        help="with --container: the runtime (default: podman, else docker, as installed)",
+    )
     add.set_defaults(handler=_add)
 
 
@@ -122,6 +150,17 @@ def _row(uri: str, environment: Environment) -> dict[str, Any]:
     if environment.kind == "spec" and built and environment.root is not None:
         row["size_bytes"] = disk_bytes(environment.root)
         row["build_seconds"] = build_info(environment).get("seconds")
+    if environment.kind == "container":
+        row["container"] = environment.image
+        runtime = find_runtime(environment.runtime)
+        row["runtime"] = runtime
+        if runtime is None:
+            row["state"] = f"container: {environment.runtime or 'podman or docker'} not installed"
+        elif image_present(runtime, environment.image):
+            row["state"] = f"container ({Path(runtime).name}): {environment.image}"
+            row["size_bytes"] = image_size(runtime, environment.image)
+        else:
+            row["state"] = f"container ({Path(runtime).name}): {environment.image} not pulled"
     return row
 
 
@@ -167,7 +206,7 @@ def _targets(catalog: ImageCatalog, image: str | None) -> list[Environment]:
         names = [name for name in BUILTIN_ENVIRONMENTS.values() if name != BASE]
         targets = [catalog.builtin(name) for name in names]
         targets += [e for uri in catalog.mappings() if (e := catalog.resolve(uri)) is not None]
-        return [e for e in targets if e.kind == "spec"]
+        return [e for e in targets if e.kind in ("spec", "container")]
     if image in BUILTIN_ENVIRONMENTS.values():
         return [catalog.builtin(image)]
     environment = catalog.resolve(image)
@@ -180,6 +219,15 @@ def _build(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = image_catalog(settings)
     for environment in _targets(catalog, args.image):
+        if environment.kind == "container":
+            try:
+                runtime = ensure_image(environment, args.image or environment.name, print)
+            except EnvironmentBuildError as error:
+                print(f"error: {environment.name}: {error}", file=sys.stderr)
+                return 1
+            size = _size(image_size(runtime, environment.image))
+            print(f"{environment.name}: container image {environment.image} is here ({size})")
+            continue
         if environment.kind != "spec":
             print(f"{environment.name}: runs on {environment.python}; nothing to build")
             continue
@@ -203,6 +251,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     catalog = image_catalog(_settings(args))
+    if args.container is not None:
+        return _add_container(catalog, args)
+    if args.runtime is not None:
+        raise UsageError("--runtime goes with --container")
     requirements = None
     if args.requirements is not None:
         try:
@@ -222,4 +274,29 @@ def _add(args: argparse.Namespace) -> int:
     assert environment is not None
     where = environment.python if python else f"{environment.root} (built on first use)"
     print(f"{args.uri} -> {environment.name}: {where}")
+    return 0
+
+
+def _add_container(catalog: ImageCatalog, args: argparse.Namespace) -> int:
+    """``images add URI --container [IMAGE]``: the runtime must be installed here."""
+    if args.requirements is not None:
+        raise UsageError("--requirements cannot be combined with --container")
+    container = args.container or args.uri
+    if find_runtime(args.runtime or "") is None:
+        wanted = args.runtime or "podman or docker"
+        raise UsageError(
+            f"--container: {wanted} is not installed here; install it (Debian: apt-get "
+            "install podman) or map the image with --requirements FILE or --python PATH"
+        )
+    try:
+        catalog.add(args.uri, python=args.python, container=container, runtime=args.runtime)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    environment = catalog.resolve(args.uri)
+    assert environment is not None
+    print(
+        f"{args.uri} -> container {environment.image} "
+        f"({environment.runtime or 'podman or docker'}; {environment.python} inside; "
+        "pulled on first use)"
+    )
     return 0

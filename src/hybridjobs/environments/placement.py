@@ -1,7 +1,8 @@
 """Where one job's instances run: the interpreter of its image, and its GPUs.
 
 :class:`InstancePlacer` is what a job supervisor asks before it lays out the instances:
-the image's environment (built on first use), ``CUDA_VISIBLE_DEVICES`` for each instance
+the image's environment (built on first use; for an image that runs as a real container,
+its runtime, with the image pulled on first use), ``CUDA_VISIBLE_DEVICES`` for each instance
 (its own GPUs, the instance type's count), and whether GPU instance types run on their
 CPU twins (``Settings.gpu_cpu_twins`` on a host without GPUs).
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hybridjobs.environments.build import EnvironmentBuildError, ensure_built, is_built
 from hybridjobs.environments.catalog import Environment, ImageCatalog
+from hybridjobs.environments.containers import ensure_image
 from hybridjobs.gpus import Gpu, GpuAllocator
 from hybridjobs.settings import Settings
 
@@ -42,13 +44,16 @@ def gpu_capacity(settings: Settings, gpus: Sequence[Gpu]) -> int:
 @dataclass(frozen=True)
 class Placement:
     """The instances' interpreter and, per instance (``algo-1`` first), the value of
-    ``CUDA_VISIBLE_DEVICES`` (``None``: not set)."""
+    ``CUDA_VISIBLE_DEVICES`` (``None``: not set). ``container_runtime`` is the runtime's
+    client when the instances run as containers of ``environment.image`` (``python`` is
+    then the interpreter inside them)."""
 
     environment: Environment
     python: str
     visible_gpus: list[str | None]
     twins: bool = False
     notes: list[str] = field(default_factory=list)
+    container_runtime: str | None = None
 
 
 class InstancePlacer:
@@ -75,7 +80,10 @@ class InstancePlacer:
         environment = self.catalog.resolve(image_uri)
         if environment is None:
             raise EnvironmentBuildError(self.catalog.problem(image_uri) or str(image_uri))
-        if not is_built(environment):
+        runtime: str | None = None
+        if environment.kind == "container":
+            runtime = ensure_image(environment, str(image_uri), say)
+        elif not is_built(environment):
             say(f"Building the environment {environment.name!r} of image {image_uri} (first use).")
         python = ensure_built(
             environment, self.settings.python_executable, self.settings.uv_cache_dir
@@ -100,7 +108,7 @@ class InstancePlacer:
                         f"{len(self.gpus) - self.allocator.in_use()} of {len(self.gpus)} are free"
                     )
                 visible.append(",".join(str(index) for index in indices))
-        return Placement(environment, python, visible, twins, notes)
+        return Placement(environment, python, visible, twins, notes, runtime)
 
     def release(self, job_arn: str) -> None:
         """The job ended: its GPUs are free again."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybridjobs.runners.containerruntime import remove_container
 from hybridjobs.sandbox.box import InstanceBox
 from hybridjobs.sandbox.cgroups import InstanceCgroup
 from hybridjobs.sandbox.select import Confinement
@@ -62,6 +63,9 @@ class InstanceHandle:
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     cgroup: InstanceCgroup | None = field(default=None, compare=False)
     """The instance's cgroup, when it runs in one."""
+    container: tuple[str, str] | None = None
+    """``(runtime, name)`` of the container the process runs the instance in (its client),
+    when it runs as a real container (:mod:`hybridjobs.runners.containerlauncher`)."""
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able record (for ``Job.runner_state``)."""
@@ -73,34 +77,44 @@ class InstanceHandle:
         }
         if self.cgroup is not None:
             state["cgroup"] = self.cgroup.to_state()
+        if self.container is not None:
+            state["container"] = list(self.container)
         return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> InstanceHandle:
         cgroup = state.get("cgroup")
+        container = state.get("container")
         return cls(
             host=str(state["host"]),
             pid=int(state["pid"]),
             start_time=int(state["start_time"]),
             exit_file=str(state["exit_file"]),
             cgroup=InstanceCgroup.from_state(list(cgroup)) if cgroup else None,
+            container=(str(container[0]), str(container[1])) if container else None,
         )
 
     def kill_all(self) -> None:
         """SIGKILL the group and every process of the instance's cgroup (those that left
-        the group with ``setsid`` too)."""
+        the group with ``setsid`` too); a container is killed and removed by its runtime
+        (its processes are the runtime's, not the client's group)."""
         self.signal_group(signal.SIGKILL)
         if self.cgroup is not None:
             self.cgroup.kill_all()
+        if self.container is not None:
+            remove_container(*self.container)
 
     def oom_kills(self) -> int:
         """How many of the instance's processes the kernel killed for lack of memory."""
         return self.cgroup.oom_kills() if self.cgroup is not None else 0
 
     def release(self) -> None:
-        """Remove the instance's cgroup (once the instance has ended; best effort)."""
+        """Remove the instance's cgroup and container (once the instance has ended; best
+        effort)."""
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.container is not None:
+            remove_container(*self.container)
 
     def is_alive(self) -> bool:
         """Whether the very process we started still runs."""

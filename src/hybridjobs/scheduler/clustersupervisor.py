@@ -102,6 +102,13 @@ class ClusterJobSupervisor(JobSupervisor):
         environment = image_catalog(settings).resolve(image)
         if environment is None:  # unmapped since CreateJob
             raise EnvironmentBuildError(image_catalog(settings).problem(image) or str(image))
+        if environment.kind == "container":
+            raise EnvironmentBuildError(
+                f"image {image} is mapped to the container {environment.image}, and the Ray "
+                "runner starts instances as processes on its nodes, not containers; map the "
+                "image with `hybridjobs images add URI --requirements FILE` or `--python PATH` "
+                "to run it on Ray"
+            )
         twins = resources.gpus > 0 and self.cluster.gpu_twins
         return [
             AgentPlan(

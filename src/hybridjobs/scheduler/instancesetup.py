@@ -3,8 +3,10 @@ instance of the job is launched with, and where its files and log lines are.
 
 :class:`InstanceSetup` is a base class of the supervisor: ``_layout`` fills
 ``launches`` (one :class:`~hybridjobs.runners.contract.InstanceLaunch` per host, with the
-image's environment and GPUs from the context's placer), ``paths``, ``limits`` and
-``tails``. The other attributes below are the supervisor's, set by its ``__init__``.
+image's environment and GPUs from the context's placer), ``launcher`` (the context's, or a
+:class:`~hybridjobs.runners.containerlauncher.ContainerLauncher` when the image runs as a
+real container), ``paths``, ``limits`` and ``tails``. The other attributes below are the
+supervisor's, set by its ``__init__``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from hybridjobs.environments.placement import Placement
 from hybridjobs.jobs.model import Job, JobEventType
 from hybridjobs.logtail import LogTail
 from hybridjobs.runners import contract
-from hybridjobs.scheduler.context import SchedulerContext
+from hybridjobs.runners.containerlauncher import ContainerLauncher
+from hybridjobs.scheduler.context import Launcher, SchedulerContext
 from hybridjobs.scheduler.launchplan import (
     free_port,
     interpreter,
@@ -30,6 +33,7 @@ class InstanceSetup:
     job: Job
     attach: bool
     launches: list[contract.InstanceLaunch]
+    launcher: Launcher
     paths: list[contract.InstancePaths]
     limits: LimitWatch
     tails: list[LogTail]
@@ -55,6 +59,12 @@ class InstanceSetup:
             if placement is not None
             else interpreter(settings.image_interpreters.get(image or ""), settings)
         )
+        self.launcher = self.context.launcher
+        cache_key = python
+        if placement is not None and placement.container_runtime is not None:
+            environment = placement.environment
+            self.launcher = ContainerLauncher(placement.container_runtime, environment.image)
+            cache_key = f"container {placement.container_runtime} {environment.image}"
         credentials = job_credentials(self.context.store, self.job)
         return [
             contract.InstanceLaunch(
@@ -76,7 +86,7 @@ class InstanceSetup:
                 instance_resources=(int(resources.vcpus), resources.memory_gib, resources.gpus),
                 job_token=self.job.job_token or self.job.job_id,
                 objects=self._objects_for_jobs(),
-                requirements_cache_dir=requirements_cache(settings.data_dir, python),
+                requirements_cache_dir=requirements_cache(settings.data_dir, cache_key),
                 archive_limits=settings.archive_limits,
                 visible_gpus=placement.visible_gpus[index - 1] if placement else None,
                 gpu_twins=placement is not None and placement.twins,
@@ -106,7 +116,7 @@ class InstanceSetup:
         """How an instance fetches its script: the local directory directly, or else
         through this service's S3 surface with the job's own credentials."""
         config = self.context.objects.config()
-        if config.get("kind") == "local" and not self.context.launcher.isolates:
+        if config.get("kind") == "local" and not self.launcher.isolates:
             return config  # a sandboxed instance sees no object directory
         return {
             "kind": "s3",

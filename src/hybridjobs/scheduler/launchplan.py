@@ -32,8 +32,11 @@ def interpreter(configured: str | None, settings: Any) -> str:
 
 
 def requirements_cache(data_dir: Path, python: str) -> Path:
-    """Per-interpreter cache of installed requirements (packages differ by Python)."""
-    tag = hashlib.sha256(str(Path(python).resolve()).encode()).hexdigest()[:12]
+    """Per-interpreter cache of installed requirements (packages differ by Python).
+    ``python`` is the interpreter's path on this machine, or, for an interpreter inside a
+    container image, any text naming the runtime and the image (``container …``)."""
+    identity = python if python.startswith("container ") else str(Path(python).resolve())
+    tag = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return data_dir / "cache" / "requirements" / tag
 
 

@@ -199,7 +199,7 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
     def _start(self) -> bool:
         store, objects = self.context.store, self.context.objects
         definition = self.job.definition
-        isolated = self.context.launcher.isolates
+        isolated = self.launcher.isolates
         pids_max = self.context.settings.sandbox_pids_max
         prepared = [prepare_instance(launch, isolated, pids_max) for launch in self.launches]
         self._event(
@@ -241,7 +241,7 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
         self.run_started = time.time()
         for instance in prepared[: self._process_count()]:
             handle = start_instance(
-                self.context.launcher,
+                self.launcher,
                 instance,
                 mpirun,
                 definition.get("hyperParameters") or {},
