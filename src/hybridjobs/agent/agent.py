@@ -44,7 +44,7 @@ from typing import Any, Protocol
 from hybridjobs import jobdata
 from hybridjobs.agent.logship import LogShipper
 from hybridjobs.agent.plan import AgentPlan
-from hybridjobs.environments.build import EnvironmentBuildError
+from hybridjobs.environments.build import BuildCancelled, EnvironmentBuildError
 from hybridjobs.environments.nodes import node_interpreter, requirements_cache
 from hybridjobs.instanceend import last_error_line
 from hybridjobs.objects import ObjectStore, parse_s3_uri
@@ -264,7 +264,11 @@ class InstanceAgent:
         shipper = LogShipper(
             self.link.logs(), self.plan.log_group, self.plan.log_stream, self.paths.log_file
         )
-        unusable = self._use_environment(shipper)
+        try:
+            unusable = self._use_environment(shipper)
+        except BuildCancelled:  # stopped while the environment was building
+            self._finish_shipping(shipper)
+            return self._report(143, "", True, started=False)
         if unusable is not None:
             self._finish_shipping(shipper)
             return self._report(1, unusable, False, started=False)
@@ -351,7 +355,8 @@ class InstanceAgent:
 
     def _use_environment(self, shipper: LogShipper) -> str | None:
         """Run the instance on its image environment's interpreter on this machine (built
-        here on first use); the job's failure reason when it cannot be found or built."""
+        here on first use); the job's failure reason when it cannot be found or built.
+        ``BuildCancelled`` when :meth:`stop` is called while it builds."""
         try:
             python = node_interpreter(
                 self.plan.environment,
@@ -359,6 +364,7 @@ class InstanceAgent:
                 image=self.plan.image_uri or "(none)",
                 node=self.launch.node_id or "this machine",
                 say=shipper.say,
+                cancelled=self._stop.is_set,
             )
         except EnvironmentBuildError as exc:
             return f"ClientError: the job's image cannot run: {exc}"

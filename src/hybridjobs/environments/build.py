@@ -12,6 +12,10 @@ environment. A built environment holds:
 
 Installs try uv's cache alone first (``--offline``), so a rebuild needs no network once
 the packages were downloaded; only when that fails does uv go to the index.
+
+A build can be given up: ``cancelled`` (asked every quarter second while uv runs or while
+another process holds the build's lock) ends uv's whole process group, removes the
+staging directory and raises :class:`BuildCancelled`; the next use builds again.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hybridjobs.environments.catalog import Environment
@@ -33,10 +38,23 @@ from hybridjobs.environments.catalog import Environment
 BUILT_MARKER = ".hybridjobs-built"
 CONSTRAINTS_FILE = "hybridjobs-constraints.txt"
 BUILD_TIMEOUT_SECONDS = 1800.0
+CANCEL_POLL_SECONDS = 0.25
 
 
 class EnvironmentBuildError(Exception):
     """uv could not build the environment; the message ends with uv's own output."""
+
+
+class BuildCancelled(Exception):
+    """The build was given up because its ``cancelled`` said so (nothing was installed)."""
+
+
+Cancelled = Callable[[], bool]
+"""Asked while a build runs: ``True`` gives the build up (:class:`BuildCancelled`)."""
+
+
+def _never() -> bool:
+    return False
 
 
 def uv_binary() -> str:
@@ -72,25 +90,31 @@ def build_info(env: Environment) -> dict[str, float]:
     return {"seconds": float(marker.get("seconds", 0.0))}
 
 
-def ensure_built(env: Environment, base_python: str, uv_cache: Path | None = None) -> str:
+def ensure_built(
+    env: Environment,
+    base_python: str,
+    uv_cache: Path | None = None,
+    cancelled: Cancelled = _never,
+) -> str:
     """Build ``env`` unless it is built already; return its interpreter.
 
     ``base_python`` is the interpreter the virtualenv is made from; ``uv_cache`` is uv's
     cache directory (``None``: uv's default). ``EnvironmentBuildError`` with uv's message
-    when a step fails.
+    when a step fails; :class:`BuildCancelled` once ``cancelled()`` is true while it
+    builds or waits for another build of ``env``.
     """
     if is_built(env):
         return env.python
     assert env.root is not None
     env.root.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(env.root.parent / f".{env.name}.lock"):
+    with _locked(env.root.parent / f".{env.name}.lock", cancelled):
         if is_built(env):
             return env.python
         started = time.monotonic()
         staging = env.root.parent / f".{env.name}.building"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            _build(env, staging, base_python, uv_cache)
+            _build(env, staging, base_python, uv_cache, cancelled)
             seconds = time.monotonic() - started
             marker = {
                 "seconds": round(seconds, 3),
@@ -104,7 +128,13 @@ def ensure_built(env: Environment, base_python: str, uv_cache: Path | None = Non
     return env.python
 
 
-def _build(env: Environment, target: Path, base_python: str, uv_cache: Path | None) -> None:
+def _build(
+    env: Environment,
+    target: Path,
+    base_python: str,
+    uv_cache: Path | None,
+    cancelled: Cancelled,
+) -> None:
     """``uv venv`` at ``target`` (relocated to ``env.root`` by the caller), install the
     requirements, freeze them.
 
@@ -117,32 +147,60 @@ def _build(env: Environment, target: Path, base_python: str, uv_cache: Path | No
     _run(
         [uv, "venv", "--quiet", "--seed", "--relocatable", "--python", base_python, str(target)],
         environ,
+        cancelled,
     )
     requirements = target / "requirements.txt"
     requirements.write_text(env.requirements)
     python = str(target / "bin" / "python")
     install = [uv, "pip", "install", "--quiet", "--python", python, "-r", str(requirements)]
     try:
-        _run([*install, "--offline"], environ)
+        _run([*install, "--offline"], environ, cancelled)
     except EnvironmentBuildError:
-        _run(install, environ)
-    frozen = _run([uv, "pip", "freeze", "--python", python], environ)
+        _run(install, environ, cancelled)
+    frozen = _run([uv, "pip", "freeze", "--python", python], environ, cancelled)
     (target / CONSTRAINTS_FILE).write_text(frozen)
 
 
-def _run(command: list[str], environ: dict[str, str]) -> str:
-    result = subprocess.run(
+def _run(command: list[str], environ: dict[str, str], cancelled: Cancelled) -> str:
+    """Run one uv step in a process group of its own; its stdout. Ends the group when
+    ``cancelled()`` turns true (:class:`BuildCancelled`) or the step outlives
+    :data:`BUILD_TIMEOUT_SECONDS` (:class:`EnvironmentBuildError`)."""
+    step = f"uv {' '.join(command[1:3])}"
+    process = subprocess.Popen(
         command,
         env=environ,
-        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=BUILD_TIMEOUT_SECONDS,
-        check=False,
+        start_new_session=True,
     )
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip()[-4000:]
-        raise EnvironmentBuildError(f"uv {' '.join(command[1:3])} failed: {tail}")
-    return result.stdout
+    deadline = time.monotonic() + BUILD_TIMEOUT_SECONDS
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=CANCEL_POLL_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            given_up = cancelled()
+            if given_up or time.monotonic() > deadline:
+                _end_group(process)
+                if given_up:
+                    raise BuildCancelled(f"{step} was cancelled") from None
+                raise EnvironmentBuildError(
+                    f"{step} did not finish in {BUILD_TIMEOUT_SECONDS:.0f} s"
+                ) from None
+    if process.returncode != 0:
+        tail = (stderr or stdout).strip()[-4000:]
+        raise EnvironmentBuildError(f"{step} failed: {tail}")
+    return stdout
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the step's whole process group (uv and the build backends it started) and
+    reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def disk_bytes(path: Path) -> int:
@@ -164,9 +222,18 @@ def _digest(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def _locked(lock_path: Path, cancelled: Cancelled) -> Iterator[None]:
+    """Hold the build's lock (waiting for another build of it meanwhile, unless
+    ``cancelled()`` turns true: :class:`BuildCancelled`)."""
     with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if cancelled():
+                    raise BuildCancelled("cancelled while another build ran") from None
+                time.sleep(CANCEL_POLL_SECONDS)
         try:
             yield
         finally:

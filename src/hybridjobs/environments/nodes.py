@@ -27,7 +27,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from hybridjobs.environments.build import EnvironmentBuildError, ensure_built, is_built
+from hybridjobs.environments.build import (
+    Cancelled,
+    EnvironmentBuildError,
+    ensure_built,
+    is_built,
+)
 from hybridjobs.environments.catalog import Environment, interpreter_of
 
 ENVIRONMENTS_DIR_VARIABLE = "HYBRIDJOBS_NODE_ENVIRONMENTS_DIR"
@@ -62,11 +67,13 @@ def node_interpreter(
     image: str,
     node: str,
     say: Callable[[str], None] = lambda _message: None,
+    cancelled: Cancelled = lambda: False,
 ) -> str:
     """The interpreter an instance of ``environment`` (a :func:`plan_environment`) runs on
     here; ``node_python`` is the node's own. Builds a ``spec`` environment when it is not
-    built yet (``say`` announces it in the instance's log). ``EnvironmentBuildError``
-    naming ``image`` and ``node`` when the interpreter is missing or cannot be built."""
+    built yet (``say`` announces it in the instance's log; ``cancelled`` gives the build
+    up: ``BuildCancelled``). ``EnvironmentBuildError`` naming ``image`` and ``node`` when
+    the interpreter is missing or cannot be built."""
     kind = environment.get("kind") or "service"
     name = environment.get("name") or "base"
     if kind == "service":
@@ -92,7 +99,7 @@ def node_interpreter(
         )
     uv_cache = os.environ.get("UV_CACHE_DIR")
     try:
-        return ensure_built(built, node_python, Path(uv_cache) if uv_cache else None)
+        return ensure_built(built, node_python, Path(uv_cache) if uv_cache else None, cancelled)
     except (EnvironmentBuildError, OSError, subprocess.SubprocessError) as exc:
         raise EnvironmentBuildError(
             f"the environment {name!r} of image {image} cannot be built on node {node}: {exc}"

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hybridjobs.environments.build import EnvironmentBuildError, ensure_built, is_built
+from hybridjobs.environments.build import (
+    Cancelled,
+    EnvironmentBuildError,
+    ensure_built,
+    is_built,
+)
 from hybridjobs.environments.catalog import Environment, ImageCatalog
 from hybridjobs.environments.containers import ensure_image
 from hybridjobs.gpus import Gpu, GpuAllocator
@@ -73,10 +78,13 @@ class InstancePlacer:
         gpus_per_instance: int,
         instance_type: str,
         say: Callable[[str], None] = lambda _message: None,
+        cancelled: Cancelled = lambda: False,
     ) -> Placement:
         """The job's placement. Builds the image's environment when it is not built yet
-        (``say`` announces the build). ``EnvironmentBuildError`` when the image is mapped
-        to nothing (any more) or its environment cannot be built."""
+        (``say`` announces the build; ``cancelled`` can give it up:
+        :class:`~hybridjobs.environments.build.BuildCancelled`). ``EnvironmentBuildError``
+        when the image is mapped to nothing (any more) or its environment cannot be
+        built."""
         environment = self.catalog.resolve(image_uri)
         if environment is None:
             raise EnvironmentBuildError(self.catalog.problem(image_uri) or str(image_uri))
@@ -86,7 +94,7 @@ class InstancePlacer:
         elif not is_built(environment):
             say(f"Building the environment {environment.name!r} of image {image_uri} (first use).")
         python = ensure_built(
-            environment, self.settings.python_executable, self.settings.uv_cache_dir
+            environment, self.settings.python_executable, self.settings.uv_cache_dir, cancelled
         )
         notes: list[str] = []
         twins = False

@@ -11,8 +11,11 @@ supervisor's, set by its ``__init__``.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from hybridjobs.environments.placement import Placement
-from hybridjobs.jobs.model import Job, JobEventType
+from hybridjobs.jobs.model import Job, JobEventType, JobStatus
 from hybridjobs.logtail import LogTail
 from hybridjobs.runners import contract
 from hybridjobs.runners.containerlauncher import ContainerLauncher
@@ -24,6 +27,9 @@ from hybridjobs.scheduler.launchplan import (
     requirements_cache,
 )
 from hybridjobs.scheduler.limitwatch import LimitWatch
+
+SETUP_STATUS_SECONDS = 2.0
+"""How often a long set-up looks up the job's status without being woken."""
 
 
 class InstanceSetup:
@@ -37,6 +43,8 @@ class InstanceSetup:
     paths: list[contract.InstancePaths]
     limits: LimitWatch
     tails: list[LogTail]
+    wake: threading.Event
+    _next_setup_check: float = 0.0
 
     def _hosts(self) -> list[str]:
         raise NotImplementedError
@@ -105,12 +113,32 @@ class InstanceSetup:
             self._event(JobEventType.STARTING_INSTANCE, message)
 
         placement = placer.place(
-            self.job.job_arn, image, self._hosts(), gpus, self.job.instance_type, say
+            self.job.job_arn,
+            image,
+            self._hosts(),
+            gpus,
+            self.job.instance_type,
+            say,
+            self._setup_given_up,
         )
         if not self.attach:
             for note in placement.notes:
                 say(note)
         return placement
+
+    def _setup_given_up(self) -> bool:
+        """Whether the set-up (an environment build) should stop: the service is stopping,
+        or the job was cancelled (looked up when the supervisor is woken, as a cancel
+        does, and at least every :data:`SETUP_STATUS_SECONDS`)."""
+        if self.context.stopping.is_set():
+            return True
+        now = time.monotonic()
+        if not self.wake.is_set() and now < self._next_setup_check:
+            return False
+        self.wake.clear()
+        self._next_setup_check = now + SETUP_STATUS_SECONDS
+        current = self.context.store.get_job(self.job.job_arn)
+        return current is None or current.status is JobStatus.CANCELLING
 
     def _objects_for_jobs(self) -> dict[str, str]:
         """How an instance fetches its script: the local directory directly, or else

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hybridjobs import jobdata
-from hybridjobs.environments.build import EnvironmentBuildError
+from hybridjobs.environments.build import BuildCancelled, EnvironmentBuildError
 from hybridjobs.instanceend import last_error_line
 from hybridjobs.jobs.model import (
     Job,
@@ -100,6 +100,15 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
                 "job %s: its final status could not be written; the scheduler will try again",
                 self.job.job_arn,
             )
+        except BuildCancelled:  # its environment was still building
+            if not self.holds_claim():
+                self._leave()
+            elif not self.context.stopping.is_set():
+                self._finish(Outcome.CANCELLED)
+            elif self.context.detach_on_stop:  # the next start finds it (none started)
+                log_job(self.job.job_arn, "DETACHED", instances=0)
+            else:
+                self._finish(Outcome.SERVICE_STOPPED)
         except EnvironmentBuildError as exc:
             if not self.holds_claim():
                 self._leave()
