@@ -264,6 +264,20 @@ class TestGpuCluster:
         assert image in reason and "cannot be built on node " in reason, reason
         assert "RUNNING" not in [event["eventType"] for event in job["events"]], describe(job)
 
+    def test_an_image_mapped_to_a_container_is_refused_with_the_way_out(
+        self, gpu_jobs: JobKit
+    ) -> None:
+        image = f"{REGISTRY}/hybridjobs-ray-boxed:{uuid.uuid4().hex[:8]}"
+        self.catalog(gpu_jobs).add(image, container="localhost/boxed:1", runtime="podman")
+
+        job = run_on_image(gpu_jobs, image, instanceConfig={"instanceCount": 1})
+
+        assert job["status"] == "FAILED", describe(job)
+        reason = job["failureReason"]
+        assert reason.startswith("ClientError: the job's image cannot run: "), reason
+        assert "the Ray runner starts instances as processes" in reason, reason
+        assert "--requirements FILE" in reason, reason
+
     def test_each_gpu_instance_sees_the_gpu_ray_gave_it(self, gpu_jobs: JobKit) -> None:
         job = run_on_image(
             gpu_jobs, None, instanceConfig={"instanceType": GPU_TYPE, "instanceCount": 2}
