@@ -5,8 +5,8 @@
 in a temporary data directory, a free loopback port, the environment minus any
 ``HYBRIDJOBS_*`` setting) in each configuration, interleaved start by start:
 
-- ``default``: nothing set (warm pool of 2 zygotes, task workers and the task validator
-  loaded with the service);
+- ``default``: nothing set (warm pool of 2 zygotes, one task worker — more start while
+  all are busy — and the task validator loaded with the service);
 - ``no-warm-pool``: ``HYBRIDJOBS_WARM_POOL=false`` (``--no-warm-pool``);
 - ``lean``: ``--no-warm-pool`` and ``HYBRIDJOBS_TASK_WORKERS_PRESTART=false`` (task workers
   and the task validator are loaded at the first quantum task, not at start).
@@ -24,7 +24,8 @@ what can be observed). Memory is read from
 each shared page among the processes sharing it, so PSS adds up across processes and
 "total" is the server's PSS plus every descendant's. Also printed: the client-side latency
 of the first CreateQuantumTask of each server (in ``lean`` it includes loading the task
-validator).
+validator), and from that call until the task was COMPLETED (it ran in the one task worker
+started with the service; in ``lean`` the worker starts for it).
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class Samples:
 
     snapshots: dict[str, list[Snapshot]] = field(default_factory=dict)
     first_task_seconds: list[float] = field(default_factory=list)
+    first_task_done_seconds: list[float] = field(default_factory=list)
 
 
 def descendants(pid: int) -> list[int]:
@@ -218,8 +220,9 @@ def wait_ready(server: Server) -> None:
         server.wait_pool()
 
 
-def run_task(server: Server) -> float:
-    """One Bell quantum task on SV1, waited for; the CreateQuantumTask call's latency."""
+def run_task(server: Server) -> tuple[float, float]:
+    """One Bell quantum task on SV1, waited for; the CreateQuantumTask call's latency, and
+    the seconds from the call until GetQuantumTask said COMPLETED."""
     started = time.perf_counter()
     arn: str = server.braket.create_quantum_task(
         clientToken=str(uuid.uuid4()),
@@ -236,7 +239,7 @@ def run_task(server: Server) -> float:
             break
     if status != "COMPLETED":
         raise RuntimeError(f"quantum task {arn} ended {status}")
-    return latency
+    return latency, time.perf_counter() - started
 
 
 def measure_start(name: str, work: Path, jobs: int, tasks: int, samples: Samples) -> None:
@@ -253,9 +256,10 @@ def measure_start(name: str, work: Path, jobs: int, tasks: int, samples: Samples
         for _ in range(jobs):
             server.wait(server.create(script)[0])
         for index in range(tasks):
-            latency = run_task(server)
+            latency, done = run_task(server)
             if index == 0:
                 samples.first_task_seconds.append(latency)
+                samples.first_task_done_seconds.append(done)
         wait_ready(server)
         phase = f"idle after {jobs} jobs + {tasks} tasks"
         samples.snapshots.setdefault(phase, []).append(settled_snapshot(server.process.pid))
@@ -332,7 +336,9 @@ def report(results: dict[str, Samples], starts: int) -> str:
         if samples.first_task_seconds:
             lines.append(
                 f"- {name}: first CreateQuantumTask "
-                f"{spread(samples.first_task_seconds, lambda s: f'{s * 1000:.0f} ms')}"
+                f"{spread(samples.first_task_seconds, lambda s: f'{s * 1000:.0f} ms')}, "
+                "create to COMPLETED "
+                f"{spread(samples.first_task_done_seconds, lambda s: f'{s * 1000:.0f} ms')}"
             )
     if unsettled:
         lines.append(f"- {unsettled} snapshot(s) taken before the tree settled (timeout)")

@@ -15,10 +15,27 @@ terminal (at most ``--timeout`` seconds; what is left is *stuck*), and counts:
 * per job, its lines as GetLogEvents returns them (boto3 ``logs`` client against the
   service): missing, duplicated and out of order, against what the script printed;
 * metric points stored per job (missing or doubled iterations);
-* *orphans*: once every job is terminal, processes whose command line or working
-  directory names the data directory other than the live server and its descendants
-  (instances, zygotes or embryos of a killed server) still there ``ORPHAN_GRACE`` seconds
-  later, and after the final stop, any such process at all (*leftovers*). The benchmark SIGKILLs both before it exits.
+* *orphans*: once every job is terminal, processes of the service other than the live
+  server and its descendants (instances, zygotes or embryos of a killed server) still
+  there ``ORPHAN_GRACE`` seconds later, and after the final stop, any such process at all
+  (*leftovers*). The benchmark SIGKILLs both before it exits.
+
+A process is the service's when its command line or working directory names the data
+directory, or when its environment holds the ``AMZN_BRAKET_JOB_TOKEN`` of one of the
+run's jobs (read from the database): a sandboxed instance's ``bwrap`` PID 1 and its
+Python run under ``/opt/ml`` in their own mount namespace, so only the outer ``bwrap``
+names the data directory (a warm start sandboxed in place: none of them does).
+
+Right after each kill the benchmark lists every such process (state, parent, working
+directory, cgroup, job, command line), counts those without a job token, and says whether
+they were still there once the restarted server was healthy and when they were seen gone.
+With SIGKILL these are the running instances (three processes each when sandboxed:
+``bwrap``, its PID 1, ``hybridjobs.bootstrap``; they are re-attached) plus, in the runs of
+2026-12-02 before the fix, one warm-pool zygote (state R, parent 1, no job) that the
+killed server had just started to refill the pool and that was still importing its
+preload list: it noticed the server's death only when it first read its channel, 5-7 s
+after the kill (the "one extra process right after a kill"). A zygote now watches its
+channel while it preloads and exits at once (``runners/zygote.py``). With SIGTERM the server stops its zygotes itself.
 
 The kill moment: after the first (or each restarted) server has at least one RUNNING job,
 a random delay in ``[0, --window)`` seconds (seeded with ``--seed``); a kill is skipped once
@@ -138,6 +155,12 @@ class Database:
             found = {str(arn): str(status) for arn, status in rows}
         return {arn: found.get(arn, "MISSING") for arn in arns}
 
+    def job_tokens(self) -> frozenset[str]:
+        """Every job's ``job_token`` (its instances' ``AMZN_BRAKET_JOB_TOKEN``)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT job_token FROM jobs"))
+            return frozenset(str(token) for (token,) in rows if token)
+
     def metric_iterations(self) -> dict[str, list[int]]:
         with self.engine.connect() as connection:
             rows = connection.execute(
@@ -174,9 +197,14 @@ def database_url(pg: bool) -> Iterator[str | None]:
 # -- processes ----------------------------------------------------------------------------
 
 
-def processes_naming(data_dir: Path) -> dict[int, int]:
-    """{pid: parent pid} of live processes (not this one) whose command line or working
-    directory names ``data_dir``."""
+def processes_naming(data_dir: Path, tokens: frozenset[str] = frozenset()) -> dict[int, int]:
+    """{pid: parent pid} of live processes (not this one) of the service on ``data_dir``:
+    those whose command line or working directory names ``data_dir``, and those whose
+    environment holds one of ``tokens`` as ``AMZN_BRAKET_JOB_TOKEN`` (every process of
+    an instance of those jobs: a sandboxed instance runs under ``/opt/ml`` in its own
+    mount namespace, so neither its command line nor its working directory names the data
+    directory, but its environment — which a fork or ``exec`` inherits — holds its job's
+    token)."""
     root = str(data_dir.resolve())
     found = {}
     for entry in Path("/proc").iterdir():
@@ -193,9 +221,24 @@ def processes_naming(data_dir: Path) -> dict[int, int]:
         fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] in ("Z", "X"):
             continue
-        if root in command or cwd.startswith(root):
+        if root in command or cwd.startswith(root) or _job_token(entry.name) in tokens:
             found[int(entry.name)] = int(fields[1])
     return found
+
+
+def _environment(pid: str) -> dict[str, str]:
+    """``pid``'s environment as it was exec'd (``{}`` when unreadable: another user's)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split("=", 1) for item in raw.decode(errors="replace").split("\0"))
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+
+def _job_token(pid: str) -> str:
+    """The ``AMZN_BRAKET_JOB_TOKEN`` in ``pid``'s environment (``""``: none)."""
+    return _environment(pid).get("AMZN_BRAKET_JOB_TOKEN", "")
 
 
 def descendants(root: int) -> set[int]:
@@ -218,16 +261,36 @@ def descendants(root: int) -> set[int]:
 
 
 def _describe(pid: int) -> str:
-    """``pid``'s command line (first 200 characters), parent pid and working directory."""
+    """``pid``'s state, parent pid, working directory, cgroup (its unified or ``pids``
+    hierarchy's path), job (``AMZN_BRAKET_JOB_NAME`` in its environment) and command line
+    (first 200 characters)."""
     entry = Path(f"/proc/{pid}")
     try:
         command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         stat = (entry / "stat").read_text()
+        cgroups = (entry / "cgroup").read_text().splitlines()
         cwd = os.readlink(entry / "cwd")
     except OSError:
-        return f"{pid}: gone"
-    parent = stat[stat.rindex(")") + 2 :].split()[1]
-    return f"pid {pid} (parent {parent}, cwd {cwd}): {command[:200]}"
+        return f"pid {pid}: gone"
+    state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+    cgroup = next((line.split(":", 2)[2] for line in cgroups if ":pids:" in line), "")
+    cgroup = cgroup or next((line[3:] for line in cgroups if line.startswith("0::")), "?")
+    job = _environment(str(pid)).get("AMZN_BRAKET_JOB_NAME", "-")
+    return (
+        f"pid {pid} ({state}, parent {parent}, cwd {cwd}, cgroup {cgroup}, job {job}): "
+        f"{command[:200]}"
+    )
+
+
+def _start_time(pid: int) -> int | None:
+    """``pid``'s start time in clock ticks (tells a process from a later one with its pid);
+    ``None`` when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def kill_all(pids: set[int]) -> None:
@@ -281,11 +344,16 @@ def run(options: Options, workdir: Path, db_url: str | None) -> tuple[dict[str, 
         env["HYBRIDJOBS_CAPACITY_MEMORY_GIB"] = str(8 * options.capacity)
     how = signal.SIGKILL if options.signal_name == "kill" else signal.SIGTERM
     database = Database(db_url or sqlite_url(data_dir))
+    tokens: frozenset[str] = frozenset()
     server = Server("torture-0", data_dir, env, log_name="server-0.log")
     figures: dict[str, Any] = {
         "kills": [],
         "running at kill": [],
         "survivors": [],
+        "survivor commands": [],
+        "jobless survivors": [],
+        "jobless after restart": [],
+        "jobless gone s": [],
         "restart s": [],
     }
     try:
@@ -294,6 +362,7 @@ def run(options: Options, workdir: Path, db_url: str | None) -> tuple[dict[str, 
             server.braket.create_job(**_job_request(server, uri, i))["jobArn"]
             for i in range(options.jobs)
         ]
+        tokens = database.job_tokens()
         for round_ in range(options.kills):
             statuses = _wait_for(database, arns, _running_or_done, 300)
             if all(s in TERMINAL for s in statuses.values()):
@@ -302,12 +371,25 @@ def run(options: Options, workdir: Path, db_url: str | None) -> tuple[dict[str, 
             running = sum(1 for s in database.statuses(arns).values() if s == "RUNNING")
             figures["running at kill"].append(running)
             figures["kills"].append(round(_stop(server, how), 2))
-            figures["survivors"].append(len(processes_naming(data_dir)))
+            survivors = processes_naming(data_dir, database.job_tokens())
+            figures["survivors"].append(len(survivors))
+            figures["survivor commands"].append([_describe(pid) for pid in sorted(survivors)])
+            killed = time.monotonic()
+            jobless = {pid: _start_time(pid) for pid in survivors if not _job_token(str(pid))}
+            figures["jobless survivors"].append(len(jobless))
             began = time.monotonic()
             server = Server(
                 f"torture-{round_ + 1}", data_dir, env, log_name=f"server-{round_ + 1}.log"
             )
             figures["restart s"].append(round(time.monotonic() - began, 2))
+            lingering = [p for p, t in jobless.items() if t is not None and _start_time(p) == t]
+            figures["jobless after restart"].append(len(lingering))
+            while lingering and time.monotonic() - killed < ORPHAN_GRACE:
+                time.sleep(POLL_SECONDS / 5)
+                lingering = [p for p in lingering if _start_time(p) == jobless[p]]
+            figures["jobless gone s"].append(
+                round(time.monotonic() - killed, 1) if not lingering else None
+            )
         began = time.monotonic()
         statuses = _wait_for(
             database,
@@ -330,18 +412,19 @@ def run(options: Options, workdir: Path, db_url: str | None) -> tuple[dict[str, 
         figures["metric points expected"] = want * options.jobs
         figures["metric points doubled"] = sum(len(v) - len(set(v)) for v in iterations.values())
         live = descendants(server.process.pid)
-        orphans = {p for p in processes_naming(data_dir) if p not in live}
+        tokens = database.job_tokens()
+        orphans = {p for p in processes_naming(data_dir, tokens) if p not in live}
         figures["orphan commands"] = [_describe(pid) for pid in sorted(orphans)]
         deadline = time.monotonic() + ORPHAN_GRACE
         while orphans and time.monotonic() < deadline:  # one still exiting is not an orphan
             time.sleep(POLL_SECONDS)
-            orphans = {p for p in processes_naming(data_dir) if p not in live}
+            orphans = {p for p in processes_naming(data_dir, tokens) if p not in live}
         figures["orphans"] = len(orphans)
         kill_all(orphans)
     finally:
         server.stop()
         database.close()
-    left = set(processes_naming(data_dir))
+    left = set(processes_naming(data_dir, tokens))
     figures["leftovers"] = len(left)
     kill_all(left)
     bad = bool(
@@ -430,6 +513,24 @@ def report(options: Options, figures: dict[str, Any], backend: str, load: str) -
             "processes naming the data dir with the server down",
             ", ".join(map(str, figures["survivors"])),
         ),
+        (
+            "of which no instance's (no job token) / still there once restarted",
+            ", ".join(
+                f"{a} / {b}"
+                for a, b in zip(
+                    figures["jobless survivors"], figures["jobless after restart"], strict=True
+                )
+            ),
+        ),
+        (
+            "those gone after the signal (s; -: none; >10: not)",
+            ", ".join(
+                "-" if not n else (f">{ORPHAN_GRACE:g}" if s is None else str(s))
+                for n, s in zip(
+                    figures["jobless survivors"], figures["jobless gone s"], strict=True
+                )
+            ),
+        ),
         ("restart until healthy (s)", ", ".join(map(str, figures["restart s"]))),
         ("jobs", str(options.jobs)),
         (
@@ -456,6 +557,9 @@ def report(options: Options, figures: dict[str, Any], backend: str, load: str) -
     out += [f"| {k} | {v} |" for k, v in rows]
     for reason, n in figures["failure reasons"].items():
         out.append(f"\nFAILED x{n}: {reason}")
+    for kill, described_all in enumerate(figures["survivor commands"], start=1):
+        for described in described_all:
+            out.append(f"\nwith the server down (kill {kill}): {described}")
     for described in figures["orphan commands"]:
         out.append(f"\noutside the live server: {described}")
     for example in lines.examples:

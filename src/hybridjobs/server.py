@@ -260,6 +260,7 @@ def build_scheduler(
             python=settings.python_executable,
             lightning_min_qubits=settings.lightning_min_qubits,
             prestart=settings.task_workers_prestart,
+            warm=settings.task_workers_warm,
         ),
         store,
         objects,

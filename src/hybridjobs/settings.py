@@ -138,8 +138,14 @@ class Settings(BaseSettings):
     )
     task_workers_prestart: bool = Field(
         default=True,
-        description="Start the task workers and load the task validator with the service, "
-        "not at the first task.",
+        description="Start the warm task workers and load the task validator with the "
+        "service, not at the first task.",
+    )
+    task_workers_warm: int = Field(
+        default=1,
+        ge=0,
+        description="Task workers kept started while the service is idle; more start while "
+        "all are busy, up to task_workers, and stop again after a minute idle.",
     )
     lightning_min_qubits: int = Field(
         default=14, ge=0, description="State-vector tasks this wide run on lightning (0: never)."

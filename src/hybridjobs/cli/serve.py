@@ -51,7 +51,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task-workers",
         type=int,
-        help="quantum-task worker processes (default: one per core; env HYBRIDJOBS_TASK_WORKERS)",
+        help="most quantum-task worker processes at once (default: one per core; one stays "
+        "started while idle, more start while all are busy; env HYBRIDJOBS_TASK_WORKERS)",
     )
     parser.add_argument(
         "--runner",

@@ -4,7 +4,8 @@
 * :func:`_kill_group`: SIGKILL a zygote's process group;
 * :class:`ForkedInstanceHandle`: an instance forked from a zygote, whose exit the zygote
   reports;
-* :class:`_Zygote`: the pool's side of one zygote.
+* :class:`_Zygote`: the pool's side of one zygote;
+* :class:`InPlaceSandbox`: what a warm start that sandboxes itself in place carries.
 
 Split out of :mod:`hybridjobs.runners.warmpool` (which re-exports them) so that the pool and
 its refill thread (:mod:`hybridjobs.runners.warmrefill`) share them.
@@ -21,10 +22,12 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hybridjobs.runners.boxedzygote import Slot
 from hybridjobs.runners.contract import HOST_VARIABLES
 from hybridjobs.runners.local import InstanceHandle, package_path
+from hybridjobs.sandbox.cgroups import InstanceCgroup
 
 
 def zygote_environment(python: str) -> dict[str, str]:
@@ -103,3 +106,35 @@ class _Zygote:
     replies: queue.Queue[ForkedInstanceHandle | str | None] = field(default_factory=queue.Queue)
     children: dict[int, ForkedInstanceHandle] = field(default_factory=dict)
     spawned: int = 0
+
+
+@dataclass(frozen=True)
+class InPlaceSandbox:
+    """The sandbox a warm-started instance puts itself in (a pool that sandboxes in place,
+    see :meth:`hybridjobs.runners.warmpool.WarmPool.spawn`): the ``bwrap`` command line it
+    re-executes under, and the cgroup made for it (``None`` when the host delegates none).
+
+    The pool owns ``cgroup`` until a fork succeeds (then the instance's handle does);
+    :meth:`forget` removes it when the spawn forked nothing.
+    """
+
+    argv: tuple[str, ...]
+    cgroup: InstanceCgroup | None = None
+
+    @property
+    def cgroup_procs(self) -> tuple[str, ...]:
+        """The ``cgroup.procs`` files the instance writes itself into (``()``: no cgroup)."""
+        if self.cgroup is None:
+            return ()
+        return tuple(str(directory / "cgroup.procs") for directory in self.cgroup.dirs)
+
+    def command_fields(self) -> dict[str, Any]:
+        """The fields a zygote's ``spawn`` command carries for it (JSON values; read by
+        :mod:`hybridjobs.runners.embryo`)."""
+        return {"sandbox": list(self.argv), "cgroup_procs": list(self.cgroup_procs)}
+
+    def forget(self) -> None:
+        """End anything in the cgroup and remove it (a spawn that forked nothing)."""
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+            self.cgroup.remove()

@@ -53,7 +53,7 @@ from hybridjobs.runners.boxedzygote import BoxedZygotes, SlotUnusable
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.local import process_start_time
 from hybridjobs.runners.warmparts import ForkedInstanceHandle as ForkedInstanceHandle
-from hybridjobs.runners.warmparts import _kill_group, foreign_package_path
+from hybridjobs.runners.warmparts import InPlaceSandbox, _kill_group, foreign_package_path
 from hybridjobs.runners.warmparts import _Zygote as _Zygote
 from hybridjobs.runners.warmparts import zygote_environment as zygote_environment
 from hybridjobs.runners.warmrefill import (
@@ -243,7 +243,7 @@ class WarmPool(ZygoteStarter):
         if self.boxed is not None and (box is None or not self.boxed.accepts(box)):
             self._count_fallback()
             return None
-        sandbox: dict[str, Any] = {}
+        sandbox: InPlaceSandbox | None = None
         if self.in_place is not None:
             if box is None:
                 self._count_fallback()
@@ -258,7 +258,8 @@ class WarmPool(ZygoteStarter):
         zygote = self._acquire(host if self.boxed is not None else None)
         if zygote is None:
             self._count_fallback()
-            self._forget_cgroup(sandbox)
+            if sandbox is not None:
+                sandbox.forget()
             return None
         handle: ForkedInstanceHandle | None = None
         try:
@@ -284,10 +285,11 @@ class WarmPool(ZygoteStarter):
             }
             if self.boxed is not None and box is not None:
                 command["links"] = self.boxed.links(box)
-            if sandbox and box is not None and exit_file.is_relative_to(box.instance_dir):
-                inside = Path(CONTAINER_ROOT) / exit_file.relative_to(box.instance_dir)
-                command["exit_file"] = str(inside)  # where the sandboxed instance sees it
-            command.update({k: v for k, v in sandbox.items() if k != "cgroup"})
+            if sandbox is not None:
+                if box is not None and exit_file.is_relative_to(box.instance_dir):
+                    inside = Path(CONTAINER_ROOT) / exit_file.relative_to(box.instance_dir)
+                    command["exit_file"] = str(inside)  # where the sandboxed instance sees it
+                command.update(sandbox.command_fields())
             try:
                 send_message(zygote.channel, command)
                 reply = zygote.replies.get(timeout=SPAWN_REPLY_TIMEOUT_SECONDS)
@@ -301,8 +303,8 @@ class WarmPool(ZygoteStarter):
                 with self._cond:
                     self.spawned += 1
                     zygote.spawned += 1
-                if sandbox.get("cgroup") is not None:
-                    reply.cgroup = sandbox["cgroup"]
+                if sandbox is not None and sandbox.cgroup is not None:
+                    reply.cgroup = sandbox.cgroup
                 handle = reply
                 return reply
             if reply is not None:
@@ -312,14 +314,14 @@ class WarmPool(ZygoteStarter):
             self._count_fallback()
             return None
         finally:
-            if handle is None:
-                self._forget_cgroup(sandbox)
+            if handle is None and sandbox is not None:
+                sandbox.forget()
             with self._cond:
                 zygote.pending = None
                 zygote.busy = False
                 self._cond.notify_all()
 
-    def _sandbox_in_place(self, box: InstanceBox) -> dict[str, Any]:
+    def _sandbox_in_place(self, box: InstanceBox) -> InPlaceSandbox:
         """What a spawn command carries for an instance that sandboxes itself: the
         ``bwrap`` command line of its sandbox (checked here: a plan the instance could not
         carry out starts it cold instead) and its new cgroup's ``cgroup.procs`` files."""
@@ -330,16 +332,7 @@ class WarmPool(ZygoteStarter):
         cgroup: InstanceCgroup | None = None
         if self.in_place.cgroups is not None:
             cgroup = self.in_place.cgroups.create(box.name, box.memory_bytes, box.pids_max)
-        procs = [str(d / "cgroup.procs") for d in cgroup.dirs] if cgroup is not None else []
-        return {"sandbox": argv, "cgroup_procs": procs, "cgroup": cgroup}
-
-    @staticmethod
-    def _forget_cgroup(sandbox: dict[str, Any]) -> None:
-        """Remove the cgroup made for a spawn that forked nothing."""
-        cgroup = sandbox.get("cgroup")
-        if isinstance(cgroup, InstanceCgroup):
-            cgroup.kill_all()
-            cgroup.remove()
+        return InPlaceSandbox(tuple(argv), cgroup)
 
     def _retire(self, zygote: _Zygote) -> None:
         """A sandboxed zygote takes its one instance: the refill thread replaces it; it

@@ -62,7 +62,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,38 @@ def os_threads() -> list[str]:
         with contextlib.suppress(OSError):
             names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
     return names
+
+
+def watch_for_orphaning(channel: socket.socket) -> Callable[[], None]:
+    """While this zygote preloads and warms up (seconds, before it reads its channel),
+    end it (exit 0) as soon as the pool's end of ``channel`` closes: a service killed
+    meanwhile leaves no zygote importing on for nothing. Returns ``stop``, to call before
+    the zygote forks: it ends the watching thread and waits for it (every fork is made
+    single-threaded). The pool sends nothing before ``ready``, so the channel turns
+    readable only at its end."""
+    stop_read, stop_write = os.pipe()
+
+    def watch() -> None:
+        readable, _, _ = select.select([channel.fileno(), stop_read], [], [])
+        if stop_read in readable:
+            return
+        try:
+            data = channel.recv(1, socket.MSG_PEEK)
+        except OSError:
+            data = b""
+        if not data:
+            os._exit(0)
+
+    watcher = threading.Thread(target=watch, name="zygote-orphan-watch", daemon=True)
+    watcher.start()
+
+    def stop() -> None:
+        os.write(stop_write, b"x")
+        watcher.join()
+        os.close(stop_read)
+        os.close(stop_write)
+
+    return stop
 
 
 def quiesce_threads() -> list[str]:
@@ -429,12 +461,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     here = os.getcwd()
     sys.path[:] = [p for p in sys.path if p not in ("", here)]
     dispositions = _signal_dispositions()
+    stop_watching = watch_for_orphaning(channel)
     loaded, failed = preload(args.preload)
     import hybridjobs.archives
     import hybridjobs.bootstrap
     import hybridjobs.objects  # noqa: F401 - every instance uses them
 
     warmed = warm_up()
+    stop_watching()
     gc.collect()
     gc.freeze()
     quiesce_threads()

@@ -1,18 +1,32 @@
 """The task worker pool: runs QUEUED quantum tasks in worker processes.
 
-``workers`` slots each own one worker process (started on first use) and a thread that
-claims the next task (Priority before Normal, then oldest first; compare-and-set QUEUED ->
-RUNNING with this pool as owner) whose simulator state fits the memory budget next to the
-tasks already running, runs it, writes ``results.json`` where the task says, and records
+``workers`` slots each own one worker process and a thread that claims the next task
+(Priority before Normal, then oldest first; compare-and-set QUEUED -> RUNNING with this
+pool as owner) whose simulator state fits the memory budget next to the tasks already
+running, runs it, writes ``results.json`` where the task says, and records
 COMPLETED, FAILED or CANCELLED. Cancelling a RUNNING task kills its worker. At start the
 pool takes back tasks whose owner process is gone: RUNNING ones run again, CANCELLING
 ones end CANCELLED.
+
+Worker processes (~105 MiB PSS each) start on demand, so an idle service holds only
+``warm`` of them (default 1):
+
+* with ``prestart``, the first ``warm`` start with the pool (else at the first task), and
+  one that died (a cancelled task's, or out of memory) is started again while the pool
+  holds fewer than ``warm``;
+* a slot whose worker is not running claims a task only while no running worker is idle
+  (they are all busy): its worker then starts for that task, up to ``workers`` at once;
+* a worker beyond the ``warm`` ones that has been idle ``idle_seconds`` is stopped.
+
+So the first task finds a started worker, a burst grows the pool to ``workers``, and the
+pool shrinks back once the burst is over.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +52,9 @@ _FINISHED_REMEMBERED = 4096
 class PoolConfig:
     """Size of the pool: worker processes, the bytes of simulator state all running tasks
     may hold together (also one task's cap), how often idle slots look at the database,
-    the interpreter, where lightning takes over, and whether workers start with the pool
-    (else at the first task)."""
+    the interpreter, where lightning takes over, whether the ``warm`` workers start with
+    the pool (else at the first task), how many stay started while the pool is idle, and
+    after how many idle seconds a worker beyond those is stopped."""
 
     workers: int
     memory_budget_bytes: int
@@ -47,6 +62,8 @@ class PoolConfig:
     python: str
     lightning_min_qubits: int = 14
     prestart: bool = True
+    warm: int = 1
+    idle_seconds: float = 60.0
 
     def worker_arguments(self) -> list[str]:
         return [
@@ -82,6 +99,10 @@ class TaskWorkerPool:
         self._workers = [
             WorkerProcess(config.python, config.worker_arguments()) for _ in range(config.workers)
         ]
+        self._last_busy = [time.monotonic()] * config.workers
+        """When each slot last ended a task (or the pool started)."""
+        self._retiring: set[int] = set()
+        """Slots whose worker is being stopped for idleness."""
         self._threads: list[threading.Thread] = []
         self.on_finished: list[Callable[[QuantumTask], None]] = []
 
@@ -113,13 +134,14 @@ class TaskWorkerPool:
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Take back orphaned tasks, then start the slots (and the workers, if asked)."""
+        """Take back orphaned tasks, then start the slots (and the ``warm`` workers, if
+        asked)."""
         self._recover()
         for index, worker in enumerate(self._workers):
-            if self.config.prestart:
+            if self.config.prestart and index < self.config.warm:
                 worker.start()
             thread = threading.Thread(
-                target=self._slot, args=(worker,), name=f"task-worker-{index}", daemon=True
+                target=self._slot, args=(index,), name=f"task-worker-{index}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -157,19 +179,26 @@ class TaskWorkerPool:
 
     # -- slots ----------------------------------------------------------------------------
 
-    def _slot(self, worker: WorkerProcess) -> None:
+    def _slot(self, index: int) -> None:
+        worker = self._workers[index]
         while True:
             with self._condition:
                 if self._stopping:
                     return
             try:
-                claimed = self._claim(worker)
+                claimed = self._claim(index)
             except Exception:
                 log.exception("claiming a quantum task failed; retrying")
                 claimed = None
             if claimed is None:
                 with self._condition:
                     if not self._stopping and not self._pending:
+                        self._condition.wait(self.config.poll_seconds)
+                self._tend(index)
+                continue
+            if isinstance(claimed, _Declined):
+                with self._condition:
+                    if not self._stopping:
                         self._condition.wait(self.config.poll_seconds)
                 continue
             task, need = claimed
@@ -178,12 +207,63 @@ class TaskWorkerPool:
             except Exception:
                 log.exception("quantum task %s: recording its outcome failed", task.task_arn)
             finally:
-                self._release(task, need)
+                self._release(index, task, need)
 
-    def _claim(self, worker: WorkerProcess) -> tuple[QuantumTask, int] | None:
+    def _idle_running(self, besides: int) -> bool:
+        """Whether a slot other than ``besides`` has a running worker and no task (call
+        with the condition held)."""
+        busy = {id(worker) for worker in self._running.values()}
+        return any(
+            other != besides
+            and other not in self._retiring
+            and id(worker) not in busy
+            and worker.is_running()
+            for other, worker in enumerate(self._workers)
+        )
+
+    def _running_workers(self) -> int:
+        """Running workers not being stopped (call with the condition held)."""
+        return sum(
+            1
+            for index, worker in enumerate(self._workers)
+            if index not in self._retiring and worker.is_running()
+        )
+
+    def _tend(self, index: int) -> None:
+        """An idle slot's upkeep: start its worker when the pool holds fewer than ``warm``
+        (with ``prestart``; the lowest such slot does), or stop it when it is one beyond
+        ``warm`` that has been idle ``idle_seconds``."""
+        worker = self._workers[index]
+        with self._condition:
+            if self._stopping or index in self._retiring:
+                return
+            count = self._running_workers()
+            if not worker.is_running():
+                lowest = next(i for i, w in enumerate(self._workers) if not w.is_running())
+                if self.config.prestart and count < self.config.warm and lowest == index:
+                    worker.start()  # quick (a fork and exec); it warms up on its own
+                return
+            idle_for = time.monotonic() - self._last_busy[index]
+            busy = any(w is worker for w in self._running.values())
+            if busy or count <= self.config.warm or idle_for < self.config.idle_seconds:
+                return
+            self._retiring.add(index)
+        try:
+            worker.stop()  # closes its input; waits up to 2 s for it to exit
+        finally:
+            with self._condition:
+                self._retiring.discard(index)
+        log.info("task worker %d stopped after %.0f s idle", index, idle_for)
+
+    def _claim(self, index: int) -> tuple[QuantumTask, int] | _Declined | None:
+        worker = self._workers[index]
         with self._condition:
             if self._stopping:
                 return None
+            if index in self._retiring or (
+                not worker.is_running() and self._idle_running(besides=index)
+            ):
+                return _DECLINED  # a started worker is idle: it takes the queue
             self._pending = False
             queued = self.store.queued_tasks(_CLAIM_BATCH)
             for position, task in enumerate(queued):
@@ -202,12 +282,13 @@ class TaskWorkerPool:
                 self._memory_in_use += need
                 self._running[task.task_arn] = worker
                 if position + 1 < len(queued):
-                    self._condition.notify()  # more wait: an idle slot may take the next
+                    self._condition.notify_all()  # more wait: an idle slot may take the next
                 return claimed, need
         return None
 
-    def _release(self, task: QuantumTask, need: int) -> None:
+    def _release(self, index: int, task: QuantumTask, need: int) -> None:
         with self._condition:
+            self._last_busy[index] = time.monotonic()
             self._memory_in_use -= need
             self._running.pop(task.task_arn, None)
             self._finished[task.task_arn] = None
@@ -292,6 +373,14 @@ class TaskWorkerPool:
     def _announce(self, task: QuantumTask) -> None:
         for listener in self.on_finished:
             listener(task)
+
+
+class _Declined:
+    """:meth:`TaskWorkerPool._claim`'s answer to a slot that must leave the queue to a
+    running, idle worker."""
+
+
+_DECLINED = _Declined()
 
 
 def _death_reason(task: QuantumTask, returncode: int | None) -> str:

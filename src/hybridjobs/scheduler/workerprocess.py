@@ -7,6 +7,7 @@ can be killed with its whole process group: that is how a RUNNING task is cancel
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 
 from hybridjobs.engines.base import EngineRequest
 from hybridjobs.engines.worker import read_frame, write_frame
+
+log = logging.getLogger(__name__)
 
 _PASSED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 _PASSED_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_")
@@ -53,6 +56,11 @@ class WorkerProcess:
         """Start the process now (it warms up on its own) instead of at the first task."""
         self._started()
 
+    def is_running(self) -> bool:
+        """Whether the process has been started and has not ended (or been stopped)."""
+        with self._lock:
+            return self._popen is not None and self._popen.poll() is None
+
     def _started(self) -> subprocess.Popen[bytes]:
         with self._lock:
             if self._popen is None or self._popen.poll() is not None:
@@ -64,6 +72,7 @@ class WorkerProcess:
                     start_new_session=True,
                     close_fds=True,
                 )
+                log.info("task worker started: pid %d", self._popen.pid)
             return self._popen
 
     def run(self, request: EngineRequest) -> tuple[str, Any]:

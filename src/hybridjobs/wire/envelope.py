@@ -16,6 +16,10 @@ internal-error message) is made once for every protocol:
 
 An error of the codec's ``error_type`` becomes ``error(...)``; anything else is logged
 with its traceback and answered as ``internal(...)`` carrying the request id only.
+
+The codecs of the AWS protocols whose errors are :class:`hybridjobs.errors.ServiceError`
+(rest-json, json, query) derive from :class:`ServiceCodec`, which gives them their one
+``error_type`` and their one ``internal`` error; S3 (rest-xml) keeps its own error type.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.model import OperationModel, Shape
 
+from hybridjobs.errors import InternalServiceException, ServiceError
 from hybridjobs.wire import botomodel
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.validate import validate
@@ -92,6 +97,20 @@ class WireCodec(ABC, Generic[E]):
         """The values a string shape accepts: the model's enum plus the extras
         :func:`hybridjobs.wire.botomodel.enum_values` adds."""
         return botomodel.enum_values(self.service_name, shape)
+
+
+class ServiceCodec(WireCodec[ServiceError]):
+    """A codec whose errors are :class:`hybridjobs.errors.ServiceError`: the rest-json,
+    json and query protocols. An unexpected failure answers ``InternalServiceException``
+    (HTTP 500) whose message names the request id and nothing else (no traceback, no
+    server path)."""
+
+    error_type = ServiceError
+
+    def internal(self, request: WireRequest) -> ServiceError:
+        return InternalServiceException(
+            f"The service hit an internal error; request id {request.request_id}."
+        )
 
 
 def serve(

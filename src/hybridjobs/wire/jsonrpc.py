@@ -21,13 +21,12 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel
 
 from hybridjobs.errors import (
-    InternalServiceException,
     NotImplementedByServiceError,
     ServiceError,
     ValidationException,
 )
 from hybridjobs.wire import botomodel, jsonbody
-from hybridjobs.wire.envelope import Resolved, WireCodec, serve
+from hybridjobs.wire.envelope import Resolved, ServiceCodec, serve
 from hybridjobs.wire.messages import WireRequest, WireResponse
 
 # A handler gets the request (for its account, region and id) and the validated input
@@ -94,15 +93,13 @@ def serialize_error(model: ServiceModel, error: ServiceError, request_id: str) -
     return jsonbody.error_response(error, request_id, status, content_type(model))
 
 
-class JsonProtocolService(WireCodec[ServiceError]):
+class JsonProtocolService(ServiceCodec):
     """One json-protocol AWS service: a botocore model plus a handler per operation,
     served through the shared envelope (:func:`hybridjobs.wire.envelope.serve`).
 
     Operations of the model without a handler answer ``NotImplementedException`` (500 is
     wrong for a client that retries, so it is sent as a sender fault: 400).
     """
-
-    error_type = ServiceError
 
     def __init__(
         self,
@@ -139,11 +136,6 @@ class JsonProtocolService(WireCodec[ServiceError]):
     def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
         return self.invalid_parameter(
             f"{len(problems)} validation error(s) in {operation.name}: " + "; ".join(problems)
-        )
-
-    def internal(self, request: WireRequest) -> ServiceError:
-        return InternalServiceException(
-            f"The service hit an internal error; request id {request.request_id}."
         )
 
     def serialize(

@@ -24,10 +24,10 @@ from xml.sax.saxutils import escape
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from hybridjobs.errors import InternalServiceException, ServiceError
+from hybridjobs.errors import ServiceError
 from hybridjobs.timestamps import format_timestamp, parse_iso8601, to_datetime
 from hybridjobs.wire import botomodel
-from hybridjobs.wire.envelope import Resolved, WireCodec, serve
+from hybridjobs.wire.envelope import Resolved, ServiceCodec, serve
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.shapes import ShapeVisitor, is_flattened, present_members, wire_name
 
@@ -275,11 +275,9 @@ def serialize_error(model: ServiceModel, error: ServiceError, request_id: str) -
 # -- the service -------------------------------------------------------------------------
 
 
-class QueryProtocolService(WireCodec[ServiceError]):
+class QueryProtocolService(ServiceCodec):
     """One query-protocol AWS service: a botocore model plus a handler per action,
     served through the shared envelope (:func:`hybridjobs.wire.envelope.serve`)."""
-
-    error_type = ServiceError
 
     def __init__(self, service_name: str, handlers: Mapping[str, Handler]) -> None:
         self.service_name = service_name
@@ -317,11 +315,6 @@ class QueryProtocolService(WireCodec[ServiceError]):
     def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
         return ValidationError(
             f"{len(problems)} validation error(s) detected: " + "; ".join(problems)
-        )
-
-    def internal(self, request: WireRequest) -> ServiceError:
-        return InternalServiceException(
-            f"The service hit an internal error; request id {request.request_id}."
         )
 
     def serialize(

@@ -16,14 +16,13 @@ from typing import Any
 from botocore.model import OperationModel, StructureShape
 
 from hybridjobs.errors import (
-    InternalServiceException,
     NotImplementedByServiceError,
     ServiceError,
     UnknownOperationException,
     ValidationException,
 )
 from hybridjobs.wire import botomodel, jsonbody, restbinding
-from hybridjobs.wire.envelope import Resolved, WireCodec
+from hybridjobs.wire.envelope import Resolved, ServiceCodec
 from hybridjobs.wire.messages import WireRequest, WireResponse
 from hybridjobs.wire.routing import RestRouter
 from hybridjobs.wire.shapes import location, wire_name
@@ -84,12 +83,10 @@ def serialize_error(error: ServiceError, request_id: str) -> WireResponse:
     return jsonbody.error_response(error, request_id, error.status, JSON_CONTENT_TYPE)
 
 
-class RestJsonCodec(WireCodec[ServiceError]):
+class RestJsonCodec(ServiceCodec):
     """rest-json's wire details for one service, for :func:`hybridjobs.wire.envelope.serve`:
     the operation comes from the method and path (:class:`RestRouter`), errors are the
     service's modeled shapes (``UnknownOperationException``, ``ValidationException`` …)."""
-
-    error_type = ServiceError
 
     def __init__(self, service_name: str) -> None:
         self.service_name = service_name
@@ -117,11 +114,6 @@ class RestJsonCodec(WireCodec[ServiceError]):
     def invalid(self, operation: OperationModel, problems: list[str]) -> ServiceError:
         return ValidationException(
             f"{len(problems)} validation error(s) in {operation.name}: " + "; ".join(problems)
-        )
-
-    def internal(self, request: WireRequest) -> ServiceError:
-        return InternalServiceException(
-            f"The service hit an internal error; request id {request.request_id}."
         )
 
     def serialize(
