@@ -111,6 +111,7 @@ class WarmPool(ZygoteStarter):
         self._cond = threading.Condition()
         self._zygotes: list[_Zygote] = []
         self._processes: set[subprocess.Popen[bytes]] = set()
+        self._starting: set[socket.socket] = set()
         self._readers: list[threading.Thread] = []
         self._stopping = False
         self._stop_event = threading.Event()
@@ -142,16 +143,17 @@ class WarmPool(ZygoteStarter):
         self._thread.start()
 
     def stop(self) -> None:
-        """End every zygote (EOF on its channel, SIGKILL after a grace period) and wait."""
+        """End every zygote (EOF on its channel, SIGKILL after a grace period) and wait;
+        a zygote still starting sees its channel end too, and exits at once."""
         with self._cond:
             self._stopping = True
-            zygotes = list(self._zygotes)
+            channels = [z.channel for z in self._zygotes] + list(self._starting)
             processes = [p for p in self._processes if p not in self._instance_zygotes]
             self._cond.notify_all()
         self._stop_event.set()
-        for zygote in zygotes:
+        for channel in channels:
             with contextlib.suppress(OSError):
-                zygote.channel.shutdown(socket.SHUT_RDWR)
+                channel.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + ZYGOTE_STOP_SECONDS
         for process in processes:
             try:

@@ -46,6 +46,9 @@ class ZygoteStarter:
     _cond: threading.Condition
     _zygotes: list[_Zygote]
     _processes: set[subprocess.Popen[bytes]]
+    _starting: set[socket.socket]
+    """The pool's ends of the channels of zygotes not ready yet (the pool's stop closes them:
+    a zygote still preloading then exits at once)."""
     _readers: list[threading.Thread]
     _stopping: bool
     _stop_event: threading.Event
@@ -150,6 +153,7 @@ class ZygoteStarter:
             slot.close_log()  # the zygote holds it now
         with self._cond:
             self._processes.add(process)
+            self._starting.add(ours)
             stopping = self._stopping
         if stopping:
             _kill_group(process)
@@ -160,6 +164,8 @@ class ZygoteStarter:
             if ready.get("op") != "ready":
                 raise ChannelClosed(f"unexpected first message {ready!r}")
         except (ChannelClosed, OSError, ValueError) as exc:
+            with self._cond:
+                self._starting.discard(ours)
             ours.close()
             _kill_group(process)
             process.wait()
@@ -189,6 +195,7 @@ class ZygoteStarter:
             target=self._read, args=(zygote,), name=f"zygote-{number}", daemon=True
         )
         with self._cond:
+            self._starting.discard(ours)
             if self._stopping:
                 ours.close()
                 if slot is not None:
