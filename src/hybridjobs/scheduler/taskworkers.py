@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 _CLAIM_BATCH = 32
 _FINISHED_REMEMBERED = 4096
+STOP_GRACE_SECONDS = 0.2
+"""How long a stopping pool lets each idle worker exit on its own (one still warming up
+is killed then)."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,8 @@ class TaskWorkerPool:
             worker.kill()
         for thread in self._threads:
             thread.join(10)
-        for worker in self._workers:
-            worker.stop()
+        for worker in self._workers:  # none runs a task now: nothing is lost by a kill
+            worker.stop(grace=STOP_GRACE_SECONDS)
 
     def _recover(self) -> None:
         for task in self.store.list_tasks([TaskStatus.RUNNING, TaskStatus.CANCELLING]):

@@ -104,8 +104,10 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(popen.pid, signal.SIGKILL)
 
-    def stop(self) -> None:
-        """End the process: close its input (it exits), else kill it; reap it."""
+    def stop(self, grace: float = 2.0) -> None:
+        """End the process: close its input (an idle worker exits at once; one still
+        warming up reads it only afterwards), kill it when it has not exited within
+        ``grace`` seconds; reap it."""
         with self._lock:
             popen, self._popen = self._popen, None
         if popen is None:
@@ -114,7 +116,7 @@ class WorkerProcess:
             with contextlib.suppress(OSError):
                 popen.stdin.close()
         try:
-            popen.wait(timeout=2)
+            popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(popen.pid, signal.SIGKILL)
