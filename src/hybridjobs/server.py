@@ -261,6 +261,7 @@ def build_scheduler(
             lightning_min_qubits=settings.lightning_min_qubits,
             prestart=settings.task_workers_prestart,
             warm=settings.task_workers_warm,
+            idle_seconds=settings.task_workers_idle_seconds,
         ),
         store,
         objects,

@@ -145,7 +145,13 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         description="Task workers kept started while the service is idle; more start while "
-        "all are busy, up to task_workers, and stop again after a minute idle.",
+        "all are busy, up to task_workers, and stop again after task_workers_idle_seconds.",
+    )
+    task_workers_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a task worker beyond the warm ones may stay idle before it "
+        "is stopped.",
     )
     lightning_min_qubits: int = Field(
         default=14, ge=0, description="State-vector tasks this wide run on lightning (0: never)."

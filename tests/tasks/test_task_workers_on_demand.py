@@ -2,7 +2,8 @@
 
 A server with ``HYBRIDJOBS_TASK_WORKERS=3`` starts one worker process with the service
 (``prestart``); while that one runs a task and another task waits, a second worker starts
-for it. Worker starts are read from the server's log (``task worker started: pid N``) and
+for it; once the burst is over, the extra workers stop after
+``HYBRIDJOBS_TASK_WORKERS_IDLE_SECONDS`` (1 s here) and the warm one stays. Worker starts are read from the server's log (``task worker started: pid N``) and
 the running workers from ``/proc`` (children of the server running
 ``hybridjobs.engines.worker``).
 """
@@ -21,6 +22,7 @@ from support.server import LiveServer, start_server
 from tasks.conftest import BUCKET, REGION, TERMINAL, create_task
 
 WORKER_STARTED = re.compile(r"task worker started: pid (\d+)")
+WORKER_STOPPED_IDLE = re.compile(r"task worker \d+ stopped after \d+ s idle")
 
 # Long enough (about a second) that the next task is stored while it still runs.
 SLOW = (
@@ -38,6 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         "HYBRIDJOBS_WARM_POOL": "false",
         "HYBRIDJOBS_TASK_WORKERS": "3",
         "HYBRIDJOBS_TASK_WORKERS_PRESTART": "true",
+        "HYBRIDJOBS_TASK_WORKERS_IDLE_SECONDS": "1",
     }
     live = start_server(tmp_path_factory.mktemp("on-demand"), env=env)
     try:
@@ -98,3 +101,19 @@ def test_a_burst_starts_more_workers_up_to_the_maximum(server: LiveServer) -> No
     started = _started(server)
     assert len(started) > before, server.log_tail()
     assert len(_worker_children(server)) <= 3
+
+
+def test_extra_workers_stop_once_idle_and_the_warm_one_stays(server: LiveServer) -> None:
+    braket = server.client("braket", region=REGION)
+    arns = [create_task(braket, SLOW, shots=10) for _ in range(3)]
+    assert [_wait_terminal(braket, arn) for arn in arns] == ["COMPLETED"] * 3
+    assert len(_started(server)) > 1, server.log_tail()
+
+    deadline = time.monotonic() + 60
+    while len(_worker_children(server)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the pool's idle check leaves only the log line and /proc to see
+
+    assert len(_worker_children(server)) == 1, server.log_tail()
+    assert WORKER_STOPPED_IDLE.search(server.log_text()), server.log_tail()
+    # The pool that shrank still runs the next task on its warm worker.
+    assert _wait_terminal(braket, create_task(braket, SLOW, shots=10)) == "COMPLETED"
