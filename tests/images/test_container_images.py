@@ -33,6 +33,8 @@ from support.cli import CLI_SERVER_ENV, hybridjobs, ok
 from support.jobs import create_job_request
 from support.server import LiveServer, start_server
 
+from hybridjobs.runners.containerlauncher import ContainerLauncher
+
 HERE = Path(__file__).parent
 TEST_IMAGE = "localhost/hybridjobs-test/debian-python:bookworm"
 MAPPED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hybridjobs-test-boxed:1"
@@ -215,6 +217,27 @@ def test_an_image_the_runtime_cannot_get_fails_the_job(server: LiveServer) -> No
     reason = job["failureReason"]
     assert "localhost/hybridjobs-test/no:0" in reason and "pull failed" in reason, reason
     assert str(server.data_dir) not in reason
+
+
+def test_an_mpi_job_looks_for_mpirun_in_the_image(server: LiveServer) -> None:
+    """An MPI job's algo-1 runs the image's ``mpirun``, not the host's: the test image
+    has none, so the job fails before it starts and says so in the image's terms."""
+    arn = _create(server, MAPPED, {"sagemaker_mpi_enabled": "true"}, count=1)
+    job = _wait(server, arn, {"COMPLETED", "FAILED", "CANCELLED"})
+    assert job["status"] == "FAILED"
+    reason = job["failureReason"]
+    assert f"container image {TEST_IMAGE} has no 'mpirun' on its PATH" in reason, reason
+    assert "drop the MPI hyperparameters" in reason, reason
+
+
+def test_the_launcher_finds_commands_in_the_image_not_on_the_host(
+    containers_conf: Path, test_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert PODMAN is not None
+    monkeypatch.setenv("CONTAINERS_CONF", str(containers_conf))
+    launcher = ContainerLauncher(PODMAN, test_image)
+    assert launcher.find_command("python3") == "/usr/bin/python3"
+    assert launcher.find_command("podman") is None  # the host has it, the image not
 
 
 def test_images_add_container_needs_the_runtime(tmp_path: Path) -> None:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import hybridjobs
-from hybridjobs.runners.containerruntime import is_podman, runtime_environment
+from hybridjobs.runners.containerruntime import is_podman, run_runtime, runtime_environment
 from hybridjobs.runners.local import InstanceHandle, launch
 from hybridjobs.sandbox.box import CONTAINER_ALIAS, CONTAINER_ROOT, InstanceBox
 
@@ -105,6 +106,22 @@ class ContainerLauncher:
         self.image = image
         self.die_with_parent = die_with_parent
         self.package_dir = Path(hybridjobs.__file__).resolve().parent
+
+    def find_command(self, name: str) -> str | None:
+        """Where ``name`` (``mpirun``) is in the image, as its ``sh`` finds it on the
+        image's ``PATH``; ``None`` when it is not there (or the image has no ``sh``, or
+        the runtime cannot start a container of it). Runs a throwaway container with no
+        network and no capabilities."""
+        command = [self.runtime, "run", "--rm", "--pull", "never", "--network", "none"]
+        command += ["--cap-drop", "all", "--security-opt", "no-new-privileges"]
+        command += ["--log-driver", "none", "--entrypoint", "sh", self.image]
+        command += ["-c", 'command -v "$0"', name]
+        try:
+            result = run_runtime(command)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        found = result.stdout.strip().splitlines()
+        return found[-1] if result.returncode == 0 and found else None
 
     def launch(
         self,

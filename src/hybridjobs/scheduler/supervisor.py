@@ -33,6 +33,7 @@ from hybridjobs.jobs.model import (
 from hybridjobs.logtail import LogTail
 from hybridjobs.observability.accesslog import log_job
 from hybridjobs.runners import contract
+from hybridjobs.runners.containerlauncher import ContainerLauncher
 from hybridjobs.runners.local import InstanceHandle, stop_all
 from hybridjobs.runners.mpi import mpi_requested
 from hybridjobs.scheduler.checkpointsync import CheckpointSync
@@ -232,16 +233,9 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
                 jobdata.restore_checkpoints(objects, checkpoint_uri, paths.checkpoint_dir, problems)
                 self.say_in_log(launch.current_host, problems)
         mpi = mpi_requested(definition.get("hyperParameters") or {})
-        launcher = self.context.settings.mpirun
-        mpirun = shutil.which(launcher) if mpi else None
+        mpirun = self._find_mpirun() if mpi else None
         if mpi and mpirun is None:
-            self._end(
-                JobStatus.FAILED,
-                "AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but this "
-                f"service's MPI launcher {launcher!r} was not found; install Open MPI "
-                "(Debian: apt-get install openmpi-bin) or drop the MPI hyperparameters, "
-                "exit code: 1",
-            )
+            self._end(JobStatus.FAILED, self._no_mpirun_reason())
             return False
         current = store.get_job(self.job.job_arn)
         if current is None or current.status is not JobStatus.RUNNING:
@@ -271,6 +265,32 @@ class JobSupervisor(threading.Thread, InstanceSetup, CheckpointSync):
             f"on {len(self.handles)} instance(s).",
         )
         return True
+
+    def _find_mpirun(self) -> str | None:
+        """The MPI launcher the job's algo-1 runs: the service's (``--mpirun``) on this
+        host, or, for an image that runs as a container, the image's own."""
+        name = self.context.settings.mpirun
+        if isinstance(self.launcher, ContainerLauncher):
+            return self.launcher.find_command(name)
+        return shutil.which(name)
+
+    def _no_mpirun_reason(self) -> str:
+        """The failure reason of an MPI job whose launcher :meth:`_find_mpirun` missed."""
+        name = self.context.settings.mpirun
+        if isinstance(self.launcher, ContainerLauncher):
+            where = (
+                f"the job's container image {self.launcher.image} has no {name!r} on its "
+                "PATH; install Open MPI in the image"
+            )
+        else:
+            where = (
+                f"this service's MPI launcher {name!r} was not found; install Open MPI "
+                "(Debian: apt-get install openmpi-bin)"
+            )
+        return (
+            f"AlgorithmError: hyperparameter sagemaker_mpi_enabled is true but {where} or "
+            "drop the MPI hyperparameters, exit code: 1"
+        )
 
     def _process_count(self) -> int:
         """Processes the job starts: one per instance, or only algo-1's mpirun under MPI."""
