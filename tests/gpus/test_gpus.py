@@ -134,6 +134,7 @@ def test_admission_counts_the_discovered_gpus(
 
         assert braket.create_job(**create("ml.g4dn.xlarge", 2))["jobArn"]
         assert braket.create_job(**create("ml.p3.2xlarge", 1))["jobArn"]
+        assert braket.create_job(**create("ml.g5.xlarge", 1))["jobArn"]  # beyond the model
         error = expect_error(
             lambda: braket.create_job(**create("ml.g4dn.12xlarge", 1)),
             "ServiceQuotaExceededException",

@@ -75,8 +75,7 @@ DEFAULT_INSTANCE_TYPES: dict[str, InstanceResources] = {
         [16, 32, 64, 128, 256, 192],
         [1, 1, 1, 1, 1, 4],
     ),
-    # Not in the Braket model's enum today (CreateJob refuses it before this table); here
-    # so that a model that adds it finds its resources.
+    # Not in the Braket model's enum today; accepted as an extra (wire/botomodel.py).
     **_family(
         "ml.g5",
         ["xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge", "12xlarge", "24xlarge", "48xlarge"],

@@ -25,9 +25,24 @@ LEGACY_INSTANCE_TYPES: tuple[str, ...] = (
     "ml.p3dn.24xlarge",
 )
 
+# GPU instance types of SageMaker training that the Braket model does not list (yet): users
+# moving from SageMaker-style code ask for them, and the service runs them where it has
+# the GPUs (its instance-type table knows their resources).
+_G5_SIZES = [
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+    "48xlarge",
+]
+UNLISTED_GPU_INSTANCE_TYPES: tuple[str, ...] = tuple(f"ml.g5.{size}" for size in _G5_SIZES)
+
 # Extra enum values accepted per (service, shape name), on top of the model's own.
 EXTRA_ENUM_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("braket", "InstanceType"): LEGACY_INSTANCE_TYPES,
+    ("braket", "InstanceType"): LEGACY_INSTANCE_TYPES + UNLISTED_GPU_INSTANCE_TYPES,
 }
 
 
