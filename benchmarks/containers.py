@@ -1,15 +1,17 @@
 """An instance as a real container vs. the same interpreter as a cold sandboxed process.
 
-``python -m benchmarks containers --image REF [--python PATH] [--rounds N]`` starts one
-service with the warm pool off (every instance starts cold) and maps two images:
+``python -m benchmarks containers --image REF [--runtimes podman,docker] [--python PATH]
+[--rounds N]`` starts one service with the warm pool off (every instance starts cold) and
+maps an image per runtime and one for the host's interpreter:
 
-* ``container``: ``hybridjobs images add … --container REF`` (Podman or Docker runs each
-  instance as a container of REF, with its own root file system and ``python3``);
+* ``container (RUNTIME)``: ``hybridjobs images add … --container REF --runtime RUNTIME``
+  (Podman or Docker runs each instance as a container of REF, with its own root file
+  system and ``python3``; Docker's daemon is the one ``DOCKER_HOST`` names);
 * ``process``: ``hybridjobs images add … --python PATH``, an interpreter of the same
   Python release on the host (default ``/usr/bin/python3``), started as a process in the
   service's bubblewrap sandbox.
 
-Then, alternating, ``--rounds`` jobs on each run the same one-line script (standard
+Then, in turn, ``--rounds`` jobs on each run the same one-line script (standard
 library only) and the figure is CreateJob -> the script's first line (``MARK``), plus
 CreateJob -> COMPLETED. Neither side preloads anything: both start an interpreter from
 scratch; the container side also starts the container (runtime client, conmon, OCI
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from benchmarks.harness import TRIVIAL_SCRIPT, Server, Stat, mark, stat_row, table
 
-CONTAINER_URI = "123456789012.dkr.ecr.us-west-2.amazonaws.com/bench-container:1"
+CONTAINER_URI = "123456789012.dkr.ecr.us-west-2.amazonaws.com/bench-{runtime}:1"
 PROCESS_URI = "123456789012.dkr.ecr.us-west-2.amazonaws.com/bench-process:1"
 
 
@@ -62,23 +64,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image", required=True, help="the container image (with python3)")
     parser.add_argument("--python", default="/usr/bin/python3", help="the host interpreter")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--runtimes", default="podman", help="comma-separated container runtimes to compare"
+    )
     parser.add_argument("--containers-conf", type=Path, help="CONTAINERS_CONF for Podman")
     args = parser.parse_args(argv)
     env = {"HYBRIDJOBS_WARM_POOL_SIZE": "0"}
     if args.containers_conf is not None:
         env["CONTAINERS_CONF"] = str(args.containers_conf.resolve())
+    sides = {
+        f"container ({runtime})": CONTAINER_URI.format(runtime=runtime)
+        for runtime in args.runtimes.split(",")
+    }
     with tempfile.TemporaryDirectory() as work:
         data_dir = Path(work)
-        _images_add(data_dir, CONTAINER_URI, "--container", args.image)
+        for side, uri in sides.items():
+            runtime = side.removeprefix("container (").removesuffix(")")
+            _images_add(data_dir, uri, "--container", args.image, "--runtime", runtime)
         _images_add(data_dir, PROCESS_URI, "--python", args.python)
+        sides["process"] = PROCESS_URI
         server = Server("containers", data_dir, env)
         try:
             script = server.put_script(TRIVIAL_SCRIPT)
-            first = {"container": Stat(), "process": Stat()}
-            whole = {"container": Stat(), "process": Stat()}
-            _one(server, script, CONTAINER_URI)  # not counted: the first use checks the image
+            first = {side: Stat() for side in sides}
+            whole = {side: Stat() for side in sides}
+            for image in sides.values():
+                _one(server, script, image)  # not counted: the first use checks the image
             for _ in range(args.rounds):
-                for side, image in (("container", CONTAINER_URI), ("process", PROCESS_URI)):
+                for side, image in sides.items():
                     to_line, to_end = _one(server, script, image)
                     first[side].add(to_line)
                     whole[side].add(to_end)
@@ -87,8 +100,10 @@ def main(argv: list[str]) -> int:
     rows = [stat_row([side, "first line"], first[side]) for side in first]
     rows += [stat_row([side, "COMPLETED"], whole[side]) for side in whole]
     print(table(["instance", "CreateJob ->", "median", "min", "max", "n"], rows, right_from=2))
-    ratio = first["container"].median / first["process"].median
-    print(f"\ncontainer / process, first line (medians): {ratio:.2f}x")
+    for side in sides:
+        if side != "process":
+            ratio = first[side].median / first["process"].median
+            print(f"\n{side} / process, first line (medians): {ratio:.2f}x")
     return 0
 
 
