@@ -121,26 +121,38 @@ def _enter_instance(spec: InstanceSpec) -> bool:
     sys.argv = [USER_ENTRY_POINT, *spec.argv]
     sys.path[:] = [p for p in sys.path if p not in ("", ".", str(instance_dir))]
     sys.dont_write_bytecode = bool(spec.env.get("PYTHONDONTWRITEBYTECODE"))
-    if spec.env.get("PYTHONUNBUFFERED") and not isinstance(
+    mpi = "OMPI_COMM_WORLD_SIZE" in launcher or "OMPI_COMM_WORLD_RANK" in launcher
+    if mpi:
+        _reopen_stdio(line_buffered=True)
+    elif spec.env.get("PYTHONUNBUFFERED") and not isinstance(
         getattr(sys.stdout, "buffer", None), io.RawIOBase
     ):
-        _unbuffer_stdio()
-    return "OMPI_COMM_WORLD_SIZE" in launcher or "OMPI_COMM_WORLD_RANK" in launcher
+        _reopen_stdio(line_buffered=False)
+    return mpi
 
 
-def _unbuffer_stdio() -> None:
-    """What ``python -u`` does (raw, write-through fds 1 and 2), for a forked child whose
-    interpreter started with buffered streams."""
+def _reopen_stdio(line_buffered: bool) -> None:
+    """Put new text streams on fds 1 and 2.
+
+    Unbuffered: what ``python -u`` does (raw, write-through), for a forked child whose
+    interpreter started with buffered streams. Line-buffered, for a rank under
+    ``mpirun --tag-output``: each ``print`` reaches the fd as one write, text and newline
+    together. mpirun tags every chunk it reads, so ``python -u``'s separate write of the
+    newline would leave a stray ``[1,0]<stdout>:`` at the end of the line.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
-        raw = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115 - lives with the process
+        binary = open(  # noqa: SIM115 - lives with the process
+            fd, "wb", buffering=-1 if line_buffered else 0, closefd=False
+        )
         wrapper = io.TextIOWrapper(
-            raw,
+            binary,
             encoding=getattr(stream, "encoding", None) or "utf-8",
             errors="backslashreplace",
-            write_through=True,
+            line_buffering=line_buffered,
+            write_through=not line_buffered,
         )
         setattr(sys, name, wrapper)
 

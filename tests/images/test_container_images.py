@@ -13,6 +13,7 @@ skipped. ``test_docker_images.py`` runs the same kind of job with Docker.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from support.containerimages import (
     TEST_IMAGE,
     assert_ran_in_the_test_image,
     create_container_job,
+    ensure_mpi_test_image,
     ensure_test_image,
     job_log,
     podman,
@@ -38,7 +40,9 @@ from hybridjobs.runners.containerlauncher import ContainerLauncher
 
 MAPPED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hybridjobs-test-boxed:1"
 ABSENT = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hybridjobs-test-absent:1"
+WITH_MPI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hybridjobs-test-mpi:1"
 BUCKET = "hybridjobs-containers"
+MPI_TAG = re.compile(r"\[\d+,\d+\]<std(?:out|err)>:")
 
 pytestmark = pytest.mark.skipif(PODMAN is None, reason="podman is not installed")
 
@@ -54,8 +58,16 @@ def test_image(containers_conf: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
+def mpi_test_image(containers_conf: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return ensure_mpi_test_image(containers_conf, tmp_path_factory.mktemp("mpi-image"))
+
+
+@pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, containers_conf: Path, test_image: str
+    tmp_path_factory: pytest.TempPathFactory,
+    containers_conf: Path,
+    test_image: str,
+    mpi_test_image: str,
 ) -> Iterator[LiveServer]:
     env = {**CLI_SERVER_ENV, "CONTAINERS_CONF": str(containers_conf)}
     live = start_server(tmp_path_factory.mktemp("container-server"), env=env)
@@ -63,7 +75,11 @@ def server(
         live.client("s3").create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
         )
-        for uri, container in ((MAPPED, test_image), (ABSENT, "localhost/hybridjobs-test/no:0")):
+        for uri, container in (
+            (MAPPED, test_image),
+            (ABSENT, "localhost/hybridjobs-test/no:0"),
+            (WITH_MPI, mpi_test_image),
+        ):
             ok(
                 "images",
                 "add",
@@ -142,6 +158,29 @@ def test_an_mpi_job_looks_for_mpirun_in_the_image(server: LiveServer) -> None:
     reason = job["failureReason"]
     assert f"container image {TEST_IMAGE} has no 'mpirun' on its PATH" in reason, reason
     assert "drop the MPI hyperparameters" in reason, reason
+
+
+def test_an_mpi_job_runs_every_rank_under_the_images_mpirun(server: LiveServer) -> None:
+    hyperparameters = {
+        "sagemaker_mpi_enabled": "true",
+        "sagemaker_mpi_num_of_processes_per_host": "2",
+        "hide": str(server.data_dir),
+    }
+    arn = _create(server, WITH_MPI, hyperparameters, count=1)
+    job = wait_for_job(server, arn, TERMINAL)
+    log = job_log(server, arn)
+    assert job["status"] == "COMPLETED", f"{job.get('failureReason')}\n{log}"
+    assert_ran_in_the_test_image(reported_worlds(log), ["algo-1", "algo-1"])
+    ranks = sorted(line.split("]", 1)[0] for line in log.splitlines() if "CONTAINER-INFO" in line)
+    assert [rank.rsplit(",", 1)[-1] for rank in ranks] == ["0", "1"], log
+    # mpirun tags each chunk it reads: a rank's line must reach it in one write, text and
+    # newline together, or a stray tag lands at the end of the line. (A write longer than
+    # mpirun's 2 KiB read, such as the 2.7 KB "Training Env" preamble, is still cut.)
+    printed = ("Beginning Setup", "MPI is active", "CONTAINER-INFO", "Code Run Finished")
+    lines = [line for line in log.splitlines() if any(text in line for text in printed)]
+    assert len(lines) == 2 * len(printed), log
+    torn = [line for line in lines if len(MPI_TAG.findall(line)) != 1]
+    assert torn == [], torn
 
 
 def test_the_launcher_finds_commands_in_the_image_not_on_the_host(

@@ -2,7 +2,8 @@
 
 * The test image: a Debian 12 root file system with Debian's python3 (3.11.2, not the
   service's interpreter), made with debootstrap and ``podman import`` once, then kept in
-  Podman's storage (:func:`ensure_test_image`).
+  Podman's storage (:func:`ensure_test_image`); and the same with Debian's Open MPI
+  (:func:`ensure_mpi_test_image`, ``podman build``).
 * Podman's configuration for this host (:func:`write_containers_conf`): its cgroups are
   v1 in hybrid mode, which Debian's default OCI runtime (crun) refuses, and its hard
   limits are below Podman's default rlimits, so it names runc and rlimits this host
@@ -34,6 +35,7 @@ from support.jobs import create_job_request
 from support.server import LiveServer
 
 TEST_IMAGE = "localhost/hybridjobs-test/debian-python:bookworm"
+MPI_TEST_IMAGE = "localhost/hybridjobs-test/debian-python-mpi:bookworm"
 JOB_SCRIPT = Path(__file__).parent.parent / "images" / "container_job" / "inside.py"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 PODMAN = shutil.which("podman")
@@ -85,6 +87,24 @@ def ensure_test_image(conf: Path, workdir: Path) -> str:
     archive.unlink()
     assert imported.returncode == 0, imported.stderr
     return TEST_IMAGE
+
+
+def ensure_mpi_test_image(conf: Path, workdir: Path) -> str:
+    """Make :data:`MPI_TEST_IMAGE` (the test image plus Debian's Open MPI) in Podman's
+    storage unless it is there; return its name."""
+    if podman("image", "exists", MPI_TEST_IMAGE, conf=conf).returncode == 0:
+        return MPI_TEST_IMAGE
+    base = ensure_test_image(conf, workdir)
+    (workdir / "Containerfile").write_text(
+        f"FROM {base}\n"
+        "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        "--no-install-recommends openmpi-bin && rm -rf /var/lib/apt/lists/*\n"
+    )
+    built = podman(
+        "build", "--network", "host", "-t", MPI_TEST_IMAGE, str(workdir), conf=conf, timeout=900
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    return MPI_TEST_IMAGE
 
 
 class PrivateDocker:
