@@ -109,8 +109,12 @@ def test_extra_workers_stop_once_idle_and_the_warm_one_stays(server: LiveServer)
     assert [_wait_terminal(braket, arn) for arn in arns] == ["COMPLETED"] * 3
     assert len(_started(server)) > 1, server.log_tail()
 
+    def shrunk() -> bool:  # the log line follows the worker's exit
+        found = WORKER_STOPPED_IDLE.search(server.log_text())
+        return len(_worker_children(server)) == 1 and found is not None
+
     deadline = time.monotonic() + 60
-    while len(_worker_children(server)) > 1 and time.monotonic() < deadline:
+    while not shrunk() and time.monotonic() < deadline:
         time.sleep(0.1)  # the pool's idle check leaves only the log line and /proc to see
 
     assert len(_worker_children(server)) == 1, server.log_tail()
