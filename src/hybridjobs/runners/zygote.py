@@ -15,7 +15,8 @@ runs a circuit, a simulator or any OpenMP code: a parent that has entered an Ope
 makes every forked child that uses OpenMP hang (libgomp's thread pool is not fork-safe),
 while an import-only parent forks safely. Every fork is made single-threaded: imports
 that leave worker threads running (OpenBLAS, in numpy and scipy) have them ended first
-(:func:`quiesce_threads`), and a thread that cannot be ended is named in the zygote's log.
+(:mod:`hybridjobs.runners.zygotethreads`), and a thread that cannot be ended is named in
+the zygote's log.
 
 A message the zygote cannot use (unknown, malformed, or a channel that breaks other than
 by an orderly end of file) is named in its log (``warm-pool/zygote-N.log``); the pool
@@ -52,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import importlib
@@ -62,13 +62,14 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hybridjobs.runners.channel import ChannelClosed, recv_message, send_message
 from hybridjobs.runners.embryo import Handler, Order, await_order
+from hybridjobs.runners.zygotethreads import quiesce_threads, watch_for_orphaning
 
 END_OF_FILE = "end of file on the zygote channel"
 """What :class:`ChannelClosed` says when the other end closed the channel in order."""
@@ -146,77 +147,6 @@ def warm_up() -> list[str]:
             LocalSimulator().properties  # noqa: B018 - builds (and caches) the models
             warmed.append("local-simulator-properties")
     return warmed
-
-
-BLAS_SHUTDOWN = "blas_thread_shutdown_"
-"""OpenBLAS's own fork preparation: ends its worker threads (they start again on the next
-BLAS call). numpy and scipy each load a copy, whose workers start at import."""
-
-
-def os_threads() -> list[str]:
-    """The names (``/proc/self/task/*/comm``) of this process's OS threads, main first."""
-    names: list[str] = []
-    for task in sorted(os.listdir("/proc/self/task"), key=lambda t: (t != str(os.getpid()), t)):
-        with contextlib.suppress(OSError):
-            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
-    return names
-
-
-def watch_for_orphaning(channel: socket.socket) -> Callable[[], None]:
-    """While this zygote preloads and warms up (seconds, before it reads its channel),
-    end it (exit 0) as soon as the pool's end of ``channel`` closes: a service killed
-    meanwhile leaves no zygote importing on for nothing. Returns ``stop``, to call before
-    the zygote forks: it ends the watching thread and waits for it (every fork is made
-    single-threaded). The pool sends nothing before ``ready``, so the channel turns
-    readable only at its end."""
-    stop_read, stop_write = os.pipe()
-
-    def watch() -> None:
-        readable, _, _ = select.select([channel.fileno(), stop_read], [], [])
-        if stop_read in readable:
-            return
-        try:
-            data = channel.recv(1, socket.MSG_PEEK)
-        except OSError:
-            data = b""
-        if not data:
-            os._exit(0)
-
-    watcher = threading.Thread(target=watch, name="zygote-orphan-watch", daemon=True)
-    watcher.start()
-
-    def stop() -> None:
-        os.write(stop_write, b"x")
-        watcher.join()
-        os.close(stop_read)
-        os.close(stop_write)
-
-    return stop
-
-
-def quiesce_threads() -> list[str]:
-    """End the worker threads imports left running, so that every fork is made by a
-    single-threaded process; returns the threads still alive besides the main one (each
-    as ``name`` or, for a Python thread, ``python:name``). Only OpenBLAS's pools are known
-    to start at import; they are stopped through their :data:`BLAS_SHUTDOWN`."""
-    if len(os.listdir("/proc/self/task")) > 1:
-        for library in _loaded_libraries("openblas"):
-            with contextlib.suppress(OSError, AttributeError):
-                getattr(ctypes.CDLL(library), BLAS_SHUTDOWN)()
-    others = os_threads()[1:]
-    python = [f"python:{t.name}" for t in threading.enumerate() if t is not threading.main_thread()]
-    return python + others[len(python) :]
-
-
-def _loaded_libraries(fragment: str) -> list[str]:
-    """The shared objects mapped into this process whose file name contains ``fragment``."""
-    found: list[str] = []
-    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split(maxsplit=5)[-1].strip() if line.count(" ") >= 5 else ""
-            if fragment in os.path.basename(path).lower() and path not in found:
-                found.append(path)
-    return found
 
 
 def _signal_dispositions() -> dict[int, Handler]:
